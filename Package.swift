@@ -1,0 +1,62 @@
+// swift-tools-version: 6.1
+import Foundation
+import PackageDescription
+
+/// librdkafka 2.8.0 is built into `.deps/librdkafka` by `scripts/bootstrap.sh`; the rpath lets
+/// every binary run without environment variables.
+let rdkafkaLib = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+    .appendingPathComponent(".deps/librdkafka/lib").path
+let rdkafkaRpath: [LinkerSetting] = [.unsafeFlags(["-L\(rdkafkaLib)", "-Xlinker", "-rpath", "-Xlinker", rdkafkaLib])]
+
+let package = Package(
+    name: "Sluice",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "sluice", targets: ["sluice"]),
+        .library(name: "SluiceGateway", targets: ["SluiceGateway"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+    ],
+    targets: [
+        .systemLibrary(name: "CRdKafka", pkgConfig: "rdkafka"),
+        .systemLibrary(name: "CZstd", pkgConfig: "libzstd"),
+        .target(name: "SluiceProtocol", dependencies: ["CZstd"]),
+        .target(
+            name: "SluiceKafka",
+            dependencies: ["CRdKafka", .product(name: "Logging", package: "swift-log")],
+            linkerSettings: rdkafkaRpath
+        ),
+        .target(
+            name: "SluiceGateway",
+            dependencies: [
+                "SluiceProtocol", "SluiceKafka", .product(name: "Logging", package: "swift-log"),
+                .product(name: "Yams", package: "Yams"),
+            ]
+        ),
+        .executableTarget(
+            name: "sluice",
+            dependencies: [
+                "SluiceGateway", "SluiceProtocol",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            linkerSettings: rdkafkaRpath
+        ),
+        .testTarget(name: "SluiceProtocolTests", dependencies: ["SluiceProtocol"]),
+        .testTarget(name: "SluiceKafkaTests", dependencies: ["SluiceKafka"], linkerSettings: rdkafkaRpath),
+        .testTarget(
+            name: "SluiceGatewayTests",
+            dependencies: ["SluiceGateway", "SluiceProtocol", "SluiceKafka"],
+            linkerSettings: rdkafkaRpath
+        ),
+        .testTarget(
+            name: "IntegrationTests",
+            dependencies: ["SluiceGateway", "SluiceProtocol", "SluiceKafka"],
+            linkerSettings: rdkafkaRpath
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

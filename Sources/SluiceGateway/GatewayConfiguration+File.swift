@@ -1,0 +1,139 @@
+import Foundation
+import Yams
+
+extension GatewayConfiguration {
+    /// Applies the settings of a YAML configuration file on top of this configuration.
+    ///
+    /// ```yaml
+    /// socket: /run/sluice/sluice.sock
+    /// socketMode: "0660"
+    /// shutdownFlushTimeoutMs: 10000
+    /// kafka:
+    ///   brokers: kafka-1:9092,kafka-2:9092
+    ///   compression: lz4
+    ///   lingerMs: 5
+    ///   deliveryTimeoutMs: 30000
+    ///   properties: { "socket.keepalive.enable": "true" }
+    /// limits: { maxFrameBytes: 1048576, maxRecordsPerFrame: 10000 }
+    /// ```
+    /// Unknown keys are errors, so a misspelt setting is not silently ignored.
+    public mutating func apply(yamlFile path: String) throws(ConfigurationError) {
+        let text: String
+        do {
+            text = try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            throw ConfigurationError("cannot read configuration file \(path): \(error.localizedDescription)")
+        }
+        do {
+            try apply(yaml: text)
+        } catch {
+            throw ConfigurationError("\(path): \(error.description)")
+        }
+    }
+
+    /// Applies the settings of a YAML document (see `apply(yamlFile:)`).
+    public mutating func apply(yaml text: String) throws(ConfigurationError) {
+        let document: Any?
+        do {
+            document = try Yams.load(yaml: text)
+        } catch {
+            throw ConfigurationError("not valid YAML: \(error)")
+        }
+        guard let root = document as? [String: Any] else {
+            if document == nil { return }
+            throw ConfigurationError("the top level must be a mapping")
+        }
+        var file = Section(root, path: "")
+        if let value = try file.string("socket") { socketPath = value }
+        if let value = try file.string("socketMode") {
+            guard let mode = UInt32(value, radix: 8) else { throw ConfigurationError("socketMode \(value) is not octal") }
+            socketMode = mode
+        }
+        if let value = try file.int("shutdownFlushTimeoutMs") { shutdownFlushTimeoutMilliseconds = value }
+        if var kafka = try file.section("kafka") {
+            if let value = try kafka.string("brokers") { producer.bootstrapServers = value }
+            if let value = try kafka.string("compression") { producer.compression = value }
+            if let value = try kafka.int("lingerMs") { producer.lingerMilliseconds = value }
+            if let value = try kafka.int("deliveryTimeoutMs") { producer.deliveryTimeoutMilliseconds = value }
+            if let value = try kafka.int("queueMaxMessages") { producer.queueMaxMessages = value }
+            if let value = try kafka.int("queueMaxKbytes") { producer.queueMaxKilobytes = value }
+            if let value = try kafka.string("clientId") { producer.clientID = value }
+            if var properties = try kafka.section("properties") {
+                for key in properties.keys { producer.properties[key] = try properties.string(key) }
+            }
+            try kafka.rejectUnknownKeys()
+        }
+        if var section = try file.section("limits") {
+            if let value = try section.int("maxFrameBytes") { limits.maxFrameBytes = try narrow(value, "maxFrameBytes") }
+            if let value = try section.int("maxDecompressedBytes") {
+                limits.maxDecompressedBytes = try narrow(value, "maxDecompressedBytes")
+            }
+            if let value = try section.int("maxRecordsPerFrame") {
+                limits.maxRecordsPerFrame = try narrow(value, "maxRecordsPerFrame")
+            }
+            if let value = try section.int("maxRecordBytes") { limits.maxRecordBytes = try narrow(value, "maxRecordBytes") }
+            if let value = try section.int("maxKeyBytes") { limits.maxKeyBytes = try narrow(value, "maxKeyBytes") }
+            if let value = try section.int("maxHeaders") { limits.maxHeaders = try narrow(value, "maxHeaders") }
+            if let value = try section.int("maxHeaderBytes") { limits.maxHeaderBytes = try narrow(value, "maxHeaderBytes") }
+            try section.rejectUnknownKeys()
+        }
+        try file.rejectUnknownKeys()
+    }
+}
+
+private func narrow<T: FixedWidthInteger>(_ value: Int, _ name: String) throws(ConfigurationError) -> T {
+    guard let narrowed = T(exactly: value), narrowed > 0 else {
+        throw ConfigurationError("limits.\(name) must be between 1 and \(T.max)")
+    }
+    return narrowed
+}
+
+/// One mapping of the file, remembering which keys were read.
+private struct Section {
+    let values: [String: Any]
+    let path: String
+    var used: Set<String> = []
+
+    init(_ values: [String: Any], path: String) {
+        self.values = values
+        self.path = path
+    }
+
+    var keys: [String] { values.keys.sorted() }
+
+    mutating func string(_ key: String) throws(ConfigurationError) -> String? {
+        used.insert(key)
+        switch values[key] {
+        case nil: return nil
+        case let value as String: return value
+        case let value as Int: return String(value)
+        case let value as Bool: return String(value)
+        case let value as Double: return String(value)
+        default: throw ConfigurationError("\(path)\(key) must be a string")
+        }
+    }
+
+    mutating func int(_ key: String) throws(ConfigurationError) -> Int? {
+        used.insert(key)
+        switch values[key] {
+        case nil: return nil
+        case let value as Int: return value
+        default: throw ConfigurationError("\(path)\(key) must be an integer")
+        }
+    }
+
+    mutating func section(_ key: String) throws(ConfigurationError) -> Section? {
+        used.insert(key)
+        switch values[key] {
+        case nil: return nil
+        case let value as [String: Any]: return Section(value, path: "\(path)\(key).")
+        default: throw ConfigurationError("\(path)\(key) must be a mapping")
+        }
+    }
+
+    func rejectUnknownKeys() throws(ConfigurationError) {
+        if let unknown = values.keys.sorted().first(where: { !used.contains($0) }) {
+            throw ConfigurationError("unknown setting \(path)\(unknown)")
+        }
+    }
+}

@@ -1,0 +1,57 @@
+import CRdKafka
+
+/// An error from librdkafka or from this wrapper's use of it.
+public struct KafkaError: Error, Sendable, CustomStringConvertible {
+    /// What went wrong, in the domain's terms.
+    public struct Code: Hashable, Sendable, CustomStringConvertible {
+        fileprivate let name: String
+        public static let configuration = Code(name: "configuration")
+        public static let clientCreation = Code(name: "clientCreation")
+        public static let queueFull = Code(name: "queueFull")
+        public static let delivery = Code(name: "delivery")
+        public static let produce = Code(name: "produce")
+        public static let metadata = Code(name: "metadata")
+        public static let consume = Code(name: "consume")
+        public var description: String { name }
+    }
+
+    public var code: Code
+    public var reason: String
+    /// librdkafka's `rd_kafka_resp_err_t`, or 0 when the error did not come from it.
+    public var rawCode: Int32
+    public var file: String
+    public var line: Int
+
+    public init(_ code: Code, reason: String, rawCode: Int32 = 0, file: String = #fileID, line: Int = #line) {
+        self.code = code
+        self.reason = reason
+        self.rawCode = rawCode
+        self.file = file
+        self.line = line
+    }
+
+    init(_ code: Code, error: rd_kafka_resp_err_t, file: String = #fileID, line: Int = #line) {
+        self.init(code, reason: String(cString: rd_kafka_err2str(error)), rawCode: error.rawValue, file: file,
+                  line: line)
+    }
+
+    /// Whether sending the same record again may succeed (librdkafka's own classification
+    /// of local transport errors plus the broker errors Kafka marks retriable).
+    public var isRetriable: Bool {
+        switch rd_kafka_resp_err_t(rawValue: rawCode) {
+        case RD_KAFKA_RESP_ERR__MSG_TIMED_OUT, RD_KAFKA_RESP_ERR__TIMED_OUT, RD_KAFKA_RESP_ERR__TRANSPORT,
+            RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN, RD_KAFKA_RESP_ERR__QUEUE_FULL, RD_KAFKA_RESP_ERR__TIMED_OUT_QUEUE,
+            RD_KAFKA_RESP_ERR__RESOLVE, RD_KAFKA_RESP_ERR__PURGE_QUEUE, RD_KAFKA_RESP_ERR__PURGE_INFLIGHT,
+            RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC, RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION,
+            RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT, RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION,
+            RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE, RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS,
+            RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS_AFTER_APPEND, RD_KAFKA_RESP_ERR_NETWORK_EXCEPTION,
+            RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART, RD_KAFKA_RESP_ERR_BROKER_NOT_AVAILABLE:
+            true
+        default:
+            false
+        }
+    }
+
+    public var description: String { "Kafka \(code): \(reason) (\(rawCode)) at \(file):\(line)" }
+}

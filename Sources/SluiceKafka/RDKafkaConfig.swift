@@ -1,0 +1,29 @@
+import CRdKafka
+
+/// Owns an `rd_kafka_conf_t` until it is handed to `rd_kafka_new`.
+struct RDKafkaConfig {
+    let pointer: OpaquePointer
+
+    init(_ properties: [(String, String)]) throws(KafkaError) {
+        pointer = rd_kafka_conf_new()
+        for (name, value) in properties {
+            var message = [CChar](repeating: 0, count: 512)
+            if rd_kafka_conf_set(pointer, name, value, &message, message.count) != RD_KAFKA_CONF_OK {
+                rd_kafka_conf_destroy(pointer)
+                let reason = message.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+                throw KafkaError(.configuration, reason: "\(name)=\(value): \(reason)")
+            }
+        }
+    }
+
+    /// Creates the client; on success librdkafka owns the configuration.
+    func makeClient(_ type: rd_kafka_type_t) throws(KafkaError) -> OpaquePointer {
+        var message = [CChar](repeating: 0, count: 512)
+        guard let handle = rd_kafka_new(type, pointer, &message, message.count) else {
+            rd_kafka_conf_destroy(pointer)
+            let reason = message.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+            throw KafkaError(.clientCreation, reason: reason)
+        }
+        return handle
+    }
+}

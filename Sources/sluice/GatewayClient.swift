@@ -1,0 +1,124 @@
+import Foundation
+import SluiceProtocol
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// A blocking client of the gateway for the command-line tools.
+final class GatewayClient {
+    private let descriptor: Int32
+    private var decoder = FrameDecoder(role: .client)
+    private var nextRequestID: UInt32 = 1
+    private(set) var limits = Limits()
+    private var version: UInt8 = 1
+    private var readBuffer = [UInt8](repeating: 0, count: 65_536)
+
+    init(socketPath: String) throws {
+        descriptor = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        guard descriptor >= 0 else { throw ClientError("socket(): \(String(cString: strerror(errno)))") }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        guard socketPath.utf8.count < MemoryLayout.size(ofValue: address.sun_path) else {
+            throw ClientError("socket path too long: \(socketPath)")
+        }
+        withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: socketPath.utf8) }
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
+        }
+        guard connected == 0 else {
+            let reason = String(cString: strerror(errno))
+            close(descriptor)
+            throw ClientError("cannot connect to \(socketPath): \(reason)")
+        }
+        let id = takeRequestID()
+        try write(Hello(clientName: "sluice-cli/\(sluiceVersion)").frame(requestID: id))
+        switch try readMessage() {
+        case .helloOK(let ok):
+            limits = ok.limits
+            version = UInt8(ok.version)
+            decoder.expectedVersion = version
+        case .error(let error):
+            throw ClientError(error)
+        default:
+            throw ClientError("unexpected reply to HELLO")
+        }
+    }
+
+    deinit { close(descriptor) }
+
+    func takeRequestID() -> UInt32 {
+        defer { nextRequestID = nextRequestID == UInt32.max ? 1 : nextRequestID + 1 }
+        return nextRequestID
+    }
+
+    func stats() throws -> String {
+        try write(Frame(.stats, requestID: takeRequestID(), version: version, payload: []))
+        switch try readMessage() {
+        case .statsReply(let json): return json
+        case .error(let error): throw ClientError(error)
+        default: throw ClientError("unexpected reply to STATS")
+        }
+    }
+
+    /// Sends one `PUBLISH` of `payload` (compressed when `compressed`), returning its request id.
+    func sendPublish(payload: [UInt8], compressed: Bool) throws -> UInt32 {
+        let id = takeRequestID()
+        try write(Frame(.publish, requestID: id, version: version,
+                        flags: compressed ? FrameHeader.compressedFlag : 0, payload: payload))
+        return id
+    }
+
+    func ping() throws -> UInt32 {
+        let id = takeRequestID()
+        try write(Frame(.ping, requestID: id, version: version, payload: []))
+        return id
+    }
+
+    func write(_ frame: Frame) throws {
+        let bytes = frame.encoded()
+        var offset = 0
+        while offset < bytes.count {
+            let written = bytes.withUnsafeBytes {
+                send(descriptor, $0.baseAddress! + offset, $0.count - offset, Int32(MSG_NOSIGNAL))
+            }
+            if written < 0 {
+                if errno == EINTR { continue }
+                throw ClientError("write to gateway failed: \(String(cString: strerror(errno)))")
+            }
+            offset += written
+        }
+    }
+
+    /// The next reply from the gateway, with its request id; blocks.
+    func readReply() throws -> (requestID: UInt32, message: ServerMessage) {
+        while true {
+            do {
+                if let frame = try decoder.next() {
+                    return (frame.header.requestID, try ServerMessage(frame: frame))
+                }
+            } catch {
+                throw ClientError("bad frame from the gateway: \(error)")
+            }
+            let count = readBuffer.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
+            if count < 0 && errno == EINTR { continue }
+            guard count > 0 else {
+                throw ClientError(count == 0 ? "the gateway closed the connection" : String(cString: strerror(errno)))
+            }
+            readBuffer.withUnsafeBytes { decoder.feed(UnsafeRawBufferPointer(rebasing: $0[0..<count])) }
+        }
+    }
+
+    private func readMessage() throws -> ServerMessage { try readReply().message }
+}
+
+struct ClientError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+    init(_ error: ErrorMessage) {
+        let name = error.code?.name ?? "code \(error.rawCode)"
+        description = "gateway error \(name) (\(error.rawCode)): \(error.message)"
+    }
+}

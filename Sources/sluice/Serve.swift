@@ -1,0 +1,65 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import Logging
+import SluiceGateway
+
+/// `sluice serve`: runs the gateway in the foreground until SIGTERM or SIGINT.
+struct Serve: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the gateway.",
+        discussion: """
+            Settings come from the command line, then the environment (SLUICE_SOCKET, SLUICE_BROKERS), \
+            then the --config file, then defaults.
+            """)
+
+    @Option(help: "Path of the Unix socket to serve (environment: SLUICE_SOCKET). Default: /tmp/sluice.sock.")
+    var socket: String?
+
+    @Option(help: "Kafka bootstrap servers, HOST:PORT[,HOST:PORT] (environment: SLUICE_BROKERS). Default: 127.0.0.1:9092.")
+    var brokers: String?
+
+    @Option(help: "YAML configuration file.")
+    var config: String?
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel: String = "info"
+
+    func run() throws {
+        var settings = GatewayConfiguration()
+        if let config { try settings.apply(yamlFile: config) }
+        if let value = environment("SLUICE_SOCKET") { settings.socketPath = value }
+        if let value = environment("SLUICE_BROKERS") { settings.producer.bootstrapServers = value }
+        if let socket { settings.socketPath = socket }
+        if let brokers { settings.producer.bootstrapServers = brokers }
+        guard let level = Logger.Level(rawValue: logLevel) else {
+            throw ValidationError("unknown log level \(logLevel)")
+        }
+        var logger = Logger(label: "sluice")
+        logger.logLevel = level
+
+        let gateway: Gateway
+        do {
+            gateway = try Gateway(configuration: settings, logger: logger)
+        } catch {
+            logger.critical("cannot start: \(error)")
+            throw ExitCode.failure
+        }
+        let signals = [SIGTERM, SIGINT].map { number in
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler {
+                logger.notice("received signal \(number)")
+                gateway.stop()
+                Foundation.exit(0)
+            }
+            source.activate()
+            return source
+        }
+        withExtendedLifetime(signals) { dispatchMain() }
+    }
+}
+
+func environment(_ name: String) -> String? {
+    ProcessInfo.processInfo.environment[name].flatMap { $0.isEmpty ? nil : $0 }
+}

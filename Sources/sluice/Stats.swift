@@ -1,0 +1,46 @@
+import ArgumentParser
+import Foundation
+
+/// `sluice stats`: prints a running gateway's STATS.
+struct Stats: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Show a running gateway's statistics.")
+
+    @OptionGroup var socket: SocketOption
+
+    @Flag(help: "Print the raw JSON document instead of a table.")
+    var json = false
+
+    func run() throws {
+        let client = try GatewayClient(socketPath: socket.path)
+        let document = try client.stats()
+        if json {
+            print(document)
+            return
+        }
+        guard let object = try? JSONSerialization.jsonObject(with: Data(document.utf8)) else {
+            print(document)
+            return
+        }
+        var rows: [(String, String)] = []
+        flatten(object, prefix: "", into: &rows)
+        let width = rows.map(\.0.count).max() ?? 0
+        for (name, value) in rows {
+            print(name.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + value)
+        }
+    }
+
+    private func flatten(_ value: Any, prefix: String, into rows: inout [(String, String)]) {
+        if let object = value as? [String: Any] {
+            if object.isEmpty && !prefix.isEmpty { rows.append((prefix, "-")) }
+            for key in object.keys.sorted() {
+                flatten(object[key]!, prefix: prefix.isEmpty ? key : "\(prefix).\(key)", into: &rows)
+            }
+        } else if let integer = value as? Int {
+            rows.append((prefix, String(integer)))
+        } else if let double = value as? Double {
+            rows.append((prefix, String(format: "%.1f", double)))
+        } else {
+            rows.append((prefix, "\(value)"))
+        }
+    }
+}
