@@ -1,4 +1,4 @@
-// swift-tools-version: 6.1
+// swift-tools-version: 6.2
 import Foundation
 import PackageDescription
 
@@ -45,6 +45,15 @@ let package = Package(
             ],
             linkerSettings: rdkafkaRpath
         ),
+        // The bundled C client, compiled from clients/c so Swift tests drive the real library.
+        .target(
+            name: "CSluiceClient",
+            path: "clients/c",
+            exclude: ["tests", "examples", "Makefile", "sluice.pc.in", "README.md"],
+            sources: ["src"],
+            publicHeadersPath: "include",
+            linkerSettings: [.linkedLibrary("zstd")]
+        ),
         .testTarget(name: "SluiceProtocolTests", dependencies: ["SluiceProtocol"]),
         .testTarget(name: "SluiceKafkaTests", dependencies: ["SluiceKafka"], linkerSettings: rdkafkaRpath),
         .testTarget(
@@ -54,9 +63,14 @@ let package = Package(
         ),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["SluiceGateway", "SluiceProtocol", "SluiceKafka"],
+            dependencies: ["SluiceGateway", "SluiceProtocol", "SluiceKafka", "CSluiceClient"],
             linkerSettings: rdkafkaRpath
         ),
     ],
     swiftLanguageModes: [.v6]
 )
+
+// Warnings are errors in every Swift target of this package (not in dependencies).
+for target in package.targets where target.type != .system && target.name != "CSluiceClient" {
+    target.swiftSettings = (target.swiftSettings ?? []) + [.treatAllWarnings(as: .error)]
+}

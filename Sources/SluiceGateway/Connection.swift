@@ -104,8 +104,9 @@ final class Connection: @unchecked Sendable {
         case .hello(let hello, let chosen, let requestID):
             version = UInt8(chosen)
             logger.debug("HELLO from \(hello.clientName), version \(chosen)")
-            send(HelloOK(version: chosen, limits: context.limits, serverName: "sluice/\(sluiceVersion)")
-                .frame(requestID: requestID))
+            send(
+                HelloOK(version: chosen, limits: context.limits, serverName: "sluice/\(sluiceVersion)")
+                    .frame(requestID: requestID))
         case .publish(let batch, let requestID):
             context.router.publish(batch, requestID: requestID, eventIDs: &eventIDs) { [self] requestID, ack in
                 queue.async { [self] in send(ack.frame(requestID: requestID, version: version)) }
@@ -143,7 +144,8 @@ final class Connection: @unchecked Sendable {
     private func writePending() -> Bool {
         while outputOffset < output.count {
             let written = output.withUnsafeBytes {
-                Glibc.send(handle.fileDescriptor, $0.baseAddress! + outputOffset, $0.count - outputOffset, Int32(MSG_NOSIGNAL))
+                Glibc.send(
+                    handle.fileDescriptor, $0.baseAddress! + outputOffset, $0.count - outputOffset, Int32(MSG_NOSIGNAL))
             }
             if written > 0 {
                 outputOffset += written

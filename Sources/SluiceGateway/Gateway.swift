@@ -15,7 +15,8 @@ final class GatewayContext: Sendable {
     let logger: Logger
     private let stopping = Atomic<Bool>(false)
 
-    init(limits: Limits, stats: GatewayStats, router: Router, producer: KafkaProducer, brokers: String, logger: Logger) {
+    init(limits: Limits, stats: GatewayStats, router: Router, producer: KafkaProducer, brokers: String, logger: Logger)
+    {
         self.limits = limits
         self.stats = stats
         self.router = router

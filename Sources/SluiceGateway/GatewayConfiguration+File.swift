@@ -46,7 +46,9 @@ extension GatewayConfiguration {
         var file = Section(root, path: "")
         if let value = try file.string("socket") { socketPath = value }
         if let value = try file.string("socketMode") {
-            guard let mode = UInt32(value, radix: 8) else { throw ConfigurationError("socketMode \(value) is not octal") }
+            guard let mode = UInt32(value, radix: 8) else {
+                throw ConfigurationError("socketMode \(value) is not octal")
+            }
             socketMode = mode
         }
         if let value = try file.int("shutdownFlushTimeoutMs") { shutdownFlushTimeoutMilliseconds = value }
@@ -64,17 +66,23 @@ extension GatewayConfiguration {
             try kafka.rejectUnknownKeys()
         }
         if var section = try file.section("limits") {
-            if let value = try section.int("maxFrameBytes") { limits.maxFrameBytes = try narrow(value, "maxFrameBytes") }
+            if let value = try section.int("maxFrameBytes") {
+                limits.maxFrameBytes = try narrow(value, "maxFrameBytes")
+            }
             if let value = try section.int("maxDecompressedBytes") {
                 limits.maxDecompressedBytes = try narrow(value, "maxDecompressedBytes")
             }
             if let value = try section.int("maxRecordsPerFrame") {
                 limits.maxRecordsPerFrame = try narrow(value, "maxRecordsPerFrame")
             }
-            if let value = try section.int("maxRecordBytes") { limits.maxRecordBytes = try narrow(value, "maxRecordBytes") }
+            if let value = try section.int("maxRecordBytes") {
+                limits.maxRecordBytes = try narrow(value, "maxRecordBytes")
+            }
             if let value = try section.int("maxKeyBytes") { limits.maxKeyBytes = try narrow(value, "maxKeyBytes") }
             if let value = try section.int("maxHeaders") { limits.maxHeaders = try narrow(value, "maxHeaders") }
-            if let value = try section.int("maxHeaderBytes") { limits.maxHeaderBytes = try narrow(value, "maxHeaderBytes") }
+            if let value = try section.int("maxHeaderBytes") {
+                limits.maxHeaderBytes = try narrow(value, "maxHeaderBytes")
+            }
             try section.rejectUnknownKeys()
         }
         try file.rejectUnknownKeys()

@@ -21,12 +21,16 @@ public struct GatewayConfiguration: Sendable {
         guard !socketPath.isEmpty, socketPath.utf8.count < 108 else {
             throw ConfigurationError("socket path must be 1 to 107 bytes long: \(socketPath)")
         }
-        guard socketMode <= 0o777 else { throw ConfigurationError("socket mode \(String(socketMode, radix: 8)) is not a permission mode") }
+        guard socketMode <= 0o777 else {
+            throw ConfigurationError("socket mode \(String(socketMode, radix: 8)) is not a permission mode")
+        }
         guard !producer.bootstrapServers.isEmpty else { throw ConfigurationError("no Kafka brokers given") }
         guard limits.maxFrameBytes > 0, limits.maxDecompressedBytes > 0, limits.maxRecordsPerFrame > 0 else {
             throw ConfigurationError("frame limits must be positive")
         }
-        guard shutdownFlushTimeoutMilliseconds >= 0 else { throw ConfigurationError("shutdown flush timeout must not be negative") }
+        guard shutdownFlushTimeoutMilliseconds >= 0 else {
+            throw ConfigurationError("shutdown flush timeout must not be negative")
+        }
     }
 }
 

@@ -29,7 +29,8 @@ public final class GatewayStats: Sendable {
             uptimeSeconds: Date().timeIntervalSince(started),
             connections: .init(
                 current: connectionsCurrent.load(ordering: .relaxed), total: connectionsTotal.load(ordering: .relaxed)),
-            frames: .init(received: framesReceived.load(ordering: .relaxed), rejected: framesRejected.load(ordering: .relaxed)),
+            frames: .init(
+                received: framesReceived.load(ordering: .relaxed), rejected: framesRejected.load(ordering: .relaxed)),
             records: .init(
                 received: recordsReceived.load(ordering: .relaxed), invalid: recordsInvalid.load(ordering: .relaxed),
                 published: recordsPublished.load(ordering: .relaxed), failed: recordsFailed.load(ordering: .relaxed)),

@@ -49,7 +49,8 @@ final class PendingBatch: Sendable {
     /// Resolves the record behind a delivery report's opaque.
     static func resolve(opaque: UnsafeMutableRawPointer, failure: ErrorCode?) {
         let slot = opaque.assumingMemoryBound(to: Slot.self).pointee
-        Unmanaged<PendingBatch>.fromOpaque(slot.batch).takeUnretainedValue().resolve(record: slot.index, failure: failure)
+        Unmanaged<PendingBatch>.fromOpaque(slot.batch).takeUnretainedValue().resolve(
+            record: slot.index, failure: failure)
     }
 
     /// Marks one record delivered (`failure` nil) or failed; the last one sends the `ACK`.

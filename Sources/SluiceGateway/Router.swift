@@ -55,8 +55,10 @@ final class Router: Sendable {
                     continue
                 }
                 let eventID = record.eventID.isZero ? EventID.random(using: &eventIDs) : record.eventID
-                produce(record, of: batch, bytes: bytes, eventID: eventID, timestamp: record.timestamp == 0 ? now : record.timestamp,
-                        opaque: pending.opaque(forRecord: index), failure: { pending.resolve(record: index, failure: $0) })
+                produce(
+                    record, of: batch, bytes: bytes, eventID: eventID,
+                    timestamp: record.timestamp == 0 ? now : record.timestamp,
+                    opaque: pending.opaque(forRecord: index), failure: { pending.resolve(record: index, failure: $0) })
             }
         }
         pending.acceptedAll()
@@ -77,14 +79,18 @@ final class Router: Sendable {
                     batch.forEachHeader(of: record) { headers.add(name: $0, value: $1) }
                     withUnsafeTemporaryAllocation(byteCount: 36, alignment: 1) { text in
                         eventID.writeText(into: text)
-                        Self.eventIDHeader.withUTF8Buffer { headers.add(name: UnsafeRawBufferPointer($0), value: UnsafeRawBufferPointer(text)) }
+                        Self.eventIDHeader.withUTF8Buffer {
+                            headers.add(name: UnsafeRawBufferPointer($0), value: UnsafeRawBufferPointer(text))
+                        }
                     }
                     Self.eventTypeHeader.withUTF8Buffer {
-                        headers.add(name: UnsafeRawBufferPointer($0), value: UnsafeRawBufferPointer(rebasing: bytes[record.eventType]))
+                        headers.add(
+                            name: UnsafeRawBufferPointer($0),
+                            value: UnsafeRawBufferPointer(rebasing: bytes[record.eventType]))
                     }
                 }
                 return
-            } catch where error.code == .queueFull {
+            } catch  where error.code == .queueFull {
                 producer.waitForQueueSpace()
             } catch {
                 logger.error("produce failed: \(error)")

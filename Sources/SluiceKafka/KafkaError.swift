@@ -31,8 +31,9 @@ public struct KafkaError: Error, Sendable, CustomStringConvertible {
     }
 
     init(_ code: Code, error: rd_kafka_resp_err_t, file: String = #fileID, line: Int = #line) {
-        self.init(code, reason: String(cString: rd_kafka_err2str(error)), rawCode: error.rawValue, file: file,
-                  line: line)
+        self.init(
+            code, reason: String(cString: rd_kafka_err2str(error)), rawCode: error.rawValue, file: file,
+            line: line)
     }
 
     /// Whether sending the same record again may succeed (librdkafka's own classification

@@ -139,8 +139,10 @@ private func deliveryReportCallback(
     }
 }
 
-private func logCallback(_ client: OpaquePointer?, _ level: Int32, _ facility: UnsafePointer<CChar>?,
-                         _ text: UnsafePointer<CChar>?) {
+private func logCallback(
+    _ client: OpaquePointer?, _ level: Int32, _ facility: UnsafePointer<CChar>?,
+    _ text: UnsafePointer<CChar>?
+) {
     guard let client, let opaque = rd_kafka_opaque(client) else { return }
     let logger = Unmanaged<CallbackContext>.fromOpaque(opaque).takeUnretainedValue().logger
     let message = "librdkafka \(facility.map { String(cString: $0) } ?? ""): \(text.map { String(cString: $0) } ?? "")"
@@ -152,8 +154,10 @@ private func logCallback(_ client: OpaquePointer?, _ level: Int32, _ facility: U
     }
 }
 
-private func errorCallback(_ client: OpaquePointer?, _ error: Int32, _ reason: UnsafePointer<CChar>?,
-                           _ opaque: UnsafeMutableRawPointer?) {
+private func errorCallback(
+    _ client: OpaquePointer?, _ error: Int32, _ reason: UnsafePointer<CChar>?,
+    _ opaque: UnsafeMutableRawPointer?
+) {
     guard let opaque else { return }
     let logger = Unmanaged<CallbackContext>.fromOpaque(opaque).takeUnretainedValue().logger
     logger.warning("Kafka: \(reason.map { String(cString: $0) } ?? "") (\(error))")

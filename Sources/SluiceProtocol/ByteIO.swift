@@ -59,7 +59,8 @@ struct ByteReader {
 
     func expectEnd() throws(ProtocolError) {
         guard remaining == 0 else {
-            throw ProtocolError(.malformedPayload, "\(remaining) trailing bytes after the payload", requestID: requestID)
+            throw ProtocolError(
+                .malformedPayload, "\(remaining) trailing bytes after the payload", requestID: requestID)
         }
     }
 }

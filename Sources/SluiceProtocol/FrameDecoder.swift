@@ -100,7 +100,8 @@ public struct FrameDecoder: Sendable {
         }
         if length > limit {
             throw fail(
-                ProtocolError(.frameTooLarge, "payload length \(length) is over the limit \(limit)", requestID: requestID))
+                ProtocolError(
+                    .frameTooLarge, "payload length \(length) is over the limit \(limit)", requestID: requestID))
         }
         return header
     }

@@ -7,8 +7,10 @@ public struct Hello: Sendable, Equatable {
     public var maxVersion: UInt16
     public var clientName: String
 
-    public init(minVersion: UInt16 = supportedVersions.lowerBound, maxVersion: UInt16 = supportedVersions.upperBound,
-                clientName: String) {
+    public init(
+        minVersion: UInt16 = supportedVersions.lowerBound, maxVersion: UInt16 = supportedVersions.upperBound,
+        clientName: String
+    ) {
         self.minVersion = minVersion
         self.maxVersion = maxVersion
         self.clientName = clientName
@@ -134,8 +136,9 @@ public struct Ack: Sendable, Equatable {
         for _ in 0..<failed {
             let index = try reader.u32()
             guard index < recordCount, index >= (failures.last.map { $0.index + 1 } ?? 0) else {
-                throw ProtocolError(.malformedPayload, "ACK failure index \(index) out of order or range",
-                                    requestID: requestID)
+                throw ProtocolError(
+                    .malformedPayload, "ACK failure index \(index) out of order or range",
+                    requestID: requestID)
             }
             failures.append(RecordFailure(index: index, rawCode: try reader.u16()))
         }

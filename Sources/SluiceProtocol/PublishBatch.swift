@@ -207,8 +207,10 @@ public struct OutgoingRecord: Sendable, Equatable {
     public var headers: [(name: String, value: [UInt8])]
     public var value: [UInt8]
 
-    public init(topic: String, key: [UInt8], eventType: String = "", eventID: EventID = .zero, timestamp: Int64 = 0,
-                headers: [(name: String, value: [UInt8])] = [], value: [UInt8]) {
+    public init(
+        topic: String, key: [UInt8], eventType: String = "", eventID: EventID = .zero, timestamp: Int64 = 0,
+        headers: [(name: String, value: [UInt8])] = [], value: [UInt8]
+    ) {
         self.topic = topic
         self.key = key
         self.eventType = eventType

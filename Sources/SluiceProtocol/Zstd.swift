@@ -19,7 +19,8 @@ public final class ZstdDecompressor {
         let declared = input.withUnsafeBytes { ZSTD_getFrameContentSize($0.baseAddress, $0.count) }
         // ZSTD_CONTENTSIZE_UNKNOWN and ZSTD_CONTENTSIZE_ERROR are the two largest UInt64 values.
         if declared == UInt64.max {
-            throw ProtocolError(.contentSizeMissing, "the zstd frame does not declare its content size", requestID: requestID)
+            throw ProtocolError(
+                .contentSizeMissing, "the zstd frame does not declare its content size", requestID: requestID)
         }
         if declared == UInt64.max - 1 {
             throw ProtocolError(.badCompression, "the payload is not a zstd frame", requestID: requestID)

@@ -66,8 +66,10 @@ final class GatewayClient {
     /// Sends one `PUBLISH` of `payload` (compressed when `compressed`), returning its request id.
     func sendPublish(payload: [UInt8], compressed: Bool) throws -> UInt32 {
         let id = takeRequestID()
-        try write(Frame(.publish, requestID: id, version: version,
-                        flags: compressed ? FrameHeader.compressedFlag : 0, payload: payload))
+        try write(
+            Frame(
+                .publish, requestID: id, version: version,
+                flags: compressed ? FrameHeader.compressedFlag : 0, payload: payload))
         return id
     }
 

@@ -68,7 +68,8 @@ struct Send: ParsableCommand {
             guard !records.isEmpty else { return }
             let payload = OutgoingRecord.encodePayload(records, ackLevel: level)
             guard payload.count <= limitBytes else {
-                throw ClientError("a batch of \(records.count) events is larger than the gateway accepts; use a smaller --batch-size")
+                throw ClientError(
+                    "a batch of \(records.count) events is larger than the gateway accepts; use a smaller --batch-size")
             }
             let id = try client.sendPublish(payload: compressor.compress(payload), compressed: true)
             sent += records.count
@@ -88,8 +89,10 @@ struct Send: ParsableCommand {
             }
             let key = Array(line[..<tab].utf8)
             guard !key.isEmpty else { throw ClientError("line \(lineNumber): empty key") }
-            batch.append(OutgoingRecord(topic: topic, key: key, eventType: eventType,
-                                        value: Array(line[line.index(after: tab)...].utf8)))
+            batch.append(
+                OutgoingRecord(
+                    topic: topic, key: key, eventType: eventType,
+                    value: Array(line[line.index(after: tab)...].utf8)))
             if batch.count == perFrame { try flush(&batch, limitBytes: Int(client.limits.maxDecompressedBytes)) }
         }
         try flush(&batch, limitBytes: Int(client.limits.maxDecompressedBytes))
@@ -101,11 +104,15 @@ struct Send: ParsableCommand {
         while !outstanding.isEmpty { try awaitReply() }
 
         if !failures.isEmpty {
-            for failure in failures.prefix(20) { FileHandle.standardError.write(Data("sluice send: \(failure)\n".utf8)) }
+            for failure in failures.prefix(20) {
+                FileHandle.standardError.write(Data("sluice send: \(failure)\n".utf8))
+            }
             FileHandle.standardError.write(Data("sluice send: \(failures.count) of \(sent) events failed\n".utf8))
             throw ExitCode.failure
         }
-        print(level == .none ? "sent \(sent) events (ack level none: not confirmed)" : "sent \(sent) events, \(acked) acknowledged")
+        print(
+            level == .none
+                ? "sent \(sent) events (ack level none: not confirmed)" : "sent \(sent) events, \(acked) acknowledged")
     }
 }
 

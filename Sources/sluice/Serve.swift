@@ -16,7 +16,8 @@ struct Serve: ParsableCommand {
     @Option(help: "Path of the Unix socket to serve (environment: SLUICE_SOCKET). Default: /tmp/sluice.sock.")
     var socket: String?
 
-    @Option(help: "Kafka bootstrap servers, HOST:PORT[,HOST:PORT] (environment: SLUICE_BROKERS). Default: 127.0.0.1:9092.")
+    @Option(
+        help: "Kafka bootstrap servers, HOST:PORT[,HOST:PORT] (environment: SLUICE_BROKERS). Default: 127.0.0.1:9092.")
     var brokers: String?
 
     @Option(help: "YAML configuration file.")

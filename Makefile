@@ -1,0 +1,50 @@
+# Sluice — the two commands are `make run` and `make test`; both set everything up first.
+SHELL := /bin/bash
+ROOT := $(abspath .)
+DEPS := $(ROOT)/.deps
+export PKG_CONFIG_PATH := $(DEPS)/librdkafka/lib/pkgconfig
+SWIFT ?= swift
+BROKER_PORT ?= 9092
+SOCKET ?= /tmp/sluice.sock
+PREFIX ?= /usr/local
+
+.PHONY: setup build release run test lint bench install clean
+
+setup:
+	@bash scripts/bootstrap.sh
+
+build: setup
+	$(SWIFT) build
+
+release: setup
+	$(SWIFT) build -c release
+
+# Starts the dev broker on 127.0.0.1:$(BROKER_PORT) and the gateway in the foreground.
+run: build
+	@bash scripts/dev-broker.sh start $(BROKER_PORT)
+	@echo
+	@echo "Sluice is serving $(SOCKET) (Ctrl-C stops it and the dev broker). Send an event:"
+	@echo "  printf 'player-1\thello\n' | $(ROOT)/.build/debug/sluice send --socket $(SOCKET) --topic events"
+	@echo
+	@trap 'bash scripts/dev-broker.sh stop' EXIT; \
+	  .build/debug/sluice serve --socket $(SOCKET) --brokers 127.0.0.1:$(BROKER_PORT)
+
+lint:
+	$(SWIFT) format lint --strict -r Sources Tests Package.swift
+
+test: setup lint
+	$(MAKE) -C clients/c check
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build
+
+bench: release
+	@bash scripts/bench.sh
+
+install: release
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 755 .build/release/sluice $(DESTDIR)$(PREFIX)/bin/sluice
+	$(MAKE) -C clients/c install PREFIX=$(PREFIX) DESTDIR=$(DESTDIR)
+
+clean:
+	rm -rf .build run
+	$(MAKE) -C clients/c clean
