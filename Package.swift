@@ -54,16 +54,25 @@ let package = Package(
             publicHeadersPath: "include",
             linkerSettings: [.linkedLibrary("zstd")]
         ),
+        .target(
+            name: "SluiceTestSupport",
+            dependencies: [
+                "SluiceGateway", "SluiceKafka", "SluiceProtocol", .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tests/SluiceTestSupport",
+            linkerSettings: rdkafkaRpath
+        ),
         .testTarget(name: "SluiceProtocolTests", dependencies: ["SluiceProtocol"]),
-        .testTarget(name: "SluiceKafkaTests", dependencies: ["SluiceKafka"], linkerSettings: rdkafkaRpath),
+        .testTarget(
+            name: "SluiceKafkaTests", dependencies: ["SluiceKafka", "SluiceTestSupport"], linkerSettings: rdkafkaRpath),
         .testTarget(
             name: "SluiceGatewayTests",
-            dependencies: ["SluiceGateway", "SluiceProtocol", "SluiceKafka"],
+            dependencies: ["SluiceGateway", "SluiceProtocol", "SluiceKafka", "SluiceTestSupport"],
             linkerSettings: rdkafkaRpath
         ),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["SluiceGateway", "SluiceProtocol", "SluiceKafka", "CSluiceClient"],
+            dependencies: ["SluiceGateway", "SluiceProtocol", "SluiceKafka", "SluiceTestSupport", "CSluiceClient"],
             linkerSettings: rdkafkaRpath
         ),
     ],

@@ -40,7 +40,8 @@ struct EncodingTests {
             topic: "game.events-v1_x", key: Array("player-42".utf8), eventType: "login",
             eventID: EventID(high: 0x0102_0304_0506_0708, low: 0x090A_0B0C_0D0E_0F10), timestamp: 1_764_412_800_000,
             headers: [("source", Array("svc-a".utf8)), ("trace", [0, 1])], value: Array(#"{"level":3}"#.utf8))
-        let fullFrame = Frame(.publish, requestID: 2, payload: OutgoingRecord.encodePayload([full], ackLevel: .accepted))
+        let fullFrame = Frame(
+            .publish, requestID: 2, payload: OutgoingRecord.encodePayload([full], ackLevel: .accepted))
         #expect(fullFrame.encoded() == Vector.named("publish_full_record").frame)
 
         let fifty = (0..<50).map {
@@ -77,7 +78,8 @@ struct EncodingTests {
 
     @Test func compressedRoundTrip() throws {
         let records = (0..<1_000).map {
-            OutgoingRecord(topic: "events", key: Array("player-\($0 % 97)".utf8), value: Array(repeating: 7, count: 200))
+            OutgoingRecord(
+                topic: "events", key: Array("player-\($0 % 97)".utf8), value: Array(repeating: 7, count: 200))
         }
         let plain = OutgoingRecord.encodePayload(records, ackLevel: .durable)
         let compressed = ZstdCompressor().compress(plain)
