@@ -19,6 +19,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
     ],
     targets: [
         .systemLibrary(name: "CRdKafka", pkgConfig: "rdkafka"),
@@ -29,6 +30,7 @@ let package = Package(
             dependencies: ["CRdKafka", .product(name: "Logging", package: "swift-log")],
             linkerSettings: rdkafkaRpath
         ),
+        .target(name: "SluiceSpool", dependencies: [.product(name: "GRDB", package: "GRDB.swift")]),
         .target(
             name: "SluiceGateway",
             dependencies: [
@@ -63,6 +65,8 @@ let package = Package(
             linkerSettings: rdkafkaRpath
         ),
         .testTarget(name: "SluiceProtocolTests", dependencies: ["SluiceProtocol"]),
+        .testTarget(
+            name: "SluiceSpoolTests", dependencies: ["SluiceSpool", "SluiceTestSupport"], linkerSettings: rdkafkaRpath),
         .testTarget(
             name: "SluiceKafkaTests", dependencies: ["SluiceKafka", "SluiceTestSupport"], linkerSettings: rdkafkaRpath),
         .testTarget(

@@ -1,0 +1,135 @@
+import Foundation
+
+/// Where a spooled record stands.
+public enum SpoolStatus: String, Sendable, CaseIterable, Codable {
+    /// Waiting for delivery.
+    case pending = "PENDING"
+    /// Delivered to Kafka.
+    case resolved = "RESOLVED"
+    /// Sent to `{topic}.dlq` after too many broker-reported failures.
+    case dlq = "DLQ"
+    /// The DLQ publish failed too; kept for an operator.
+    case dlqFailed = "DLQ_FAILED"
+}
+
+/// A record to put in the spool.
+public struct SpoolRecord: Sendable, Equatable {
+    public var eventID: String
+    public var topic: String
+    public var key: [UInt8]
+    public var headers: [SpoolHeader]
+    public var value: [UInt8]
+    /// Kafka timestamp, milliseconds since the Unix epoch.
+    public var timestamp: Int64
+    /// Who published it, e.g. `uid=1000 pid=4242 libsluice/0.1.0`.
+    public var client: String
+    /// Why it is spooled (the delivery error, or `circuit open`).
+    public var reason: String
+
+    public init(
+        eventID: String, topic: String, key: [UInt8], headers: [SpoolHeader], value: [UInt8], timestamp: Int64,
+        client: String, reason: String
+    ) {
+        self.eventID = eventID
+        self.topic = topic
+        self.key = key
+        self.headers = headers
+        self.value = value
+        self.timestamp = timestamp
+        self.client = client
+        self.reason = reason
+    }
+
+    /// Bytes this record adds to the spool, for its size cap.
+    public var byteCount: Int {
+        topic.utf8.count + key.count + value.count + eventID.utf8.count
+            + headers.reduce(0) { $0 + $1.name.utf8.count + $1.value.count }
+    }
+}
+
+/// One Kafka header.
+public struct SpoolHeader: Sendable, Equatable {
+    public var name: String
+    public var value: [UInt8]
+
+    public init(name: String, value: [UInt8]) {
+        self.name = name
+        self.value = value
+    }
+}
+
+/// A record as stored, with its delivery bookkeeping.
+public struct StoredRecord: Sendable, Equatable {
+    /// Sequence id: the order records were spooled in.
+    public var id: Int64
+    public var record: SpoolRecord
+    public var status: SpoolStatus
+    /// Failures a reachable broker reported; outages do not count.
+    public var attempts: Int
+    /// Milliseconds since the epoch when the record may next be tried.
+    public var nextRetryAt: Int64
+    public var createdAt: Int64
+    public var lastError: String?
+    public var updatedAt: Int64
+}
+
+/// A (topic, key) pair: the unit of ordering.
+public struct SpoolKey: Hashable, Sendable {
+    public var topic: String
+    public var key: [UInt8]
+
+    public init(topic: String, key: [UInt8]) {
+        self.topic = topic
+        self.key = key
+    }
+}
+
+/// An error opening or using the spool.
+public struct SpoolError: Error, Sendable, CustomStringConvertible {
+    public var description: String
+    /// True when the spool is at its size cap: publishers should get `OVERLOADED`.
+    public var isFull: Bool
+
+    public init(_ description: String, isFull: Bool = false) {
+        self.description = description
+        self.isFull = isFull
+    }
+}
+
+/// Headers as one blob: `u16` count, then per header `u16` name length, name, `u32` value length, value.
+enum HeaderCoding {
+    static func encode(_ headers: [SpoolHeader]) -> Data {
+        var out = Data()
+        func u16(_ v: Int) { out.append(UInt8(v >> 8 & 0xFF)); out.append(UInt8(v & 0xFF)) }
+        func u32(_ v: Int) { for shift in [24, 16, 8, 0] { out.append(UInt8(v >> shift & 0xFF)) } }
+        u16(headers.count)
+        for header in headers {
+            let name = Array(header.name.utf8)
+            u16(name.count)
+            out.append(contentsOf: name)
+            u32(header.value.count)
+            out.append(contentsOf: header.value)
+        }
+        return out
+    }
+
+    static func decode(_ data: Data) -> [SpoolHeader] {
+        let bytes = [UInt8](data)
+        var offset = 0
+        func take(_ n: Int) -> ArraySlice<UInt8>? {
+            guard offset + n <= bytes.count else { return nil }
+            defer { offset += n }
+            return bytes[offset..<(offset + n)]
+        }
+        func number(_ width: Int) -> Int? { take(width).map { $0.reduce(0) { $0 << 8 | Int($1) } } }
+        guard let count = number(2) else { return [] }
+        var headers: [SpoolHeader] = []
+        for _ in 0..<count {
+            guard let nameLength = number(2), let name = take(nameLength), let valueLength = number(4),
+                let value = take(valueLength)
+            else { break }
+            headers.append(SpoolHeader(name: String(decoding: name, as: UTF8.self), value: Array(value)))
+        }
+        return headers
+    }
+}
