@@ -842,8 +842,10 @@ static int pump(sluice_client *c, done_fn done, const void *arg, int64_t deadlin
                 continue;
             }
             (*attempts)--;
+            /* A connection attempt gets connect_timeout_ms, cut short by the
+             * caller's deadline (not by a non-blocking call's "now"). */
             int64_t cdl = c->opts.connect_timeout_ms > 0 ? now + c->opts.connect_timeout_ms : -1;
-            if (deadline >= 0 && (cdl < 0 || deadline < cdl)) cdl = deadline;
+            if (!nonblock && deadline >= 0 && (cdl < 0 || deadline < cdl)) cdl = deadline;
             if (try_connect(c, cdl) < 0 && deadline >= 0 && sluice_now_ms() >= deadline) {
                 set_timeout_err(c, what);
                 return -1;
