@@ -1,0 +1,155 @@
+/*
+ * The baseline for `make bench`: the bench workload (bench/workload.h)
+ * published by a plain librdkafka producer with the settings the gateway uses
+ * (Sources/SluiceKafka/ProducerConfiguration.swift), so the Sluice figure can
+ * be compared with what librdkafka alone does on the same machine and broker.
+ *
+ *   rdkafka_baseline --brokers 127.0.0.1:PORT --topic T [--events N] [--keys K]
+ *
+ * One warm-up record is produced and flushed before the clock starts (both
+ * programs do this, so neither pays for connecting or for the idempotent
+ * producer's id). Exit status 0 only when every record got a successful
+ * delivery report. Last line on stdout:
+ *   events=N seconds=S rate=R warmup=1
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include <librdkafka/rdkafka.h>
+
+#include "workload.h"
+
+static uint64_t delivered;
+static uint64_t failed;
+static char first_failure[512];
+static volatile int fatal;
+
+static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
+    (void)rk;
+    (void)opaque;
+    if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        delivered++;
+        return;
+    }
+    if (failed++ == 0) snprintf(first_failure, sizeof first_failure, "%s", rd_kafka_err2str(m->err));
+}
+
+static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque) {
+    (void)opaque;
+    char why[512];
+    if (err == RD_KAFKA_RESP_ERR__FATAL && rd_kafka_fatal_error(rk, why, sizeof why) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        fprintf(stderr, "rdkafka_baseline: fatal producer error: %s\n", why);
+        fatal = 1;
+        return;
+    }
+    fprintf(stderr, "rdkafka_baseline: kafka: %s (%s)\n", reason, rd_kafka_err2name((rd_kafka_resp_err_t)err));
+}
+
+static int set(rd_kafka_conf_t *conf, const char *name, const char *value) {
+    char err[512];
+    if (rd_kafka_conf_set(conf, name, value, err, sizeof err) != RD_KAFKA_CONF_OK) {
+        fprintf(stderr, "rdkafka_baseline: %s=%s: %s\n", name, value, err);
+        return -1;
+    }
+    return 0;
+}
+
+/* Produces one record, serving delivery reports while the queue is full.
+ * Returns 0, or -1 on a produce error, a fatal error or the deadline. */
+static int produce(rd_kafka_t *rk, const char *topic, const bench_workload *w, double deadline) {
+    for (;;) {
+        rd_kafka_resp_err_t err = rd_kafka_producev(
+            rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(w->key, w->key_len),
+            RD_KAFKA_V_VALUE((void *)w->value, w->value_bytes), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+            RD_KAFKA_V_END);
+        if (err == RD_KAFKA_RESP_ERR_NO_ERROR) return 0;
+        if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+            fprintf(stderr, "rdkafka_baseline: produce: %s\n", rd_kafka_err2str(err));
+            return -1;
+        }
+        rd_kafka_poll(rk, 10);
+        if (fatal) return -1;
+        if (bench_now() > deadline) {
+            fprintf(stderr, "rdkafka_baseline: queue still full at the deadline\n");
+            return -1;
+        }
+    }
+}
+
+/* Flushes until the queue is empty or the deadline passes. */
+static int flush_all(rd_kafka_t *rk, double deadline) {
+    while (rd_kafka_outq_len(rk) > 0 && !fatal) {
+        double left = deadline - bench_now();
+        if (left <= 0) break;
+        rd_kafka_flush(rk, left > 1.0 ? 1000 : (int)(left * 1000) + 1);
+    }
+    if (rd_kafka_outq_len(rk) > 0) {
+        fprintf(stderr, "rdkafka_baseline: %d records still undelivered at the deadline\n", rd_kafka_outq_len(rk));
+        return -1;
+    }
+    return fatal ? -1 : 0;
+}
+
+int main(int argc, char **argv) {
+    bench_args a;
+    if (bench_parse_args(argc, argv, 0, &a) != 0) return 2;
+
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    /* The gateway's producer settings, in ProducerConfiguration's order. */
+    if (set(conf, "bootstrap.servers", a.brokers) || set(conf, "client.id", "sluice-bench-baseline") ||
+        set(conf, "compression.codec", "lz4") || set(conf, "linger.ms", "5") ||
+        set(conf, "message.timeout.ms", "30000") || set(conf, "queue.buffering.max.messages", "100000") ||
+        set(conf, "queue.buffering.max.kbytes", "262144") || set(conf, "enable.idempotence", "true") ||
+        set(conf, "acks", "all") || set(conf, "partitioner", "murmur2_random")) {
+        rd_kafka_conf_destroy(conf);
+        return 1;
+    }
+    rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
+    rd_kafka_conf_set_error_cb(conf, on_error);
+    char errstr[512];
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
+    if (rk == NULL) {
+        fprintf(stderr, "rdkafka_baseline: rd_kafka_new: %s\n", errstr);
+        return 1;
+    }
+    fprintf(stderr, "rdkafka_baseline: librdkafka %s, %llu events over %llu keys, %zu-byte values\n",
+            rd_kafka_version_str(), (unsigned long long)a.events, (unsigned long long)a.keys, a.value_bytes);
+
+    bench_workload *w = malloc(sizeof *w);
+    if (w == NULL) return 1;
+    int rc = 1;
+    double deadline = bench_now() + a.timeout_s;
+
+    /* Warm-up: connect, fetch metadata and the producer id outside the clock. */
+    bench_workload_init(w, a.keys, a.value_bytes);
+    bench_make_event(w, 0);
+    if (produce(rk, a.topic, w, deadline) != 0 || flush_all(rk, deadline) != 0) goto out;
+    if (failed > 0) {
+        fprintf(stderr, "rdkafka_baseline: warm-up record failed: %s\n", first_failure);
+        goto out;
+    }
+
+    bench_workload_init(w, a.keys, a.value_bytes);
+    double start = bench_now();
+    for (uint64_t i = 0; i < a.events; i++) {
+        bench_make_event(w, i);
+        if (produce(rk, a.topic, w, deadline) != 0) goto out;
+        rd_kafka_poll(rk, 0);
+    }
+    if (flush_all(rk, deadline) != 0) goto out;
+    double seconds = bench_now() - start;
+
+    if (failed > 0 || delivered != a.events + 1) {
+        fprintf(stderr, "rdkafka_baseline: %llu delivered, %llu failed (first: %s), expected %llu\n",
+                (unsigned long long)delivered, (unsigned long long)failed, failed ? first_failure : "-",
+                (unsigned long long)(a.events + 1));
+        goto out;
+    }
+    printf("events=%llu seconds=%.3f rate=%.0f warmup=1\n", (unsigned long long)a.events, seconds,
+           (double)a.events / seconds);
+    rc = 0;
+out:
+    fflush(stdout);
+    free(w);
+    rd_kafka_destroy(rk);
+    return rc;
+}

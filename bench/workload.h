@@ -1,0 +1,144 @@
+/*
+ * The benchmark workload shared by bench/rdkafka_baseline.c and
+ * bench/sluice_publisher.c, so both publish byte-for-byte the same events:
+ * event i has key "player-NNNNNN" (one of --keys keys, chosen by a seeded
+ * xorshift generator) and a JSON-like value of exactly --value-bytes bytes
+ * whose tail is pseudo-random text (so compression does not flatter either
+ * path). Also: a monotonic clock and the small command-line parser both
+ * programs use.
+ */
+#ifndef SLUICE_BENCH_WORKLOAD_H
+#define SLUICE_BENCH_WORKLOAD_H
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define BENCH_MAX_VALUE 65536
+#define BENCH_KEY_CAP 32
+
+typedef struct bench_args {
+    const char *brokers;     /* baseline only */
+    const char *socket_path; /* sluice publisher only */
+    const char *topic;
+    uint64_t events;
+    uint64_t keys;
+    size_t value_bytes;
+    int timeout_s;           /* whole-run bound: produce + flush */
+    int no_compression;      /* sluice publisher only: client-side zstd off */
+    uint32_t batch_records;  /* sluice publisher only: 0 = library default */
+} bench_args;
+
+typedef struct bench_workload {
+    uint64_t state;
+    uint64_t keys;
+    size_t value_bytes;
+    char key[BENCH_KEY_CAP];
+    size_t key_len;
+    char value[BENCH_MAX_VALUE];
+} bench_workload;
+
+static inline double bench_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static inline uint64_t bench_next(bench_workload *w) {
+    uint64_t x = w->state; /* xorshift64* */
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    w->state = x;
+    return x * 0x2545F4914F6CDD1DULL;
+}
+
+static inline void bench_workload_init(bench_workload *w, uint64_t keys, size_t value_bytes) {
+    memset(w, 0, sizeof *w);
+    w->state = 0x9E3779B97F4A7C15ULL;
+    w->keys = keys;
+    w->value_bytes = value_bytes;
+}
+
+/* Fills w->key / w->value for event seq. */
+static inline void bench_make_event(bench_workload *w, uint64_t seq) {
+    static const char alphabet[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_";
+    uint64_t player = bench_next(w) % w->keys;
+    int n = snprintf(w->key, sizeof w->key, "player-%06llu", (unsigned long long)player);
+    w->key_len = (size_t)n;
+    n = snprintf(w->value, sizeof w->value, "{\"player\":\"%s\",\"seq\":%llu,\"type\":\"bench\",\"data\":\"", w->key,
+                 (unsigned long long)seq);
+    size_t len = (size_t)n < w->value_bytes ? (size_t)n : 0;
+    size_t body_end = w->value_bytes >= 2 ? w->value_bytes - 2 : 0;
+    uint64_t r = 0;
+    for (size_t i = len, k = 0; i < body_end; i++, k++) {
+        if (k % 10 == 0) r = bench_next(w);
+        w->value[i] = alphabet[r & 63];
+        r >>= 6;
+    }
+    if (len == 0) { /* value too small for the prefix: plain random text */
+        for (size_t i = 0; i < w->value_bytes; i++) w->value[i] = alphabet[bench_next(w) & 63];
+        return;
+    }
+    w->value[w->value_bytes - 2] = '"';
+    w->value[w->value_bytes - 1] = '}';
+}
+
+static inline int bench_parse_u64(const char *s, uint64_t *out) {
+    char *end = NULL;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno != 0 || end == s || *end != '\0' || s[0] == '-') return -1;
+    *out = (uint64_t)v;
+    return 0;
+}
+
+static inline void bench_usage(const char *prog, int sluice) {
+    fprintf(stderr,
+            "usage: %s %s --topic T [--events N (1000000)] [--keys K (10000)] [--value-bytes B (200)]\n"
+            "          [--timeout-s S (600)]%s\n",
+            prog, sluice ? "--socket PATH" : "--brokers HOST:PORT",
+            sluice ? " [--batch-records R] [--no-compression]" : "");
+}
+
+/* Returns 0, or -1 after printing usage. */
+static inline int bench_parse_args(int argc, char **argv, int sluice, bench_args *a) {
+    memset(a, 0, sizeof *a);
+    a->events = 1000000;
+    a->keys = 10000;
+    a->value_bytes = 200;
+    a->timeout_s = 600;
+    for (int i = 1; i < argc; i++) {
+        const char *opt = argv[i];
+        if (strcmp(opt, "--no-compression") == 0 && sluice) {
+            a->no_compression = 1;
+            continue;
+        }
+        if (i + 1 >= argc) goto bad;
+        const char *val = argv[++i];
+        uint64_t n = 0;
+        if (strcmp(opt, "--brokers") == 0 && !sluice) a->brokers = val;
+        else if (strcmp(opt, "--socket") == 0 && sluice) a->socket_path = val;
+        else if (strcmp(opt, "--topic") == 0) a->topic = val;
+        else if (strcmp(opt, "--events") == 0 && bench_parse_u64(val, &n) == 0 && n > 0) a->events = n;
+        else if (strcmp(opt, "--keys") == 0 && bench_parse_u64(val, &n) == 0 && n > 0 && n <= 1000000) a->keys = n;
+        else if (strcmp(opt, "--value-bytes") == 0 && bench_parse_u64(val, &n) == 0 && n <= BENCH_MAX_VALUE)
+            a->value_bytes = (size_t)n;
+        else if (strcmp(opt, "--timeout-s") == 0 && bench_parse_u64(val, &n) == 0 && n > 0 && n <= 86400)
+            a->timeout_s = (int)n;
+        else if (strcmp(opt, "--batch-records") == 0 && sluice && bench_parse_u64(val, &n) == 0 && n > 0 &&
+                 n <= 1000000)
+            a->batch_records = (uint32_t)n;
+        else goto bad;
+    }
+    if (a->topic == NULL || (sluice ? a->socket_path == NULL : a->brokers == NULL)) goto bad;
+    return 0;
+bad:
+    bench_usage(argv[0], sluice);
+    return -1;
+}
+
+#endif
