@@ -16,6 +16,18 @@
  * duplicates: delivery is at-least-once). sluice_flush() sends the open batch
  * and waits until everything sent has been acknowledged.
  *
+ * Order: batches are written, and resent after a reconnect, in publish order.
+ * One exception: a batch the gateway refuses with a retriable ERROR (e.g.
+ * OVERLOADED) is resent after a pause, and batches already written after it
+ * are not recalled, so its records can land after theirs.
+ *
+ * Per-record failures reported in an ACK (e.g. DELIVERY_FAILED) are not
+ * resent automatically: they go to on_failure (with f->retriable set when the
+ * protocol says retrying may help) and make the next sluice_flush() fail.
+ *
+ * Do not use one client object in both processes after fork(): they would
+ * share the connection and the pool of random bytes for event ids.
+ *
  * Quick start:
  *
  *     sluice_options o;
@@ -194,7 +206,10 @@ SLUICE_API int sluice_publish(sluice_client *c, const char *topic, const char *k
 
 /* Validates the record locally (topic, key, headers and size against the
  * server's limits) and appends it to the open batch; a full batch is
- * compressed and written. Returns SLUICE_OK when the client has taken the
+ * compressed and written (without waiting for the socket), and ACKs already
+ * received are read. It blocks only for backpressure (up to io_timeout_ms) or
+ * for a reconnection attempt that is due while batches wait to be sent (up to
+ * connect_timeout_ms). Returns SLUICE_OK when the client has taken the
  * record: it is then held until acknowledged, and a rejection is reported via
  * on_failure and by the next sluice_flush(). Returns SLUICE_ERR when the
  * record was NOT taken: invalid input (sluice_errcode() is the protocol code,

@@ -109,7 +109,7 @@ struct sluice_client {
     uint64_t failed_records, failed_reported;
     int in_callback;
     sluice_buf scratch;
-    uint8_t rand_pool[256];
+    uint8_t rand_pool[4096]; /* 256 event ids per getrandom() call */
     size_t rand_left;
     uint8_t rbuf[SLUICE_READ_CHUNK];
 };
