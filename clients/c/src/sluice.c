@@ -64,7 +64,8 @@ struct sluice_client {
     uint32_t eff_max_records;
     size_t eff_max_batch_bytes;  /* soft: close a batch before it grows past this */
     size_t hard_max_batch_bytes; /* what one PUBLISH payload may be at most */
-    uint32_t next_id;
+    uint32_t next_id;            /* request ids increase over the client's life, across connections */
+    uint32_t conn_first_id;      /* first id used on the current connection (its HELLO's) */
 
     /* the batch being filled */
     sluice_buf open;
@@ -460,7 +461,8 @@ static int try_connect(sluice_client *c, int64_t deadline) {
         return -1;
     }
     sluice_buf hb = {0};
-    if (sluice_encode_hello(&hb, 1, SLUICE_PROTOCOL_VERSION, SLUICE_PROTOCOL_VERSION, c->client_name,
+    uint32_t hello_id = next_id(c);
+    if (sluice_encode_hello(&hb, hello_id, SLUICE_PROTOCOL_VERSION, SLUICE_PROTOCOL_VERSION, c->client_name,
                             strlen(c->client_name)) < 0) {
         set_conn_err(c, SLUICE_E_NOMEM, 0, "out of memory encoding HELLO");
         connect_failed(c, fd);
@@ -492,9 +494,9 @@ static int try_connect(sluice_client *c, int64_t deadline) {
                 connect_failed(c, fd);
                 return -1;
             }
-            if (m.type != SLUICE_T_HELLO_OK || m.request_id != 1) {
-                set_conn_err(c, SLUICE_E_PROTOCOL, 0, "expected HELLO_OK for request 1, got type %u for request %u",
-                             m.type, m.request_id);
+            if (m.type != SLUICE_T_HELLO_OK || m.request_id != hello_id) {
+                set_conn_err(c, SLUICE_E_PROTOCOL, 0, "expected HELLO_OK for request %u, got type %u for request %u",
+                             hello_id, m.type, m.request_id);
                 connect_failed(c, fd);
                 return -1;
             }
@@ -553,7 +555,7 @@ static int try_connect(sluice_client *c, int64_t deadline) {
         }
     }
     c->fd = fd;
-    c->next_id = 2;
+    c->conn_first_id = hello_id;
     c->connect_backoff = 0;
     c->conn_err = 0;
     c->conn_errstr[0] = '\0';
@@ -562,10 +564,17 @@ static int try_connect(sluice_client *c, int64_t deadline) {
 
 /* ---- server messages --------------------------------------------------------- */
 
+/* Whether id was issued on the current connection (after its HELLO). */
+static int id_on_this_connection(const sluice_client *c, uint32_t id) {
+    if (id == 0) return 0;
+    if (c->conn_first_id <= c->next_id) return id > c->conn_first_id && id < c->next_id;
+    return id > c->conn_first_id || id < c->next_id; /* the counter wrapped */
+}
+
 static int handle_ack(sluice_client *c, const sluice_msg *m) {
     batch *b = find_batch(c, m->request_id, 0);
     if (b == NULL) {
-        if (c->opts.ack_level == SLUICE_ACK_NONE && m->request_id != 0 && m->request_id < c->next_id) {
+        if (c->opts.ack_level == SLUICE_ACK_NONE && id_on_this_connection(c, m->request_id)) {
             const none_entry *ne = none_lookup(c, m->request_id);
             if (ne == NULL || ne->n_records == m->u.ack.record_count) {
                 report_unheld_failures(c, m, 0, 0, NULL);
@@ -621,7 +630,7 @@ static int handle_error(sluice_client *c, const sluice_msg *m) {
             report_batch_failures(c, b, NULL, code, msg);
             unlink_batch(c, b);
         }
-    } else if (id != 0 && c->opts.ack_level == SLUICE_ACK_NONE && id < c->next_id) {
+    } else if (c->opts.ack_level == SLUICE_ACK_NONE && id_on_this_connection(c, id)) {
         const none_entry *ne = none_lookup(c, id);
         report_unheld_failures(c, NULL, ne ? ne->n_records : 0, code, msg);
     } else if (id != 0 && !closing) {

@@ -317,7 +317,10 @@ static void test_resend_after_connection_drop(void) {
         CHECK(strcmp(LOG[j].value, want) == 0, "resent order: %s, want %s", LOG[j].value, want);
     }
     CHECK(distinct_ids(LOG, n) == 25, "25 distinct event ids");
-    CHECK(LOG[0].request_id != 0 && LOG[first].request_id != 0, "non-zero request ids");
+    /* Request ids are never reused: the resent batches carry new ones. */
+    for (size_t j = first; j < n; j++)
+        CHECK(LOG[j].request_id > LOG[first - 1].request_id, "resent record %zu has request id %u, not above %u", j,
+              LOG[j].request_id, LOG[first - 1].request_id);
     sluice_close(c);
     fs_stop(s);
 }
