@@ -34,7 +34,7 @@ ssize_t sluice_net_recv(int fd, void *buf, size_t len);
 /* Writes all of buf before deadline. 0, or -1 with errno (ETIMEDOUT). */
 int sluice_net_send_all(int fd, const void *buf, size_t len, int64_t deadline);
 
-/* Sleeps until min(now + ms, deadline). */
+/* Sleeps until min(wake, deadline) (deadline < 0: until wake). Used for backoff pauses only. */
 void sluice_sleep_until(int64_t wake, int64_t deadline);
 
 #endif
