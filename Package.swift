@@ -20,6 +20,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.5.0"),
     ],
     targets: [
         .systemLibrary(name: "CRdKafka", pkgConfig: "rdkafka"),
@@ -34,14 +35,14 @@ let package = Package(
         .target(
             name: "SluiceGateway",
             dependencies: [
-                "SluiceProtocol", "SluiceKafka", .product(name: "Logging", package: "swift-log"),
-                .product(name: "Yams", package: "Yams"),
+                "SluiceProtocol", "SluiceKafka", "SluiceSpool", .product(name: "Logging", package: "swift-log"),
+                .product(name: "Yams", package: "Yams"), .product(name: "Metrics", package: "swift-metrics"),
             ]
         ),
         .executableTarget(
             name: "sluice",
             dependencies: [
-                "SluiceGateway", "SluiceProtocol",
+                "SluiceGateway", "SluiceProtocol", "SluiceSpool",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -1,4 +1,5 @@
 #include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>
 #include <string.h>
 
 /* Swift cannot call C variadic functions such as rd_kafka_producev(), so this one inline

@@ -31,6 +31,8 @@ final class Connection: @unchecked Sendable {
     private var closed = false
     /// The version that replies carry once negotiated.
     private var version: UInt8 = 1
+    /// Who is on the other end: peer credentials, then the name from HELLO.
+    private var identity: String
 
     /// Above this many unsent reply bytes the connection stops reading until the client
     /// catches up, so a client that never reads its acks cannot grow the gateway's memory.
@@ -44,8 +46,16 @@ final class Connection: @unchecked Sendable {
         self.session = ServerSession(limits: context.limits)
         self.context = context
         self.onClose = onClose
+        var credentials = PeerCredentials()
+        var length = socklen_t(MemoryLayout<PeerCredentials>.size)
+        if getsockopt(descriptor, SOL_SOCKET, SO_PEERCRED, &credentials, &length) == 0 {
+            identity = "uid=\(credentials.uid) pid=\(credentials.pid)"
+        } else {
+            identity = "unknown"
+        }
         var logger = context.logger
         logger[metadataKey: "connection"] = "\(id)"
+        logger[metadataKey: "peer"] = "\(identity)"
         self.logger = logger
     }
 
@@ -103,12 +113,14 @@ final class Connection: @unchecked Sendable {
         switch request {
         case .hello(let hello, let chosen, let requestID):
             version = UInt8(chosen)
+            identity += " client=\(hello.clientName)"
             logger.debug("HELLO from \(hello.clientName), version \(chosen)")
             send(
                 HelloOK(version: chosen, limits: context.limits, serverName: "sluice/\(sluiceVersion)")
                     .frame(requestID: requestID))
         case .publish(let batch, let requestID):
-            context.router.publish(batch, requestID: requestID, eventIDs: &eventIDs) { [self] requestID, ack in
+            context.router.publish(batch, requestID: requestID, client: identity, eventIDs: &eventIDs) {
+                [self] requestID, ack in
                 queue.async { [self] in send(ack.frame(requestID: requestID, version: version)) }
             }
         case .stats(let requestID):
@@ -205,4 +217,11 @@ final class Connection: @unchecked Sendable {
         }
         readSource.cancel()
     }
+}
+
+/// `struct ucred` from `<sys/socket.h>`, which Glibc's module map hides without `_GNU_SOURCE`.
+private struct PeerCredentials {
+    var pid: Int32 = 0
+    var uid: UInt32 = 0
+    var gid: UInt32 = 0
 }

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import SluiceKafka
 import SluiceProtocol
+import SluiceSpool
 import Synchronization
 
 /// What every connection shares.
@@ -10,66 +11,155 @@ final class GatewayContext: Sendable {
     let limits: Limits
     let stats: GatewayStats
     let router: Router
-    let producer: KafkaProducer
-    let brokers: String
     let logger: Logger
+    private let statsSource: @Sendable () -> StatsSnapshot
     private let stopping = Atomic<Bool>(false)
 
-    init(limits: Limits, stats: GatewayStats, router: Router, producer: KafkaProducer, brokers: String, logger: Logger)
-    {
+    init(
+        limits: Limits, stats: GatewayStats, router: Router, logger: Logger,
+        statsSource: @escaping @Sendable () -> StatsSnapshot
+    ) {
         self.limits = limits
         self.stats = stats
         self.router = router
-        self.producer = producer
-        self.brokers = brokers
         self.logger = logger
+        self.statsSource = statsSource
     }
 
     var isStopping: Bool { stopping.load(ordering: .acquiring) }
     func markStopping() { stopping.store(true, ordering: .releasing) }
 
-    func statsJSON() -> [UInt8] {
-        stats.snapshot(queueDepth: producer.queueDepth, brokers: brokers).json()
-    }
+    func statsJSON() -> [UInt8] { statsSource().json() }
 }
 
-/// The running daemon: socket listener, connections, router and Kafka producer.
+/// The running daemon: socket listener, connections, router, Kafka producer, spool and
+/// retry worker.
 ///
-/// `start` wires everything; `stop` shuts down in order: stop accepting, stop reading,
-/// flush Kafka (which sends the last acks), close connections, close the producer.
+/// `stop` shuts down in order: stop accepting, stop reading, flush Kafka (which sends the
+/// last acks), spool what Kafka did not take in time, close connections, the worker, the
+/// producer and the spool.
 public final class Gateway: Sendable {
     public let configuration: GatewayConfiguration
     private let context: GatewayContext
     private let listener: Listener
+    private let producer: KafkaProducer
+    private let spool: Spool
+    private let routing: Routing
+    private let router: Router
+    private let worker: RetryWorker
+    /// Set once at the end of init, then only cancelled (an inactive source must not be released).
+    nonisolated(unsafe) private var healthTimer: DispatchSourceTimer?
+    private let clock: any MillisecondClock
     private let connections = Mutex<[UInt64: Connection]>([:])
     private let nextConnectionID = Atomic<UInt64>(1)
     private let stopped = Mutex(false)
 
-    /// Validates the configuration, connects the producer and starts serving the socket.
-    public init(configuration: GatewayConfiguration, logger: Logger = Logger(label: "sluice")) throws {
+    /// Validates the configuration, opens the spool, connects the producer and starts serving.
+    ///
+    /// A spool file that cannot be opened stops the start with the reason; it is never
+    /// deleted or replaced.
+    public init(
+        configuration: GatewayConfiguration, logger: Logger = Logger(label: "sluice"),
+        clock: any MillisecondClock = SystemClock()
+    ) throws {
         try configuration.validate()
         self.configuration = configuration
+        self.clock = clock
         let stats = GatewayStats()
+        try Self.makeParentDirectory(of: configuration.spoolPath)
+        let spool = try Spool(
+            path: configuration.spoolPath, synchronous: configuration.spoolSynchronous,
+            maxBytes: configuration.spoolMaxBytes)
+        if !configuration.storeFailures {
+            logger.warning(
+                "kafka.fallback.store-failures is OFF: records Kafka does not take will be DROPPED (counted in STATS)")
+        }
+        var spooledKeys: [UInt64: Int] = [:]
+        for (key, count) in try spool.pendingKeys() {
+            spooledKeys[keyHash(topic: key.topic, key: key.key), default: 0] += count
+        }
+        if !spooledKeys.isEmpty {
+            logger.notice("spool holds records for \(spooledKeys.count) keys; they will be delivered first")
+        }
+
+        // The producer's callbacks need the routing, which needs the producer to purge: the
+        // cycle is closed through this box, filled before anything is produced.
+        let wiring = Wiring()
         let producer = try KafkaProducer(
-            configuration: configuration.producer, logger: logger, onDelivery: Router.deliveryHandler(stats: stats))
-        let router = Router(producer: producer, stats: stats, logger: logger)
+            configuration: configuration.producer, logger: logger,
+            onError: { error in
+                if error.isAllBrokersDown { wiring.routing?.forceOpen(reason: "all brokers are down") }
+            },
+            onDelivery: { opaque, outcome in
+                guard let opaque else { return }
+                DeliveryTracker.report(opaque: opaque, outcome: outcome)
+            })
+        let routing = Routing(
+            breaker: configuration.circuitBreaker, spooledKeys: spooledKeys,
+            nextSequence: try spool.maxSequence() + 1, clock: clock, stats: stats, logger: logger,
+            onTransition: { transition in wiring.transition(transition) })
+        let router = Router(
+            producer: producer, spool: spool, routing: routing, stats: stats, logger: logger, clock: clock,
+            storeFailures: configuration.storeFailures, retry: configuration.retry,
+            wakeRetryWorker: { wiring.worker?.wake() })
+        let worker = RetryWorker(
+            producer: producer, spool: spool, routing: routing, router: router, stats: stats, logger: logger,
+            clock: clock, configuration: configuration.retry,
+            reportTimeoutMilliseconds: configuration.producer.deliveryTimeoutMilliseconds + 5_000)
+        let waitInOpen = configuration.circuitBreaker.waitDurationInOpenStateMilliseconds
+        wiring.routing = routing
+        wiring.worker = worker
+        wiring.onOpen = {
+            // What waits in librdkafka goes to the spool now rather than after its timeout.
+            router.lastPurgeAt.store(clock.now(), ordering: .relaxed)
+            producer.purge()
+            DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(Int(waitInOpen))) {
+                _ = routing.allowsCalls()
+            }
+        }
+        self.producer = producer
+        self.spool = spool
+        self.routing = routing
+        self.router = router
+        self.worker = worker
+        let storeFailures = configuration.storeFailures
+        let brokers = configuration.producer.bootstrapServers
         context = GatewayContext(
-            limits: configuration.limits, stats: stats, router: router, producer: producer,
-            brokers: configuration.producer.bootstrapServers, logger: logger)
+            limits: configuration.limits, stats: stats, router: router, logger: logger,
+            statsSource: {
+                stats.snapshot(
+                    queueDepth: producer.queueDepth, brokers: brokers, circuitState: routing.breakerState,
+                    storeFailures: storeFailures, spool: (try? spool.counts()) ?? [:],
+                    spoolByTopic: (try? spool.countsByTopic()) ?? [:])
+            })
         do {
             listener = try Listener(path: configuration.socketPath, mode: configuration.socketMode, logger: logger)
         } catch {
             producer.close(flushTimeoutMilliseconds: 0)
             throw error
         }
+        startHealthChecks(stallTimeout: configuration.stallTimeoutMilliseconds)
+        worker.start()
         listener.start { [weak self] descriptor in self?.accept(descriptor) }
-        logger.info("serving \(configuration.socketPath), publishing to \(configuration.producer.bootstrapServers)")
+        logger.info(
+            "serving \(configuration.socketPath), publishing to \(configuration.producer.bootstrapServers), spool \(configuration.spoolPath)"
+        )
     }
 
     /// The counters STATS reports.
     public func stats() -> StatsSnapshot {
-        context.stats.snapshot(queueDepth: context.producer.queueDepth, brokers: context.brokers)
+        StatsSnapshot.decodeOrEmpty(context.statsJSON())
     }
+
+    /// The circuit breaker's state.
+    public var circuitState: CircuitBreakerStateMachine.State { routing.breakerState }
+
+    /// Runs one retry round now, on the caller's thread; returns how many records it delivered.
+    @discardableResult
+    public func retrySpoolNow() -> Int { worker.runRoundNow() }
+
+    /// The producer's mock cluster, when `test.mock.num.brokers` is configured (tests).
+    public var mockCluster: KafkaMockCluster? { producer.mockCluster }
 
     private func accept(_ descriptor: Int32) {
         let id = nextConnectionID.add(1, ordering: .relaxed).oldValue
@@ -82,6 +172,27 @@ public final class Gateway: Sendable {
         context.stats.connectionsTotal.add(1, ordering: .relaxed)
         context.stats.connectionsCurrent.add(1, ordering: .relaxed)
         connection.start()
+    }
+
+    /// Opens the circuit when records wait in librdkafka and nothing is delivered for a while
+    /// (a broker that hangs instead of refusing connections).
+    private func startHealthChecks(stallTimeout: Int64) {
+        let healthTimer = DispatchSource.makeTimerSource(queue: .global())
+        self.healthTimer = healthTimer
+        healthTimer.schedule(deadline: .now() + .milliseconds(500), repeating: .milliseconds(500))
+        healthTimer.setEventHandler { [producer, router, routing, clock] in
+            let now = clock.now()
+            if producer.queueDepth == 0 {
+                router.lastDeliveryAt.store(now, ordering: .relaxed)
+            } else if now - router.lastDeliveryAt.load(ordering: .relaxed) > stallTimeout
+                && routing.breakerState == .closed
+            {
+                routing.forceOpen(
+                    reason: "no delivery for \(stallTimeout) ms with \(producer.queueDepth) records waiting")
+            }
+            _ = routing.allowsCalls()
+        }
+        healthTimer.activate()
     }
 
     /// Shuts down in order; later calls do nothing.
@@ -97,14 +208,53 @@ public final class Gateway: Sendable {
         listener.stop()
         let open = connections.withLock { Array($0.values) }
         for connection in open { connection.stopReading() }
-        let left = context.producer.flush(timeoutMilliseconds: configuration.shutdownFlushTimeoutMilliseconds)
-        if left > 0 {
-            logger.warning("\(left) records were not delivered within the shutdown flush timeout")
+        worker.stop()
+        healthTimer?.cancel()
+        var left = producer.flush(timeoutMilliseconds: configuration.shutdownFlushTimeoutMilliseconds)
+        if left > 0 && configuration.storeFailures {
+            logger.warning("\(left) records not delivered in time; moving them to the spool")
+            producer.purge()
+            left = producer.flush(timeoutMilliseconds: 5_000)
         }
+        if left > 0 { logger.error("\(left) records were neither delivered nor spooled at shutdown") }
+        // Every spool write queued so far is committed (and its ack sent) before closing.
+        _ = try? spool.enqueueAndWait([])
         for connection in open { connection.close() }
-        context.producer.close(flushTimeoutMilliseconds: 0)
+        producer.close(flushTimeoutMilliseconds: 0)
         logger.info("stopped")
     }
 
     deinit { stop() }
+
+    private static func makeParentDirectory(of path: String) throws {
+        let directory = (path as NSString).deletingLastPathComponent
+        guard !directory.isEmpty, !FileManager.default.fileExists(atPath: directory) else { return }
+        do {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        } catch {
+            throw ConfigurationError("cannot create the spool directory \(directory): \(error.localizedDescription)")
+        }
+    }
+}
+
+/// Late-bound references that close the producer ↔ routing cycle at start-up.
+private final class Wiring: @unchecked Sendable {
+    // `@unchecked Sendable`: every property is set once in `Gateway.init` before the
+    // producer can call back, and only read afterwards.
+    var routing: Routing?
+    var worker: RetryWorker?
+    var onOpen: (@Sendable () -> Void)?
+
+    func transition(_ transition: CircuitBreakerStateMachine.Transition) {
+        switch transition.to {
+        case .open: onOpen?()
+        case .halfOpen, .closed: worker?.wake()
+        }
+    }
+}
+
+extension StatsSnapshot {
+    static func decodeOrEmpty(_ json: [UInt8]) -> StatsSnapshot {
+        (try? JSONDecoder().decode(StatsSnapshot.self, from: Data(json)))!
+    }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import SluiceSpool
 import Yams
 
 extension GatewayConfiguration {
@@ -15,7 +16,10 @@ extension GatewayConfiguration {
     ///   deliveryTimeoutMs: 30000
     ///   properties: { "socket.keepalive.enable": "true" }
     /// limits: { maxFrameBytes: 1048576, maxRecordsPerFrame: 10000 }
+    /// spool: { path: /var/lib/sluice/spool.db, synchronous: FULL, maxBytes: 1073741824 }
     /// ```
+    /// Under `kafka`, `fallback.store-failures`, `retry` (`interval`, `backoff` list, `max-attempts`,
+    /// `batch-size`; milliseconds) and `circuit-breaker` (resilience4j's names) are accepted too.
     /// Unknown keys are errors, so a misspelt setting is not silently ignored.
     public mutating func apply(yamlFile path: String) throws(ConfigurationError) {
         let text: String
@@ -52,6 +56,17 @@ extension GatewayConfiguration {
             socketMode = mode
         }
         if let value = try file.int("shutdownFlushTimeoutMs") { shutdownFlushTimeoutMilliseconds = value }
+        if var spool = try file.section("spool") {
+            if let value = try spool.string("path") { spoolPath = value }
+            if let value = try spool.string("synchronous") {
+                guard let mode = SpoolSynchronous(rawValue: value.uppercased()) else {
+                    throw ConfigurationError("spool.synchronous must be FULL, NORMAL or OFF")
+                }
+                spoolSynchronous = mode
+            }
+            if let value = try spool.int("maxBytes") { spoolMaxBytes = Int64(value) }
+            try spool.rejectUnknownKeys()
+        }
         if var kafka = try file.section("kafka") {
             if let value = try kafka.string("brokers") { producer.bootstrapServers = value }
             if let value = try kafka.string("compression") { producer.compression = value }
@@ -60,6 +75,34 @@ extension GatewayConfiguration {
             if let value = try kafka.int("queueMaxMessages") { producer.queueMaxMessages = value }
             if let value = try kafka.int("queueMaxKbytes") { producer.queueMaxKilobytes = value }
             if let value = try kafka.string("clientId") { producer.clientID = value }
+            if var fallback = try kafka.section("fallback") {
+                if let value = try fallback.bool("store-failures") { storeFailures = value }
+                try fallback.rejectUnknownKeys()
+            }
+            if var retrySection = try kafka.section("retry") {
+                if let value = try retrySection.int("interval") { retry.intervalMilliseconds = Int64(value) }
+                if let value = try retrySection.int("max-attempts") { retry.maxAttempts = value }
+                if let value = try retrySection.int("batch-size") { retry.batchSize = value }
+                if let values = try retrySection.ints("backoff") { retry.backoffMilliseconds = values.map(Int64.init) }
+                try retrySection.rejectUnknownKeys()
+            }
+            if var breaker = try kafka.section("circuit-breaker") {
+                if let value = try breaker.int("failure-rate-threshold") {
+                    circuitBreaker.failureRateThreshold = Double(value)
+                }
+                if let value = try breaker.int("sliding-window-size") { circuitBreaker.slidingWindowSize = value }
+                if let value = try breaker.int("minimum-number-of-calls") {
+                    circuitBreaker.minimumNumberOfCalls = value
+                }
+                if let value = try breaker.int("wait-duration-in-open-state") {
+                    circuitBreaker.waitDurationInOpenStateMilliseconds = Int64(value)
+                }
+                if let value = try breaker.int("permitted-calls-in-half-open-state") {
+                    circuitBreaker.permittedCallsInHalfOpenState = value
+                }
+                if let value = try breaker.int("stall-timeout") { stallTimeoutMilliseconds = Int64(value) }
+                try breaker.rejectUnknownKeys()
+            }
             if var properties = try kafka.section("properties") {
                 for key in properties.keys { producer.properties[key] = try properties.string(key) }
             }
@@ -127,6 +170,24 @@ private struct Section {
         case nil: return nil
         case let value as Int: return value
         default: throw ConfigurationError("\(path)\(key) must be an integer")
+        }
+    }
+
+    mutating func bool(_ key: String) throws(ConfigurationError) -> Bool? {
+        used.insert(key)
+        switch values[key] {
+        case nil: return nil
+        case let value as Bool: return value
+        default: throw ConfigurationError("\(path)\(key) must be true or false")
+        }
+    }
+
+    mutating func ints(_ key: String) throws(ConfigurationError) -> [Int]? {
+        used.insert(key)
+        switch values[key] {
+        case nil: return nil
+        case let value as [Int]: return value
+        default: throw ConfigurationError("\(path)\(key) must be a list of integers")
         }
     }
 

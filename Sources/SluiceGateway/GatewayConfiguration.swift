@@ -1,5 +1,6 @@
 import SluiceKafka
 import SluiceProtocol
+import SluiceSpool
 
 /// Everything `Gateway` needs to run; `validate()` says what is wrong in words.
 public struct GatewayConfiguration: Sendable {
@@ -11,8 +12,26 @@ public struct GatewayConfiguration: Sendable {
     public var producer = ProducerConfiguration()
     /// Limits on client input, announced in `HELLO_OK`.
     public var limits = Limits()
-    /// How long shutdown waits for librdkafka to deliver what it holds. Default: 10,000 ms.
+    /// How long shutdown waits for librdkafka to deliver what it holds before spooling the
+    /// rest. Default: 10,000 ms.
     public var shutdownFlushTimeoutMilliseconds = 10_000
+    /// The spool's SQLite file. Default: `/var/lib/sluice/spool.db`.
+    public var spoolPath = "/var/lib/sluice/spool.db"
+    /// SQLite `synchronous` for the spool. Default: FULL (commits survive power loss).
+    public var spoolSynchronous = SpoolSynchronous.full
+    /// Bytes of undelivered records the spool may hold before publishers get `OVERLOADED`.
+    /// Default: 1 GiB.
+    public var spoolMaxBytes: Int64 = 1 << 30
+    /// Whether failed or diverted records are kept in the spool (`kafka.fallback.store-failures`).
+    /// Turning it off drops them, counted in STATS. Default: true.
+    public var storeFailures = true
+    /// When the circuit opens, and how it recovers.
+    public var circuitBreaker = CircuitBreakerConfiguration()
+    /// With records waiting in librdkafka and none delivered for this long, the circuit opens
+    /// (a broker that hangs rather than refuses). Default: 5,000 ms.
+    public var stallTimeoutMilliseconds: Int64 = 5_000
+    /// The retry worker's schedule.
+    public var retry = RetryConfiguration()
 
     public init() {}
 
@@ -38,4 +57,23 @@ public struct GatewayConfiguration: Sendable {
 public struct ConfigurationError: Error, CustomStringConvertible, Sendable {
     public var description: String
     public init(_ description: String) { self.description = description }
+}
+
+/// When and how often spooled records are retried.
+public struct RetryConfiguration: Sendable, Equatable {
+    /// How often the worker looks for due records (`kafka.retry.interval`). Default: 60,000 ms.
+    public var intervalMilliseconds: Int64 = 60_000
+    /// Wait after the n-th broker-reported failure; the last entry repeats. Default: 1, 5, 15, 60 minutes.
+    public var backoffMilliseconds: [Int64] = [60_000, 300_000, 900_000, 3_600_000]
+    /// Broker-reported failures before a record goes to `{topic}.dlq` (`kafka.retry.max-attempts`). Default: 3.
+    public var maxAttempts = 3
+    /// Records re-sent per round. Default: 1,000.
+    public var batchSize = 1_000
+
+    public init() {}
+
+    /// The wait after `attempts` broker-reported failures.
+    public func backoff(afterAttempts attempts: Int) -> Int64 {
+        backoffMilliseconds[min(max(attempts, 1), backoffMilliseconds.count) - 1]
+    }
 }

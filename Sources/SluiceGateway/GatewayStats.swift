@@ -1,8 +1,11 @@
 import Foundation
+import Metrics
 import SluiceProtocol
+import SluiceSpool
 import Synchronization
 
-/// The gateway's counters; cheap to bump from any thread.
+/// The gateway's counters; cheap to bump from any thread. Also feeds swift-metrics under
+/// the names operators know (`kafka.events.published{status}` and friends).
 public final class GatewayStats: Sendable {
     let started = Date()
     let connectionsCurrent = Atomic<Int>(0)
@@ -13,8 +16,24 @@ public final class GatewayStats: Sendable {
     let recordsInvalid = Atomic<Int>(0)
     let recordsPublished = Atomic<Int>(0)
     let recordsFailed = Atomic<Int>(0)
+    let circuitOpenings = Atomic<Int>(0)
     /// Count of each error code sent, in an `ERROR` frame or as a per-record code.
     private let errors = Mutex<[ErrorCode: Int]>([:])
+    private let topics = Mutex<[String: TopicCounters]>([:])
+
+    struct TopicCounters {
+        var received = 0
+        var published = 0
+        var dropped = 0
+    }
+
+    let publishedSuccess = Counter(label: "kafka.events.published", dimensions: [("status", "success")])
+    let publishedError = Counter(label: "kafka.events.published", dimensions: [("status", "error")])
+    let publishLatency = Timer(label: "kafka.publish.latency")
+    let circuitOpen = Counter(label: "kafka.circuit_breaker.open")
+    let storedForRetry = Counter(label: "kafka.events.stored_for_retry")
+    let retrySuccess = Counter(label: "kafka.retry.success")
+    let dlqSent = Counter(label: "kafka.dlq.sent")
 
     init() {}
 
@@ -22,9 +41,58 @@ public final class GatewayStats: Sendable {
         errors.withLock { $0[code, default: 0] += amount }
     }
 
-    /// A consistent-enough copy of every counter, as STATS reports it.
-    public func snapshot(queueDepth: Int, brokers: String) -> StatsSnapshot {
+    func countReceived(topics names: [String], counts: [Int]) {
+        topics.withLock { table in
+            for (name, count) in zip(names, counts) where count > 0 { table[name, default: .init()].received += count }
+        }
+    }
+
+    /// Records that reached Kafka: directly (per batch) or from the spool.
+    func countPublished(topics names: [String], counts: [Int], fromSpool: Bool = false) {
+        let total = counts.reduce(0, +)
+        guard total > 0 else { return }
+        publishedSuccess.increment(by: Int64(total))
+        if fromSpool {
+            recordsPublished.add(total, ordering: .relaxed)
+            retrySuccess.increment(by: Int64(total))
+        }
+        topics.withLock { table in
+            for (name, count) in zip(names, counts) where count > 0 { table[name, default: .init()].published += count }
+        }
+    }
+
+    /// A record lost on purpose: `storeFailures` is off and it could not be delivered.
+    func countDropped(topic: String) {
+        publishedError.increment()
+        topics.withLock { $0[topic, default: .init()].dropped += 1 }
+    }
+
+    func countStoredForRetry(_ count: Int) {
+        storedForRetry.increment(by: Int64(count))
+    }
+
+    func countTransition(to state: CircuitBreakerStateMachine.State) {
+        if state == .open {
+            circuitOpenings.add(1, ordering: .relaxed)
+            circuitOpen.increment()
+        }
+    }
+
+    /// Everything STATS reports; `spool` counts come from the spool file.
+    func snapshot(
+        queueDepth: Int, brokers: String, circuitState: CircuitBreakerStateMachine.State, storeFailures: Bool,
+        spool: [SpoolStatus: Int], spoolByTopic: [String: [SpoolStatus: Int]]
+    ) -> StatsSnapshot {
         let errorCounts = errors.withLock { Dictionary(uniqueKeysWithValues: $0.map { ($0.key.name, $0.value) }) }
+        let counters = topics.withLock { $0 }
+        var balance: [String: StatsSnapshot.TopicBalance] = [:]
+        for name in Set(counters.keys).union(spoolByTopic.keys) {
+            let c = counters[name] ?? .init()
+            let s = spoolByTopic[name] ?? [:]
+            balance[name] = .init(
+                received: c.received, published: c.published, pending: s[.pending] ?? 0,
+                dlq: (s[.dlq] ?? 0) + (s[.dlqFailed] ?? 0), dropped: c.dropped)
+        }
         return StatsSnapshot(
             uptimeSeconds: Date().timeIntervalSince(started),
             connections: .init(
@@ -35,7 +103,14 @@ public final class GatewayStats: Sendable {
                 received: recordsReceived.load(ordering: .relaxed), invalid: recordsInvalid.load(ordering: .relaxed),
                 published: recordsPublished.load(ordering: .relaxed), failed: recordsFailed.load(ordering: .relaxed)),
             errors: errorCounts,
-            kafka: .init(queueDepth: queueDepth, brokers: brokers))
+            kafka: .init(queueDepth: queueDepth, brokers: brokers),
+            publisher: .init(
+                asyncEnabled: true, storeFailures: storeFailures, circuitBreakerState: circuitState.rawValue,
+                circuitOpenings: circuitOpenings.load(ordering: .relaxed), queueDepth: queueDepth, retryWorkers: 1),
+            retry: .init(
+                pending: spool[.pending] ?? 0, resolved: spool[.resolved] ?? 0, dlq: spool[.dlq] ?? 0,
+                dlqFailed: spool[.dlqFailed] ?? 0),
+            topics: balance)
     }
 }
 
@@ -54,7 +129,9 @@ public struct StatsSnapshot: Codable, Sendable, Equatable {
     public struct Records: Codable, Sendable, Equatable {
         public var received: Int
         public var invalid: Int
+        /// Records acknowledged by Kafka, directly or from the spool.
         public var published: Int
+        /// Delivery reports that said a record failed (it may since be in the spool).
         public var failed: Int
     }
 
@@ -63,12 +140,40 @@ public struct StatsSnapshot: Codable, Sendable, Equatable {
         public var brokers: String
     }
 
+    public struct Publisher: Codable, Sendable, Equatable {
+        public var asyncEnabled: Bool
+        public var storeFailures: Bool
+        public var circuitBreakerState: String
+        public var circuitOpenings: Int
+        public var queueDepth: Int
+        public var retryWorkers: Int
+    }
+
+    public struct Retry: Codable, Sendable, Equatable {
+        public var pending: Int
+        public var resolved: Int
+        public var dlq: Int
+        public var dlqFailed: Int
+    }
+
+    /// Per topic, once quiet: received = published + pending + dlq + dropped.
+    public struct TopicBalance: Codable, Sendable, Equatable {
+        public var received: Int
+        public var published: Int
+        public var pending: Int
+        public var dlq: Int
+        public var dropped: Int
+    }
+
     public var uptimeSeconds: Double
     public var connections: Connections
     public var frames: Frames
     public var records: Records
     public var errors: [String: Int]
     public var kafka: Kafka
+    public var publisher: Publisher
+    public var retry: Retry
+    public var topics: [String: TopicBalance]
 
     public func json() -> [UInt8] {
         let encoder = JSONEncoder()

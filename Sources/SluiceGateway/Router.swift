@@ -2,104 +2,276 @@ import Foundation
 import Logging
 import SluiceKafka
 import SluiceProtocol
+import SluiceSpool
+import Synchronization
 
-/// Decides where each record of a client batch goes and tracks the batch until its `ACK`.
+/// Decides where each record of a client batch goes — Kafka or the spool — and tracks the
+/// batch until its `ACK`.
 ///
-/// Today every valid record goes straight to the Kafka producer. This is the seam where the
-/// spool joins: records of an open circuit, or of a key that already waits in the spool,
-/// will be routed there instead.
+/// A record goes to Kafka directly unless the circuit is OPEN or its key already has
+/// records in the spool; then it is spooled behind them. A record whose delivery fails is
+/// spooled too (`storeFailures`), and an outage failure purges librdkafka's queue so what
+/// waits there is spooled now, in order, instead of after the message timeout.
 final class Router: Sendable {
     private let producer: KafkaProducer
+    private let spool: Spool
+    private let routing: Routing
     private let stats: GatewayStats
     private let logger: Logger
+    private let clock: any MillisecondClock
+    private let storeFailures: Bool
+    private let retry: RetryConfiguration
+    /// Called when a record was spooled while the circuit is not OPEN, so the worker retries soon.
+    private let wakeRetryWorker: @Sendable () -> Void
+    /// Last time a delivery report arrived (ms), for stall detection.
+    let lastDeliveryAt = Atomic<Int64>(0)
+    /// Last purge of librdkafka's queue (ms): one outage purges once, not once per record.
+    let lastPurgeAt = Atomic<Int64>(0)
 
-    init(producer: KafkaProducer, stats: GatewayStats, logger: Logger) {
+    init(
+        producer: KafkaProducer, spool: Spool, routing: Routing, stats: GatewayStats, logger: Logger,
+        clock: any MillisecondClock, storeFailures: Bool, retry: RetryConfiguration,
+        wakeRetryWorker: @escaping @Sendable () -> Void
+    ) {
         self.producer = producer
+        self.spool = spool
+        self.routing = routing
         self.stats = stats
         self.logger = logger
-    }
-
-    /// The producer's delivery-report handler: resolves the record behind `opaque`.
-    static func deliveryHandler(stats: GatewayStats) -> @Sendable (UnsafeMutableRawPointer?, DeliveryOutcome) -> Void {
-        { opaque, outcome in
-            guard let opaque else { return }
-            switch outcome {
-            case .delivered:
-                stats.recordsPublished.add(1, ordering: .relaxed)
-                PendingBatch.resolve(opaque: opaque, failure: nil)
-            case .failed(let error):
-                stats.recordsFailed.add(1, ordering: .relaxed)
-                let code: ErrorCode = error.isRetriable ? .deliveryFailed : .rejectedByBroker
-                stats.countError(code)
-                PendingBatch.resolve(opaque: opaque, failure: code)
-            }
-        }
+        self.clock = clock
+        self.storeFailures = storeFailures
+        self.retry = retry
+        self.wakeRetryWorker = wakeRetryWorker
+        lastDeliveryAt.store(clock.now(), ordering: .relaxed)
     }
 
     /// Publishes every valid record of `batch`; `onAck` receives the `ACK` when the ack level
     /// says so. Blocks while librdkafka's queue is full, which stops the caller's reads.
     func publish(
-        _ batch: PublishBatch, requestID: UInt32, eventIDs: inout EventIDGenerator,
+        _ batch: PublishBatch, requestID: UInt32, client: String, eventIDs: inout EventIDGenerator,
         onAck: @escaping @Sendable (UInt32, Ack) -> Void
     ) {
+        let (topics, topicOfRecord) = Self.topicTable(batch)
         let pending = PendingBatch(
-            requestID: requestID, ackLevel: batch.ackLevel, recordCount: batch.records.count, onAck: onAck)
+            requestID: requestID, ackLevel: batch.ackLevel, topics: topics, topicOfRecord: topicOfRecord,
+            onDelivery: { [self] batch, index, outcome in delivered(batch, index, outcome) },
+            client: client,
+            onComplete: { [stats, routing] batch, ack, publishedPerTopic in
+                stats.countPublished(topics: batch.topics, counts: publishedPerTopic)
+                routing.record(successes: batch.successCount, failures: batch.outageFailureCount)
+                if let ack { onAck(batch.requestID, ack) }
+            })
         stats.recordsReceived.add(batch.records.count, ordering: .relaxed)
-        let now = currentTimeMilliseconds()
+        let now = clock.now()
+        var valid = [Int](repeating: 0, count: topics.count)
+        // Event ids are fixed before routing, so a record keeps its id wherever it goes.
+        var ids = batch.records.map { $0.eventID }
+        for index in ids.indices where ids[index].isZero { ids[index] = EventID.random(using: &eventIDs) }
+
         batch.payload.withUnsafeBytes { bytes in
-            for (index, record) in batch.records.enumerated() {
-                if let invalid = record.error {
-                    stats.recordsInvalid.add(1, ordering: .relaxed)
-                    stats.countError(invalid)
-                    pending.resolve(record: index, failure: invalid)
-                    continue
+            var next = 0
+            while next < batch.records.count {
+                let stoppedAt: Int? = routing.withState { state in
+                    if next == 0 {
+                        pending.sequenceBase = state.nextSequence
+                        state.nextSequence += Int64(batch.records.count)
+                    }
+                    let (allowed, transition) = state.breaker.allowsCalls(now: clock.now())
+                    var toSpool: [(index: Int, record: SpoolRecord)] = []
+                    for index in next..<batch.records.count {
+                        let record = batch.records[index]
+                        if let invalid = record.error {
+                            stats.recordsInvalid.add(1, ordering: .relaxed)
+                            stats.countError(invalid)
+                            pending.resolve(record: index, failure: invalid)
+                            continue
+                        }
+                        let topic = UnsafeRawBufferPointer(rebasing: bytes[record.topic])
+                        let key = UnsafeRawBufferPointer(rebasing: bytes[record.key])
+                        let hash = state.spooledKeys.isEmpty && allowed ? 0 : keyHash(topic: topic, key: key)
+                        if allowed && (state.spooledKeys.isEmpty || state.spooledKeys[hash] == nil) {
+                            let timestamp = record.timestamp == 0 ? now : record.timestamp
+                            switch produce(
+                                record, of: batch, bytes: bytes, eventID: ids[index], timestamp: timestamp,
+                                opaque: pending.opaque(forRecord: index))
+                            {
+                            case .queued: break
+                            case .queueFull: return (index, transition)
+                            case .failed: pending.resolve(record: index, failure: .internal)
+                            }
+                        } else if storeFailures {
+                            state.spooledKeys[hash, default: 0] += 1
+                            toSpool.append(
+                                (
+                                    index,
+                                    spoolRecord(
+                                        record, of: batch, eventID: ids[index], now: now, pending: pending,
+                                        index: index, topic: topics[Int(topicOfRecord[index])])
+                                ))
+                        } else {
+                            stats.countDropped(topic: topics[Int(topicOfRecord[index])])
+                            pending.resolve(record: index, failure: .deliveryFailed)
+                        }
+                    }
+                    if !toSpool.isEmpty { enqueue(toSpool, for: pending) }
+                    return (nil, transition)
                 }
-                let eventID = record.eventID.isZero ? EventID.random(using: &eventIDs) : record.eventID
-                produce(
-                    record, of: batch, bytes: bytes, eventID: eventID,
-                    timestamp: record.timestamp == 0 ? now : record.timestamp,
-                    opaque: pending.opaque(forRecord: index), failure: { pending.resolve(record: index, failure: $0) })
+                guard let stoppedAt else { break }
+                producer.waitForQueueSpace()
+                next = stoppedAt
             }
         }
-        pending.acceptedAll()
+        for (index, record) in batch.records.enumerated() where record.error == nil {
+            valid[Int(topicOfRecord[index])] += 1
+        }
+        stats.countReceived(topics: topics, counts: valid)
+        if let ack = pending.acceptedAll() { onAck(requestID, ack) }
     }
+
+    private enum ProduceResult { case queued, queueFull, failed }
 
     private func produce(
         _ record: RecordView, of batch: PublishBatch, bytes: UnsafeRawBufferPointer, eventID: EventID, timestamp: Int64,
-        opaque: UnsafeMutableRawPointer, failure: (ErrorCode) -> Void
-    ) {
-        while true {
-            do {
-                try producer.produce(
-                    topic: UnsafeRawBufferPointer(rebasing: bytes[record.topic]),
-                    key: UnsafeRawBufferPointer(rebasing: bytes[record.key]),
-                    value: UnsafeRawBufferPointer(rebasing: bytes[record.value]),
-                    timestamp: timestamp, headerCount: record.headerCount + 2, opaque: opaque
-                ) { headers in
-                    batch.forEachHeader(of: record) { headers.add(name: $0, value: $1) }
-                    withUnsafeTemporaryAllocation(byteCount: 36, alignment: 1) { text in
-                        eventID.writeText(into: text)
-                        Self.eventIDHeader.withUTF8Buffer {
-                            headers.add(name: UnsafeRawBufferPointer($0), value: UnsafeRawBufferPointer(text))
-                        }
-                    }
-                    Self.eventTypeHeader.withUTF8Buffer {
-                        headers.add(
-                            name: UnsafeRawBufferPointer($0),
-                            value: UnsafeRawBufferPointer(rebasing: bytes[record.eventType]))
+        opaque: UnsafeMutableRawPointer
+    ) -> ProduceResult {
+        do {
+            try producer.produce(
+                topic: UnsafeRawBufferPointer(rebasing: bytes[record.topic]),
+                key: UnsafeRawBufferPointer(rebasing: bytes[record.key]),
+                value: UnsafeRawBufferPointer(rebasing: bytes[record.value]),
+                timestamp: timestamp, headerCount: record.headerCount + 2, opaque: opaque
+            ) { headers in
+                batch.forEachHeader(of: record) { headers.add(name: $0, value: $1) }
+                withUnsafeTemporaryAllocation(byteCount: 36, alignment: 1) { text in
+                    eventID.writeText(into: text)
+                    Self.eventIDHeader.withUTF8Buffer {
+                        headers.add(name: UnsafeRawBufferPointer($0), value: UnsafeRawBufferPointer(text))
                     }
                 }
-                return
-            } catch  where error.code == .queueFull {
-                producer.waitForQueueSpace()
-            } catch {
-                logger.error("produce failed: \(error)")
-                stats.recordsFailed.add(1, ordering: .relaxed)
-                stats.countError(.internal)
-                failure(.internal)
-                return
+                Self.eventTypeHeader.withUTF8Buffer {
+                    headers.add(
+                        name: UnsafeRawBufferPointer($0),
+                        value: UnsafeRawBufferPointer(rebasing: bytes[record.eventType]))
+                }
+            }
+            return .queued
+        } catch  where error.code == .queueFull {
+            return .queueFull
+        } catch {
+            logger.error("produce failed: \(error)")
+            stats.recordsFailed.add(1, ordering: .relaxed)
+            stats.countError(.internal)
+            return .failed
+        }
+    }
+
+    /// A record routed to the spool, with the same headers a direct publish would carry.
+    private func spoolRecord(
+        _ record: RecordView, of batch: PublishBatch, eventID: EventID, now: Int64, pending: PendingBatch, index: Int,
+        topic: String
+    ) -> SpoolRecord {
+        var headers: [SpoolHeader] = []
+        batch.forEachHeader(of: record) { name, value in
+            headers.append(SpoolHeader(name: String(decoding: name, as: UTF8.self), value: Array(value)))
+        }
+        let id = eventID.uuidString
+        headers.append(SpoolHeader(name: "event-id", value: Array(id.utf8)))
+        headers.append(SpoolHeader(name: "event-type", value: Array(batch.payload[record.eventType])))
+        return SpoolRecord(
+            sequence: pending.sequenceBase + Int64(index), eventID: id, topic: topic,
+            key: Array(batch.payload[record.key]),
+            headers: headers, value: Array(batch.payload[record.value]),
+            timestamp: record.timestamp == 0 ? now : record.timestamp, client: pending.client, reason: "circuit open")
+    }
+
+    /// Hands records to the spool (call with the routing lock held, so spool order is routing order).
+    private func enqueue(_ records: [(index: Int, record: SpoolRecord)], for pending: PendingBatch) {
+        stats.countStoredForRetry(records.count)
+        spool.enqueue(records.map(\.record)) { [routing, stats] result in
+            switch result {
+            case .success:
+                for entry in records { pending.resolve(record: entry.index, failure: nil) }
+            case .failure(let error):
+                for entry in records {
+                    routing.unspool(keyHash: keyHash(topic: entry.record.topic, key: entry.record.key))
+                    stats.countError(error.isFull ? .overloaded : .internal)
+                    pending.resolve(record: entry.index, failure: error.isFull ? .overloaded : .internal)
+                }
             }
         }
+    }
+
+    /// A delivery report for a record of a client batch.
+    private func delivered(_ pending: PendingBatch, _ index: Int, _ outcome: DeliveryOutcome) {
+        let now = clock.now()
+        lastDeliveryAt.store(now, ordering: .relaxed)
+        switch outcome {
+        case .delivered:
+            stats.recordsPublished.add(1, ordering: .relaxed)
+            pending.countOutcome(failure: false)
+            pending.resolve(record: index, failure: nil, publishedDirectly: true)
+        case .failed(let error, let message):
+            stats.recordsFailed.add(1, ordering: .relaxed)
+            let outage = !error.isBrokerReported
+            if outage && !error.isPurged { pending.countOutcome(failure: true) }
+            guard storeFailures else {
+                stats.countDropped(topic: message.topic)
+                let code: ErrorCode = error.isRetriable ? .deliveryFailed : .rejectedByBroker
+                stats.countError(code)
+                pending.resolve(record: index, failure: code)
+                return
+            }
+            let record = SpoolRecord(
+                sequence: pending.sequenceBase + Int64(index),
+                eventID: message.headers.last { $0.name == "event-id" }.map {
+                    String(decoding: $0.value, as: UTF8.self)
+                } ?? "",
+                topic: message.topic, key: message.key,
+                headers: message.headers.map { SpoolHeader(name: $0.name, value: $0.value) }, value: message.value,
+                timestamp: message.timestamp, client: pending.client, reason: error.reason,
+                attempts: outage ? 0 : 1, nextRetryAt: outage ? 0 : now + retry.backoff(afterAttempts: 1))
+            let purge = routing.withState { state -> (Bool, CircuitBreakerStateMachine.Transition?) in
+                state.spooledKeys[keyHash(topic: message.topic, key: message.key), default: 0] += 1
+                enqueue([(index, record)], for: pending)
+                // The first outage failure takes back everything queued behind it, so no later
+                // record of the same key can reach Kafka before this one is retried.
+                let purge = outage && !error.isPurged && now - lastPurgeAt.load(ordering: .relaxed) > 1_000
+                if purge {
+                    lastPurgeAt.store(now, ordering: .relaxed)
+                    producer.purge()
+                }
+                return (purge, nil)
+            }
+            if purge { logger.warning("delivery failed (\(error.reason)): spooling what librdkafka still held") }
+            if routing.breakerState != .open { wakeRetryWorker() }
+        }
+    }
+
+    /// The distinct topics of a batch and, per record, the index of its topic.
+    static func topicTable(_ batch: PublishBatch) -> ([String], [UInt16]) {
+        var topics: [String] = []
+        var ranges: [Range<Int>] = []
+        var indexes: [UInt16] = []
+        indexes.reserveCapacity(batch.records.count)
+        batch.payload.withUnsafeBytes { bytes in
+            var last = -1
+            for record in batch.records {
+                let topic = bytes[record.topic]
+                if last >= 0 && bytes[ranges[last]].elementsEqual(topic) {
+                    indexes.append(UInt16(last))
+                    continue
+                }
+                if let found = ranges.firstIndex(where: { bytes[$0].elementsEqual(topic) }) {
+                    last = found
+                } else if topics.count < Int(UInt16.max) {
+                    topics.append(String(decoding: topic, as: UTF8.self))
+                    ranges.append(record.topic)
+                    last = topics.count - 1
+                }
+                indexes.append(UInt16(last))
+            }
+        }
+        return (topics, indexes)
     }
 
     static let eventIDHeader: StaticString = "event-id"
@@ -129,10 +301,4 @@ struct EventIDGenerator: RandomNumberGenerator {
     }
 
     private func rotate(_ x: UInt64, _ k: UInt64) -> UInt64 { (x << k) | (x >> (64 - k)) }
-}
-
-func currentTimeMilliseconds() -> Int64 {
-    var now = timespec()
-    clock_gettime(CLOCK_REALTIME, &now)
-    return Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000
 }

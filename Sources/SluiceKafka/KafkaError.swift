@@ -54,5 +54,18 @@ public struct KafkaError: Error, Sendable, CustomStringConvertible {
         }
     }
 
+    /// Whether a reachable broker reported the failure (Kafka's positive error codes), as
+    /// opposed to a local one: timeouts, transport failures, purges. Only these count as
+    /// delivery attempts; an outage is not the record's fault.
+    public var isBrokerReported: Bool { rawCode > 0 }
+
+    /// Whether the record was taken back out of librdkafka's queue by `KafkaProducer.purge()`.
+    public var isPurged: Bool {
+        rawCode == RD_KAFKA_RESP_ERR__PURGE_QUEUE.rawValue || rawCode == RD_KAFKA_RESP_ERR__PURGE_INFLIGHT.rawValue
+    }
+
+    /// Whether every broker connection is down (from librdkafka's error callback).
+    public var isAllBrokersDown: Bool { rawCode == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN.rawValue }
+
     public var description: String { "Kafka \(code): \(reason) (\(rawCode)) at \(file):\(line)" }
 }

@@ -6,7 +6,27 @@ import Synchronization
 /// The result of one record's delivery, from librdkafka's delivery report.
 public enum DeliveryOutcome: Sendable {
     case delivered(partition: Int32, offset: Int64)
-    case failed(KafkaError)
+    /// The record as librdkafka held it, so it can be kept elsewhere (the spool).
+    case failed(KafkaError, FailedMessage)
+}
+
+/// A record whose delivery failed, copied out of its delivery report.
+public struct FailedMessage: Sendable {
+    public var topic: String
+    public var key: [UInt8]
+    public var value: [UInt8]
+    public var headers: [(name: String, value: [UInt8])]
+    public var timestamp: Int64
+
+    public init(
+        topic: String, key: [UInt8], value: [UInt8], headers: [(name: String, value: [UInt8])], timestamp: Int64
+    ) {
+        self.topic = topic
+        self.key = key
+        self.value = value
+        self.headers = headers
+        self.timestamp = timestamp
+    }
 }
 
 /// Adds headers to a record being produced; valid only inside `KafkaProducer.produce`.
@@ -23,10 +43,15 @@ public struct HeaderWriter {
 /// What the delivery-report and log callbacks need, reached through librdkafka's opaque.
 private final class CallbackContext: Sendable {
     let onDelivery: @Sendable (UnsafeMutableRawPointer?, DeliveryOutcome) -> Void
+    let onError: @Sendable (KafkaError) -> Void
     let logger: Logger
 
-    init(onDelivery: @escaping @Sendable (UnsafeMutableRawPointer?, DeliveryOutcome) -> Void, logger: Logger) {
+    init(
+        onDelivery: @escaping @Sendable (UnsafeMutableRawPointer?, DeliveryOutcome) -> Void,
+        onError: @escaping @Sendable (KafkaError) -> Void, logger: Logger
+    ) {
         self.onDelivery = onDelivery
+        self.onError = onError
         self.logger = logger
     }
 }
@@ -45,14 +70,16 @@ public final class KafkaProducer: @unchecked Sendable {
     private let logger: Logger
 
     /// Starts a producer; `onDelivery` receives each record's opaque and outcome on
-    /// librdkafka's polling thread (or the thread calling `flush`).
+    /// librdkafka's polling thread (or the thread calling `flush`); `onError` hears
+    /// client-wide errors such as every broker being down.
     public init(
         configuration: ProducerConfiguration, logger: Logger,
+        onError: @escaping @Sendable (KafkaError) -> Void = { _ in },
         onDelivery: @escaping @Sendable (UnsafeMutableRawPointer?, DeliveryOutcome) -> Void
     ) throws(KafkaError) {
         self.logger = logger
         let config = try RDKafkaConfig(configuration.librdkafkaProperties)
-        let context = Unmanaged.passRetained(CallbackContext(onDelivery: onDelivery, logger: logger))
+        let context = Unmanaged.passRetained(CallbackContext(onDelivery: onDelivery, onError: onError, logger: logger))
         rd_kafka_conf_set_opaque(config.pointer, context.toOpaque())
         rd_kafka_conf_set_dr_msg_cb(config.pointer, deliveryReportCallback)
         rd_kafka_conf_set_log_cb(config.pointer, logCallback)
@@ -135,7 +162,7 @@ private func deliveryReportCallback(
     if m.err == RD_KAFKA_RESP_ERR_NO_ERROR {
         context.onDelivery(m._private, .delivered(partition: m.partition, offset: m.offset))
     } else {
-        context.onDelivery(m._private, .failed(KafkaError(.delivery, error: m.err)))
+        context.onDelivery(m._private, .failed(KafkaError(.delivery, error: m.err), FailedMessage(message)))
     }
 }
 
@@ -159,8 +186,36 @@ private func errorCallback(
     _ opaque: UnsafeMutableRawPointer?
 ) {
     guard let opaque else { return }
-    let logger = Unmanaged<CallbackContext>.fromOpaque(opaque).takeUnretainedValue().logger
-    logger.warning("Kafka: \(reason.map { String(cString: $0) } ?? "") (\(error))")
+    let context = Unmanaged<CallbackContext>.fromOpaque(opaque).takeUnretainedValue()
+    let text = reason.map { String(cString: $0) } ?? ""
+    context.logger.warning("Kafka: \(text) (\(error))")
+    context.onError(KafkaError(.delivery, reason: text, rawCode: error))
+}
+
+extension FailedMessage {
+    fileprivate init(_ message: UnsafePointer<rd_kafka_message_t>) {
+        let m = message.pointee
+        var headers: [(name: String, value: [UInt8])] = []
+        var list: OpaquePointer?
+        if rd_kafka_message_headers(message, &list) == RD_KAFKA_RESP_ERR_NO_ERROR, let list {
+            var index = 0
+            var name: UnsafePointer<CChar>?
+            var value: UnsafeRawPointer?
+            var size = 0
+            while rd_kafka_header_get_all(list, index, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR {
+                let bytes = value.map { Array(UnsafeRawBufferPointer(start: $0, count: size)) } ?? []
+                headers.append((name.map { String(cString: $0) } ?? "", bytes))
+                index += 1
+            }
+        }
+        var type = RD_KAFKA_TIMESTAMP_NOT_AVAILABLE
+        let timestamp = rd_kafka_message_timestamp(message, &type)
+        self.init(
+            topic: String(cString: rd_kafka_topic_name(m.rkt)),
+            key: m.key.map { Array(UnsafeRawBufferPointer(start: $0, count: m.key_len)) } ?? [],
+            value: m.payload.map { Array(UnsafeRawBufferPointer(start: $0, count: m.len)) } ?? [],
+            headers: headers, timestamp: timestamp)
+    }
 }
 
 extension KafkaProducer {
@@ -168,5 +223,45 @@ extension KafkaProducer {
     /// publisher that found the queue full.
     public func waitForQueueSpace(milliseconds: Int32 = 10) {
         _ = rd_kafka_poll(handle, milliseconds)
+    }
+
+    /// Fails every queued and in-flight record at once (their delivery reports say
+    /// `isPurged`), instead of letting them wait out the message timeout. In-flight records
+    /// may still have reached Kafka: treat them as possibly delivered.
+    public func purge() {
+        let flags = RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT | RD_KAFKA_PURGE_F_NON_BLOCKING
+        _ = rd_kafka_purge(handle, Int32(flags))
+    }
+
+    /// The in-process mock cluster, when `test.mock.num.brokers` is set.
+    public var mockCluster: KafkaMockCluster? {
+        rd_kafka_handle_mock_cluster(handle).map { KafkaMockCluster(pointer: $0, owner: self) }
+    }
+}
+
+/// librdkafka's mock cluster, for deterministic fault injection in tests.
+public struct KafkaMockCluster: @unchecked Sendable {
+    // `@unchecked Sendable`: librdkafka serialises mock-cluster calls on its own thread.
+    let pointer: OpaquePointer
+    let owner: KafkaProducer
+
+    /// Takes broker `id` down (connections refused) or back up.
+    public func setBroker(_ id: Int32, up: Bool) {
+        if up {
+            _ = rd_kafka_mock_broker_set_up(pointer, id)
+        } else {
+            _ = rd_kafka_mock_broker_set_down(pointer, id)
+        }
+    }
+
+    /// Makes the next `count` Produce requests fail with broker error `code` (a Kafka error number).
+    public func failProduceRequests(count: Int, code: Int32) {
+        let errors = [rd_kafka_resp_err_t](repeating: rd_kafka_resp_err_t(rawValue: code), count: count)
+        rd_kafka_mock_push_request_errors_array(pointer, 0, count, errors)
+    }
+
+    /// Creates `topic` with `partitions` partitions.
+    public func createTopic(_ topic: String, partitions: Int32) {
+        _ = rd_kafka_mock_topic_create(pointer, topic, partitions, 1)
     }
 }

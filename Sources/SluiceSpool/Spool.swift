@@ -55,6 +55,7 @@ public final class Spool: Sendable {
                 sql: """
                     CREATE TABLE failed_kafka_events (
                         id INTEGER PRIMARY KEY AUTOINCREMENT,
+                        seq INTEGER NOT NULL,
                         event_id TEXT NOT NULL,
                         topic TEXT NOT NULL,
                         key BLOB NOT NULL,
@@ -71,7 +72,7 @@ public final class Spool: Sendable {
                         updated_at INTEGER NOT NULL,
                         size INTEGER NOT NULL
                     );
-                    CREATE INDEX failed_kafka_events_pending ON failed_kafka_events (status, topic, key, id);
+                    CREATE INDEX failed_kafka_events_pending ON failed_kafka_events (status, topic, key, seq);
                     CREATE INDEX failed_kafka_events_status_time ON failed_kafka_events (status, updated_at);
                     """)
         }
@@ -127,15 +128,17 @@ public final class Spool: Sendable {
                 let insert = try db.cachedStatement(
                     sql: """
                         INSERT INTO failed_kafka_events
-                            (event_id, topic, key, headers, value, timestamp, client, created_at, attempts,
+                            (seq, event_id, topic, key, headers, value, timestamp, client, created_at, attempts,
                              next_retry_at, last_error, status, updated_at, size)
-                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, 'PENDING', ?, ?)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'PENDING', ?, ?)
                         """)
                 return try admitted.map { index in
                     try batches[index].records.map { record in
                         try insert.execute(arguments: [
-                            record.eventID, record.topic, Data(record.key), HeaderCoding.encode(record.headers),
-                            Data(record.value), record.timestamp, record.client, now, now, record.reason, now,
+                            record.sequence, record.eventID, record.topic, Data(record.key),
+                            HeaderCoding.encode(record.headers),
+                            Data(record.value), record.timestamp, record.client, now, record.attempts,
+                            record.nextRetryAt, record.reason, now,
                             record.byteCount,
                         ])
                         return db.lastInsertedRowID
@@ -157,29 +160,41 @@ public final class Spool: Sendable {
 
     // MARK: reading
 
-    /// Every (topic, key) that has PENDING records: new records for them must queue behind.
-    public func pendingKeys() throws(SpoolError) -> Set<SpoolKey> {
+    /// Every (topic, key) with PENDING records, and how many: new records for them queue behind.
+    public func pendingKeys() throws(SpoolError) -> [SpoolKey: Int] {
         try read { db in
             let rows = try Row.fetchAll(
-                db, sql: "SELECT DISTINCT topic, key FROM failed_kafka_events WHERE status = 'PENDING'")
-            return Set(rows.map { SpoolKey(topic: $0["topic"], key: [UInt8]($0["key"] as Data)) })
+                db,
+                sql: """
+                    SELECT topic, key, COUNT(*) AS n FROM failed_kafka_events WHERE status = 'PENDING'
+                    GROUP BY topic, key
+                    """)
+            var keys: [SpoolKey: Int] = [:]
+            for row in rows { keys[SpoolKey(topic: row["topic"], key: [UInt8](row["key"] as Data))] = row["n"] }
+            return keys
         }
     }
 
-    /// PENDING records ready to deliver, oldest first: for each key whose oldest PENDING
-    /// record is due at `now`, that key's PENDING records in sequence order (up to `limit` in all).
+    /// The highest sequence ever spooled, so a restarted gateway continues above it.
+    public func maxSequence() throws(SpoolError) -> Int64 {
+        try read { db in try Int64.fetchOne(db, sql: "SELECT COALESCE(MAX(seq), 0) FROM failed_kafka_events") ?? 0 }
+    }
+
+    /// PENDING records ready to deliver, in sequence order: for each key whose first PENDING
+    /// record is due at `now`, that key's PENDING records (up to `limit` in all).
     public func due(now: Int64, limit: Int) throws(SpoolError) -> [StoredRecord] {
         try read { db in
             let rows = try Row.fetchAll(
                 db,
                 sql: """
                     SELECT e.* FROM failed_kafka_events e
-                    JOIN (SELECT topic, key, MIN(id) AS head FROM failed_kafka_events
+                    JOIN (SELECT topic, key, MIN(seq) AS head FROM failed_kafka_events
                           WHERE status = 'PENDING' GROUP BY topic, key) h
                       ON e.topic = h.topic AND e.key = h.key
-                    JOIN failed_kafka_events first ON first.id = h.head
+                    JOIN failed_kafka_events first
+                      ON first.topic = h.topic AND first.key = h.key AND first.seq = h.head AND first.status = 'PENDING'
                     WHERE e.status = 'PENDING' AND first.next_retry_at <= ?
-                    ORDER BY e.id
+                    ORDER BY e.seq
                     LIMIT ?
                     """, arguments: [now, limit])
             return rows.map(Self.stored)
@@ -216,7 +231,7 @@ public final class Spool: Sendable {
             let filter = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
             arguments += [limit]
             return try Row.fetchAll(
-                db, sql: "SELECT * FROM failed_kafka_events \(filter) ORDER BY id LIMIT ?", arguments: arguments
+                db, sql: "SELECT * FROM failed_kafka_events \(filter) ORDER BY seq LIMIT ?", arguments: arguments
             ).map(Self.stored)
         }
     }
@@ -340,7 +355,7 @@ public final class Spool: Sendable {
         StoredRecord(
             id: row["id"],
             record: SpoolRecord(
-                eventID: row["event_id"], topic: row["topic"], key: [UInt8](row["key"] as Data),
+                sequence: row["seq"], eventID: row["event_id"], topic: row["topic"], key: [UInt8](row["key"] as Data),
                 headers: HeaderCoding.decode(row["headers"]), value: [UInt8](row["value"] as Data),
                 timestamp: row["timestamp"], client: row["client"], reason: ""),
             status: SpoolStatus(rawValue: row["status"]) ?? .pending, attempts: row["attempts"],

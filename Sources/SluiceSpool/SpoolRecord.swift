@@ -14,6 +14,10 @@ public enum SpoolStatus: String, Sendable, CaseIterable, Codable {
 
 /// A record to put in the spool.
 public struct SpoolRecord: Sendable, Equatable {
+    /// The order the gateway routed records in; the spool delivers each key's records by it.
+    /// Given at routing time, so a record that reaches the spool late (a delivery report
+    /// after a purge) still sorts before records routed after it.
+    public var sequence: Int64
     public var eventID: String
     public var topic: String
     public var key: [UInt8]
@@ -25,11 +29,18 @@ public struct SpoolRecord: Sendable, Equatable {
     public var client: String
     /// Why it is spooled (the delivery error, or `circuit open`).
     public var reason: String
+    /// Broker-reported failures so far (1 when Kafka already rejected it once).
+    public var attempts = 0
+    /// When it may first be retried, ms since the epoch; 0 means at once.
+    public var nextRetryAt: Int64 = 0
 
     public init(
-        eventID: String, topic: String, key: [UInt8], headers: [SpoolHeader], value: [UInt8], timestamp: Int64,
-        client: String, reason: String
+        sequence: Int64, eventID: String, topic: String, key: [UInt8], headers: [SpoolHeader], value: [UInt8],
+        timestamp: Int64, client: String, reason: String, attempts: Int = 0, nextRetryAt: Int64 = 0
     ) {
+        self.attempts = attempts
+        self.nextRetryAt = nextRetryAt
+        self.sequence = sequence
         self.eventID = eventID
         self.topic = topic
         self.key = key
@@ -60,7 +71,7 @@ public struct SpoolHeader: Sendable, Equatable {
 
 /// A record as stored, with its delivery bookkeeping.
 public struct StoredRecord: Sendable, Equatable {
-    /// Sequence id: the order records were spooled in.
+    /// Row id, for operators.
     public var id: Int64
     public var record: SpoolRecord
     public var status: SpoolStatus

@@ -9,7 +9,7 @@ struct Serve: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run the gateway.",
         discussion: """
-            Settings come from the command line, then the environment (SLUICE_SOCKET, SLUICE_BROKERS), \
+            Settings come from the command line, then the environment (SLUICE_SOCKET, SLUICE_BROKERS, SLUICE_SPOOL), \
             then the --config file, then defaults.
             """)
 
@@ -19,6 +19,12 @@ struct Serve: ParsableCommand {
     @Option(
         help: "Kafka bootstrap servers, HOST:PORT[,HOST:PORT] (environment: SLUICE_BROKERS). Default: 127.0.0.1:9092.")
     var brokers: String?
+
+    @Option(
+        help:
+            "SQLite spool file for records Kafka cannot take now (environment: SLUICE_SPOOL). Default: /var/lib/sluice/spool.db."
+    )
+    var spool: String?
 
     @Option(help: "YAML configuration file.")
     var config: String?
@@ -31,7 +37,9 @@ struct Serve: ParsableCommand {
         if let config { try settings.apply(yamlFile: config) }
         if let value = environment("SLUICE_SOCKET") { settings.socketPath = value }
         if let value = environment("SLUICE_BROKERS") { settings.producer.bootstrapServers = value }
+        if let value = environment("SLUICE_SPOOL") { settings.spoolPath = value }
         if let socket { settings.socketPath = socket }
+        if let spool { settings.spoolPath = spool }
         if let brokers { settings.producer.bootstrapServers = brokers }
         guard let level = Logger.Level(rawValue: logLevel) else {
             throw ValidationError("unknown log level \(logLevel)")

@@ -5,7 +5,7 @@ struct SluiceCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sluice",
         abstract: "A local event gateway to Kafka: clients publish over a Unix socket, Sluice delivers.",
-        subcommands: [Serve.self, Send.self, Stats.self]
+        subcommands: [Serve.self, Send.self, Stats.self, SpoolCommand.self]
     )
 }
 

@@ -127,8 +127,11 @@ struct GatewayProtocolTests {
         #expect(try client.readFrame().0 == 77)
     }
 
-    @Test func failedDeliveryComesBackAsARetriableCode() throws {
-        let gateway = try TestGateway(brokers: "127.0.0.1:1") { $0.producer.deliveryTimeoutMilliseconds = 500 }
+    @Test func withStoreFailuresOffAFailedDeliveryComesBackAsARetriableCode() throws {
+        let gateway = try TestGateway(brokers: "127.0.0.1:1") {
+            $0.producer.deliveryTimeoutMilliseconds = 500
+            $0.storeFailures = false
+        }
         let client = try RawClient.handshaken(socketPath: gateway.socketPath)
         try client.publish((0..<3).map { playerRecord(topic: "events", player: "p", sequence: $0) })
         guard case .ack(let ack) = try client.read(timeout: 20) else {
@@ -138,7 +141,9 @@ struct GatewayProtocolTests {
         #expect(ack.recordCount == 3)
         #expect(ack.failures.map(\.code) == [.deliveryFailed, .deliveryFailed, .deliveryFailed])
         #expect(ErrorCode.deliveryFailed.isRetriable)
-        #expect(gateway.gateway.stats().records.failed == 3)
+        #expect(gateway.gateway.stats().records.received == 3)
+        #expect(gateway.gateway.stats().topics["events"]?.dropped == 3, "every dropped event is counted")
+        #expect(gateway.gateway.stats().publisher.storeFailures == false)
     }
 
     @Test func manyConcurrentClients() async throws {

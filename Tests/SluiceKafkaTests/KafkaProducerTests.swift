@@ -67,7 +67,7 @@ struct KafkaProducerTests {
         var logger = Logger(label: "test")
         logger.logLevel = .critical
         let producer = try KafkaProducer(configuration: configuration, logger: logger) { _, outcome in
-            if case .failed(let error) = outcome { failures.withLock { $0.append(error) } }
+            if case .failed(let error, _) = outcome { failures.withLock { $0.append(error) } }
         }
         defer { producer.close(flushTimeoutMilliseconds: 0) }
         try Array("t".utf8).withUnsafeBytes { topic in

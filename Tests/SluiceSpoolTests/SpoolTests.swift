@@ -3,9 +3,18 @@ import SluiceSpool
 import SluiceTestSupport
 import Testing
 
-func spoolRecord(_ topic: String = "events", key: String, _ value: String) -> SpoolRecord {
-    SpoolRecord(
-        eventID: UUID().uuidString.lowercased(), topic: topic, key: Array(key.utf8),
+nonisolated(unsafe) private var nextSequence: Int64 = 0
+private let sequenceLock = NSLock()
+
+func spoolRecord(_ topic: String = "events", key: String, _ value: String, sequence: Int64? = nil) -> SpoolRecord {
+    let assigned =
+        sequence
+        ?? sequenceLock.withLock {
+            nextSequence += 1
+            return nextSequence
+        }
+    return SpoolRecord(
+        sequence: assigned, eventID: UUID().uuidString.lowercased(), topic: topic, key: Array(key.utf8),
         headers: [SpoolHeader(name: "event-type", value: Array("t".utf8))], value: Array(value.utf8), timestamp: 1,
         client: "test", reason: "circuit open")
 }
@@ -30,8 +39,9 @@ struct SpoolTests {
         #expect(due[0].record.headers == [SpoolHeader(name: "event-type", value: Array("t".utf8))])
         #expect(
             try reopened.pendingKeys() == [
-                SpoolKey(topic: "events", key: Array("a".utf8)), SpoolKey(topic: "events", key: Array("b".utf8)),
+                SpoolKey(topic: "events", key: Array("a".utf8)): 2, SpoolKey(topic: "events", key: Array("b".utf8)): 1,
             ])
+        #expect(try reopened.maxSequence() == due.map(\.record.sequence).max())
     }
 
     @Test func aKeyWaitsBehindItsHeadsBackoff() throws {
@@ -48,6 +58,16 @@ struct SpoolTests {
         #expect(try spool.due(now: later, limit: 2).map(\.id) == [ids[0], ids[1]])
         try spool.markResolved([ids[0]])
         #expect(try spool.due(now: now, limit: 10).map(\.id) == [ids[1], ids[2]])
+    }
+
+    @Test func lateArrivalsSortBySequenceNotArrival() throws {
+        let spool = try Spool(path: directory + "/late.db")
+        try spool.enqueueAndWait([
+            spoolRecord(key: "a", "third", sequence: 30), spoolRecord(key: "a", "first", sequence: 10),
+        ])
+        try spool.enqueueAndWait([spoolRecord(key: "a", "second", sequence: 20)])
+        let values = try spool.due(now: Int64.max, limit: 10).map { String(decoding: $0.record.value, as: UTF8.self) }
+        #expect(values == ["first", "second", "third"])
     }
 
     @Test func groupCommitFromManyThreads() async throws {

@@ -6,21 +6,31 @@ import SluiceGateway
 public final class TestGateway: Sendable {
     public let gateway: Gateway
     public let directory: String
+    private let ownsDirectory: Bool
     public var socketPath: String { gateway.configuration.socketPath }
 
-    public init(brokers: String, configure: (inout GatewayConfiguration) -> Void = { _ in }) throws {
-        directory = try temporaryDirectory()
+    public init(
+        brokers: String, directory: String? = nil, clock: any MillisecondClock = SystemClock(),
+        configure: (inout GatewayConfiguration) -> Void = { _ in }
+    ) throws {
+        self.directory = try directory ?? temporaryDirectory()
+        ownsDirectory = directory == nil
         var configuration = GatewayConfiguration()
-        configuration.socketPath = directory + "/sluice.sock"
+        configuration.socketPath = self.directory + "/sluice.sock"
+        configuration.spoolPath = self.directory + "/spool.db"
         configuration.producer.bootstrapServers = brokers
         configure(&configuration)
         var logger = Logger(label: "sluice-test")
-        logger.logLevel = .warning
-        gateway = try Gateway(configuration: configuration, logger: logger)
+        logger.logLevel =
+            ProcessInfo.processInfo.environment["SLUICE_TEST_LOG"].flatMap { Logger.Level(rawValue: $0) } ?? .critical
+        gateway = try Gateway(configuration: configuration, logger: logger, clock: clock)
     }
+
+    /// Stops the gateway but keeps its directory (spool) for a restart.
+    public func stop() { gateway.stop() }
 
     deinit {
         gateway.stop()
-        try? FileManager.default.removeItem(atPath: directory)
+        if ownsDirectory { try? FileManager.default.removeItem(atPath: directory) }
     }
 }

@@ -1,0 +1,125 @@
+import Logging
+import SluiceKafka
+import SluiceProtocol
+import Synchronization
+
+/// Which records may go straight to Kafka: the circuit breaker plus the keys that have
+/// records waiting in the spool, kept together behind one lock.
+///
+/// Routing a batch, marking a key as spooled and handing records to the spool all happen
+/// under this lock, so a key's records enter the spool in the order they were routed and
+/// no record overtakes one of its key that is already spooled.
+final class Routing: Sendable {
+    struct State {
+        var breaker: CircuitBreakerStateMachine
+        /// Records waiting in the spool per key hash (`keyHash`). A collision only spools
+        /// a record that could have gone directly, which keeps order all the same.
+        var spooledKeys: [UInt64: Int] = [:]
+        /// Next routing sequence number (`SpoolRecord.sequence`).
+        var nextSequence: Int64
+    }
+
+    let state: Mutex<State>
+    /// True while the breaker is CLOSED and nothing is spooled: publishers skip the lock's bookkeeping.
+    private let allDirect = Atomic<Bool>(true)
+    let clock: any MillisecondClock
+    let stats: GatewayStats
+    let logger: Logger
+    private let onTransition: @Sendable (CircuitBreakerStateMachine.Transition) -> Void
+
+    init(
+        breaker: CircuitBreakerConfiguration, spooledKeys: [UInt64: Int], nextSequence: Int64,
+        clock: any MillisecondClock, stats: GatewayStats, logger: Logger,
+        onTransition: @escaping @Sendable (CircuitBreakerStateMachine.Transition) -> Void
+    ) {
+        state = Mutex(
+            State(
+                breaker: CircuitBreakerStateMachine(configuration: breaker), spooledKeys: spooledKeys,
+                nextSequence: nextSequence))
+        allDirect.store(spooledKeys.isEmpty, ordering: .relaxed)
+        self.clock = clock
+        self.stats = stats
+        self.logger = logger
+        self.onTransition = onTransition
+    }
+
+    /// Runs `body` with the routing state locked; transitions it causes are reported after.
+    func withState<T>(_ body: (inout State) -> (T, CircuitBreakerStateMachine.Transition?)) -> T {
+        let (result, transition) = state.withLock { state in
+            let outcome = body(&state)
+            allDirect.store(
+                state.spooledKeys.isEmpty && state.breaker.state == .closed, ordering: .releasing)
+            return outcome
+        }
+        if let transition { report(transition) }
+        return result
+    }
+
+    /// Records delivery outcomes of direct or retried records (outage failures only).
+    func record(successes: Int, failures: Int) {
+        guard successes + failures > 0 else { return }
+        withState { state in
+            var last: CircuitBreakerStateMachine.Transition?
+            let now = clock.now()
+            for _ in 0..<failures { last = state.breaker.record(failure: true, now: now) ?? last }
+            for _ in 0..<successes { last = state.breaker.record(failure: false, now: now) ?? last }
+            return ((), last)
+        }
+    }
+
+    /// Opens the circuit now, e.g. when librdkafka says every broker is down.
+    func forceOpen(reason: String) {
+        let opened = withState { state -> (Bool, CircuitBreakerStateMachine.Transition?) in
+            let transition = state.breaker.forceOpen(now: clock.now())
+            return (transition != nil, transition)
+        }
+        if opened { logger.warning("circuit forced open: \(reason)") }
+    }
+
+    /// Moves OPEN to HALF_OPEN once the wait is over; true when records may go to Kafka.
+    func allowsCalls() -> Bool {
+        withState { state in state.breaker.allowsCalls(now: clock.now()) }
+    }
+
+    var breakerState: CircuitBreakerStateMachine.State { state.withLock { $0.breaker.state } }
+
+    /// Whether nothing needs the lock's bookkeeping right now (fast path).
+    var isAllDirect: Bool { allDirect.load(ordering: .acquiring) }
+
+    /// Forgets spooled records of a key that left the spool (delivered or dead-lettered).
+    func unspool(keyHash: UInt64, count: Int = 1) {
+        withState { state in
+            if let left = state.spooledKeys[keyHash] {
+                state.spooledKeys[keyHash] = left > count ? left - count : nil
+            }
+            return ((), nil)
+        }
+    }
+
+    private func report(_ transition: CircuitBreakerStateMachine.Transition) {
+        let rate = (transition.failureRate * 10).rounded() / 10
+        switch transition.to {
+        case .open: logger.error("circuit breaker \(transition.from.rawValue) → OPEN (failure rate \(rate) %)")
+        case .halfOpen: logger.notice("circuit breaker OPEN → HALF_OPEN: probing Kafka")
+        case .closed: logger.notice("circuit breaker \(transition.from.rawValue) → CLOSED (failure rate \(rate) %)")
+        }
+        stats.countTransition(to: transition.to)
+        onTransition(transition)
+    }
+}
+
+/// FNV-1a over topic, a separator and key: the spooled-key index's hash.
+func keyHash(topic: UnsafeRawBufferPointer, key: UnsafeRawBufferPointer) -> UInt64 {
+    var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+    for byte in topic { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
+    hash = (hash ^ 0xFF) &* 0x100_0000_01b3
+    for byte in key { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
+    return hash
+}
+
+func keyHash(topic: String, key: [UInt8]) -> UInt64 {
+    var topic = topic
+    return topic.withUTF8 { topicBytes in
+        key.withUnsafeBytes { keyHash(topic: UnsafeRawBufferPointer(topicBytes), key: $0) }
+    }
+}
