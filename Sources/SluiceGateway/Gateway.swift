@@ -109,10 +109,16 @@ public final class Gateway: Sendable {
         let waitInOpen = configuration.circuitBreaker.waitDurationInOpenStateMilliseconds
         wiring.routing = routing
         wiring.worker = worker
-        wiring.onOpen = {
+        wiring.onOpen = { probeFailed in
             // What waits in librdkafka goes to the spool now rather than after its timeout.
-            router.lastPurgeAt.store(clock.now(), ordering: .relaxed)
-            producer.purge()
+            router.purgeQueue(now: clock.now())
+            if probeFailed {
+                // Kafka answers but the probe failed: a cluster that came back empty refuses
+                // the old producer id until the producer starts over.
+                DispatchQueue.global().async {
+                    do { try producer.reset() } catch { logger.error("cannot restart the Kafka producer: \(error)") }
+                }
+            }
             DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(Int(waitInOpen))) {
                 _ = routing.allowsCalls()
             }
@@ -180,8 +186,8 @@ public final class Gateway: Sendable {
         let healthTimer = DispatchSource.makeTimerSource(queue: .global())
         self.healthTimer = healthTimer
         healthTimer.schedule(deadline: .now() + .milliseconds(500), repeating: .milliseconds(500))
-        healthTimer.setEventHandler { [producer, router, routing, clock] in
-            let now = clock.now()
+        healthTimer.setEventHandler { [producer, router, routing] in
+            let now = uptimeMilliseconds()
             if producer.queueDepth == 0 {
                 router.lastDeliveryAt.store(now, ordering: .relaxed)
             } else if now - router.lastDeliveryAt.load(ordering: .relaxed) > stallTimeout
@@ -213,7 +219,7 @@ public final class Gateway: Sendable {
         var left = producer.flush(timeoutMilliseconds: configuration.shutdownFlushTimeoutMilliseconds)
         if left > 0 && configuration.storeFailures {
             logger.warning("\(left) records not delivered in time; moving them to the spool")
-            producer.purge()
+            router.purgeQueue(now: clock.now())
             left = producer.flush(timeoutMilliseconds: 5_000)
         }
         if left > 0 { logger.error("\(left) records were neither delivered nor spooled at shutdown") }
@@ -243,11 +249,11 @@ private final class Wiring: @unchecked Sendable {
     // producer can call back, and only read afterwards.
     var routing: Routing?
     var worker: RetryWorker?
-    var onOpen: (@Sendable () -> Void)?
+    var onOpen: (@Sendable (_ probeFailed: Bool) -> Void)?
 
     func transition(_ transition: CircuitBreakerStateMachine.Transition) {
         switch transition.to {
-        case .open: onOpen?()
+        case .open: onOpen?(transition.from == .halfOpen)
         case .halfOpen, .closed: worker?.wake()
         }
     }

@@ -79,13 +79,10 @@ final class RetryWorker: Sendable {
     @discardableResult
     private func runRound() -> Int {
         guard !stopped.load(ordering: .acquiring), routing.allowsCalls() else { return 0 }
-        // A purge a moment ago may still be handing records to the spool; let it settle so
-        // none of them is passed over by a record of its key that is spooled after it.
-        let sincePurge = clock.now() - router.lastPurgeAt.load(ordering: .relaxed)
-        if sincePurge < 1_000 {
-            queue.asyncAfter(deadline: .now() + .milliseconds(Int(1_000 - sincePurge))) { [weak self] in
-                self?.wake()
-            }
+        // Records sent before the last purge may still fail and join the spool; until they
+        // are settled, later records of their keys must not be delivered.
+        if router.isSettlingAfterPurge {
+            queue.asyncAfter(deadline: .now() + .milliseconds(200)) { [weak self] in self?.wake() }
             return 0
         }
         var delivered = 0
@@ -165,13 +162,21 @@ final class RetryWorker: Sendable {
                 SpoolHeader(name: "dlq-client", value: Array(stored.record.client.utf8)),
             ]
             let outcome = produceAndWait([(record.topic, record)]).first ?? nil
-            if case .delivered = outcome {
-                try spool.markDeadLettered(id: stored.id, status: .dlq, error: error.reason)
+            switch outcome {
+            case .delivered:
+                try spool.markDeadLettered(id: stored.id, status: .dlq, attempts: attempts, error: error.reason)
                 stats.dlqSent.increment()
                 logger.error("retry: record \(stored.id) sent to \(record.topic) after \(attempts) attempts")
-            } else {
-                try spool.markDeadLettered(id: stored.id, status: .dlqFailed, error: error.reason)
+            case .failed(let dlqError, _) where dlqError.isBrokerReported:
+                try spool.markDeadLettered(
+                    id: stored.id, status: .dlqFailed, attempts: attempts,
+                    error: "\(error.reason); DLQ: \(dlqError.reason)")
                 logger.error("retry: record \(stored.id) could not be dead-lettered; kept as DLQ_FAILED")
+            case .failed, nil:
+                // Kafka went away meanwhile: the record stays PENDING and is dead-lettered next round.
+                try spool.recordFailure(
+                    id: stored.id, attempts: attempts, nextRetryAt: clock.now(), error: error.reason)
+                return
             }
             routing.unspool(keyHash: keyHash(topic: stored.record.topic, key: stored.record.key))
         } catch {

@@ -23,10 +23,17 @@ final class Router: Sendable {
     private let retry: RetryConfiguration
     /// Called when a record was spooled while the circuit is not OPEN, so the worker retries soon.
     private let wakeRetryWorker: @Sendable () -> Void
-    /// Last time a delivery report arrived (ms), for stall detection.
-    let lastDeliveryAt = Atomic<Int64>(0)
+    /// Last time a delivery report arrived, in monotonic ms (`uptimeMilliseconds()`), for
+    /// stall detection. Real time even when tests inject a clock.
+    let lastDeliveryAt = Atomic<Int64>(uptimeMilliseconds())
     /// Last purge of librdkafka's queue (ms): one outage purges once, not once per record.
     let lastPurgeAt = Atomic<Int64>(0)
+    /// Client records produced directly whose delivery report has not arrived.
+    private let directInFlight = Atomic<Int>(0)
+    /// Set by a purge, cleared once no direct record is in flight: until then a record sent
+    /// before the purge may still fail and be spooled, so the retry worker must not yet
+    /// deliver later records of its key.
+    private let purgeSettling = Atomic<Bool>(false)
 
     init(
         producer: KafkaProducer, spool: Spool, routing: Routing, stats: GatewayStats, logger: Logger,
@@ -42,7 +49,6 @@ final class Router: Sendable {
         self.storeFailures = storeFailures
         self.retry = retry
         self.wakeRetryWorker = wakeRetryWorker
-        lastDeliveryAt.store(clock.now(), ordering: .relaxed)
     }
 
     /// Publishes every valid record of `batch`; `onAck` receives the `ACK` when the ack level
@@ -95,7 +101,7 @@ final class Router: Sendable {
                                 record, of: batch, bytes: bytes, eventID: ids[index], timestamp: timestamp,
                                 opaque: pending.opaque(forRecord: index))
                             {
-                            case .queued: break
+                            case .queued: directInFlight.add(1, ordering: .relaxed)
                             case .queueFull: return (index, transition)
                             case .failed: pending.resolve(record: index, failure: .internal)
                             }
@@ -204,7 +210,10 @@ final class Router: Sendable {
     /// A delivery report for a record of a client batch.
     private func delivered(_ pending: PendingBatch, _ index: Int, _ outcome: DeliveryOutcome) {
         let now = clock.now()
-        lastDeliveryAt.store(now, ordering: .relaxed)
+        lastDeliveryAt.store(uptimeMilliseconds(), ordering: .relaxed)
+        if directInFlight.subtract(1, ordering: .acquiringAndReleasing).newValue == 0 {
+            purgeSettling.store(false, ordering: .releasing)
+        }
         switch outcome {
         case .delivered:
             stats.recordsPublished.add(1, ordering: .relaxed)
@@ -236,15 +245,24 @@ final class Router: Sendable {
                 // The first outage failure takes back everything queued behind it, so no later
                 // record of the same key can reach Kafka before this one is retried.
                 let purge = outage && !error.isPurged && now - lastPurgeAt.load(ordering: .relaxed) > 1_000
-                if purge {
-                    lastPurgeAt.store(now, ordering: .relaxed)
-                    producer.purge()
-                }
+                if purge { purgeQueue(now: now) }
                 return (purge, nil)
             }
             if purge { logger.warning("delivery failed (\(error.reason)): spooling what librdkafka still held") }
             if routing.breakerState != .open { wakeRetryWorker() }
         }
+    }
+
+    /// Fails what waits in librdkafka's queue so it is spooled now, in order.
+    func purgeQueue(now: Int64) {
+        lastPurgeAt.store(now, ordering: .relaxed)
+        purgeSettling.store(directInFlight.load(ordering: .acquiring) > 0, ordering: .releasing)
+        producer.purge()
+    }
+
+    /// Whether records sent before the last purge may still come back to the spool.
+    var isSettlingAfterPurge: Bool {
+        purgeSettling.load(ordering: .acquiring) && directInFlight.load(ordering: .acquiring) > 0
     }
 
     /// The distinct topics of a batch and, per record, the index of its topic.

@@ -41,7 +41,7 @@ public struct HeaderWriter {
 }
 
 /// What the delivery-report and log callbacks need, reached through librdkafka's opaque.
-private final class CallbackContext: Sendable {
+final class CallbackContext: Sendable {
     let onDelivery: @Sendable (UnsafeMutableRawPointer?, DeliveryOutcome) -> Void
     let onError: @Sendable (KafkaError) -> Void
     let logger: Logger
@@ -56,16 +56,66 @@ private final class CallbackContext: Sendable {
     }
 }
 
-/// An idempotent librdkafka producer whose delivery reports call back per record.
+/// One librdkafka producer handle and the thread that polls it.
 ///
 /// `@unchecked Sendable`: librdkafka documents `rd_kafka_t` as thread-safe for produce,
-/// poll, flush and queue inspection, which is all this class does with it; the
+/// poll, flush, purge and queue inspection, which is all this class does with it; the
 /// remaining state is immutable or atomic.
-public final class KafkaProducer: @unchecked Sendable {
-    private let handle: OpaquePointer
-    private let context: Unmanaged<CallbackContext>
+final class RDKafkaProducerHandle: @unchecked Sendable {
+    let handle: OpaquePointer
     private let stopping = Atomic<Bool>(false)
     private let pollerDone = DispatchSemaphore(value: 0)
+    private let closed = Mutex(false)
+
+    init(properties: [(String, String)], context: Unmanaged<CallbackContext>) throws(KafkaError) {
+        let config = try RDKafkaConfig(properties)
+        rd_kafka_conf_set_opaque(config.pointer, context.toOpaque())
+        rd_kafka_conf_set_dr_msg_cb(config.pointer, deliveryReportCallback)
+        rd_kafka_conf_set_log_cb(config.pointer, logCallback)
+        rd_kafka_conf_set_error_cb(config.pointer, errorCallback)
+        handle = try config.makeClient(RD_KAFKA_PRODUCER)
+        // Unowned: close(), called at the latest from deinit, waits for this thread to end.
+        let poller = Thread { [unowned self] in
+            while !stopping.load(ordering: .acquiring) {
+                rd_kafka_poll(handle, 100)
+            }
+            pollerDone.signal()
+        }
+        poller.name = "sluice-kafka-poll"
+        poller.start()
+    }
+
+    deinit { close(flushTimeoutMilliseconds: 0) }
+
+    var queueDepth: Int { Int(rd_kafka_outq_len(handle)) }
+
+    func flush(timeoutMilliseconds: Int) -> Int {
+        _ = rd_kafka_flush(handle, Int32(clamping: timeoutMilliseconds))
+        return queueDepth
+    }
+
+    func close(flushTimeoutMilliseconds: Int) {
+        let first = closed.withLock { closed in
+            defer { closed = true }
+            return !closed
+        }
+        guard first else { return }
+        _ = flush(timeoutMilliseconds: flushTimeoutMilliseconds)
+        stopping.store(true, ordering: .releasing)
+        pollerDone.wait()
+        rd_kafka_destroy(handle)
+    }
+}
+
+/// An idempotent librdkafka producer whose delivery reports call back per record.
+///
+/// The librdkafka handle underneath can be replaced (`reset()`): an idempotent producer
+/// whose cluster came back empty keeps being refused (`UNKNOWN_PRODUCER_ID`) until it
+/// starts over with a new producer id.
+public final class KafkaProducer: Sendable {
+    private let current: Mutex<RDKafkaProducerHandle>
+    private let properties: [(String, String)]
+    private let context: Unmanaged<CallbackContext>
     private let closed = Mutex(false)
     private let logger: Logger
 
@@ -78,33 +128,22 @@ public final class KafkaProducer: @unchecked Sendable {
         onDelivery: @escaping @Sendable (UnsafeMutableRawPointer?, DeliveryOutcome) -> Void
     ) throws(KafkaError) {
         self.logger = logger
-        let config = try RDKafkaConfig(configuration.librdkafkaProperties)
+        properties = configuration.librdkafkaProperties
         let context = Unmanaged.passRetained(CallbackContext(onDelivery: onDelivery, onError: onError, logger: logger))
-        rd_kafka_conf_set_opaque(config.pointer, context.toOpaque())
-        rd_kafka_conf_set_dr_msg_cb(config.pointer, deliveryReportCallback)
-        rd_kafka_conf_set_log_cb(config.pointer, logCallback)
-        rd_kafka_conf_set_error_cb(config.pointer, errorCallback)
         do {
-            handle = try config.makeClient(RD_KAFKA_PRODUCER)
+            current = Mutex(try RDKafkaProducerHandle(properties: properties, context: context))
         } catch {
             context.release()
             throw error
         }
         self.context = context
-        // Unowned: close(), called at the latest from deinit, waits for this thread to end.
-        let poller = Thread { [unowned self] in
-            while !stopping.load(ordering: .acquiring) {
-                rd_kafka_poll(handle, 100)
-            }
-            pollerDone.signal()
-        }
-        poller.name = "sluice-kafka-poll"
-        poller.start()
     }
 
     deinit {
         close(flushTimeoutMilliseconds: 0)
     }
+
+    var client: RDKafkaProducerHandle { current.withLock { $0 } }
 
     /// Queues one record; the delivery report later carries `opaque` back.
     ///
@@ -114,10 +153,11 @@ public final class KafkaProducer: @unchecked Sendable {
         topic: UnsafeRawBufferPointer, key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer,
         timestamp: Int64, headerCount: Int, opaque: UnsafeMutableRawPointer?, headers addHeaders: (HeaderWriter) -> Void
     ) throws(KafkaError) {
+        let client = self.client
         let headers = rd_kafka_headers_new(headerCount)!
         addHeaders(HeaderWriter(pointer: headers))
         let error = sluice_rd_produce(
-            handle, topic.baseAddress, topic.count, key.baseAddress, key.count, value.baseAddress, value.count,
+            client.handle, topic.baseAddress, topic.count, key.baseAddress, key.count, value.baseAddress, value.count,
             headers, timestamp, opaque)
         guard error != RD_KAFKA_RESP_ERR_NO_ERROR else { return }
         rd_kafka_headers_destroy(headers)
@@ -125,14 +165,27 @@ public final class KafkaProducer: @unchecked Sendable {
     }
 
     /// Records waiting in librdkafka's queue or in flight to a broker.
-    public var queueDepth: Int { Int(rd_kafka_outq_len(handle)) }
+    public var queueDepth: Int { client.queueDepth }
 
     /// Waits up to `timeoutMilliseconds` for every queued record's delivery report;
     /// returns how many are still outstanding.
     @discardableResult
     public func flush(timeoutMilliseconds: Int) -> Int {
-        _ = rd_kafka_flush(handle, Int32(clamping: timeoutMilliseconds))
-        return queueDepth
+        client.flush(timeoutMilliseconds: timeoutMilliseconds)
+    }
+
+    /// Starts over with a new librdkafka handle (and so a new producer id). Everything the
+    /// old one still holds fails as purged (possibly delivered) and its reports are served
+    /// before it is destroyed.
+    public func reset() throws(KafkaError) {
+        let fresh = try RDKafkaProducerHandle(properties: properties, context: context)
+        let old = current.withLock { current in
+            defer { current = fresh }
+            return current
+        }
+        _ = rd_kafka_purge(old.handle, Int32(RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT))
+        old.close(flushTimeoutMilliseconds: 5_000)
+        logger.notice("Kafka producer restarted with a new producer id")
     }
 
     /// Flushes, stops polling and destroys the client. Later calls do nothing.
@@ -142,13 +195,12 @@ public final class KafkaProducer: @unchecked Sendable {
             return !closed
         }
         guard first else { return }
-        let left = flush(timeoutMilliseconds: flushTimeoutMilliseconds)
+        let client = self.client
+        let left = client.flush(timeoutMilliseconds: flushTimeoutMilliseconds)
         if left > 0 {
             logger.warning("closing the producer with \(left) records undelivered")
         }
-        stopping.store(true, ordering: .releasing)
-        pollerDone.wait()
-        rd_kafka_destroy(handle)
+        client.close(flushTimeoutMilliseconds: 0)
         context.release()
     }
 }
@@ -222,20 +274,20 @@ extension KafkaProducer {
     /// Serves delivery reports for up to `milliseconds`, freeing queue space; called by a
     /// publisher that found the queue full.
     public func waitForQueueSpace(milliseconds: Int32 = 10) {
-        _ = rd_kafka_poll(handle, milliseconds)
+        _ = rd_kafka_poll(client.handle, milliseconds)
     }
 
-    /// Fails every queued and in-flight record at once (their delivery reports say
-    /// `isPurged`), instead of letting them wait out the message timeout. In-flight records
-    /// may still have reached Kafka: treat them as possibly delivered.
+    /// Fails every record still waiting in librdkafka's queues at once (their delivery
+    /// reports say `isPurged`), instead of letting them wait out the message timeout.
+    /// Records already sent to a broker are left to finish: purging those would make the
+    /// idempotent producer reset its state, stalling recovery.
     public func purge() {
-        let flags = RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT | RD_KAFKA_PURGE_F_NON_BLOCKING
-        _ = rd_kafka_purge(handle, Int32(flags))
+        _ = rd_kafka_purge(client.handle, Int32(RD_KAFKA_PURGE_F_QUEUE))
     }
 
     /// The in-process mock cluster, when `test.mock.num.brokers` is set.
     public var mockCluster: KafkaMockCluster? {
-        rd_kafka_handle_mock_cluster(handle).map { KafkaMockCluster(pointer: $0, owner: self) }
+        rd_kafka_handle_mock_cluster(client.handle).map { KafkaMockCluster(pointer: $0, owner: client) }
     }
 }
 
@@ -243,7 +295,7 @@ extension KafkaProducer {
 public struct KafkaMockCluster: @unchecked Sendable {
     // `@unchecked Sendable`: librdkafka serialises mock-cluster calls on its own thread.
     let pointer: OpaquePointer
-    let owner: KafkaProducer
+    let owner: RDKafkaProducerHandle
 
     /// Takes broker `id` down (connections refused) or back up.
     public func setBroker(_ id: Int32, up: Bool) {
@@ -259,6 +311,9 @@ public struct KafkaMockCluster: @unchecked Sendable {
         let errors = [rd_kafka_resp_err_t](repeating: rd_kafka_resp_err_t(rawValue: code), count: count)
         rd_kafka_mock_push_request_errors_array(pointer, 0, count, errors)
     }
+
+    /// The mock brokers' addresses, for a consumer that reads what was produced.
+    public var bootstrapServers: String { String(cString: rd_kafka_mock_cluster_bootstraps(pointer)) }
 
     /// Creates `topic` with `partitions` partitions.
     public func createTopic(_ topic: String, partitions: Int32) {

@@ -282,13 +282,14 @@ public final class Spool: Sendable {
         }
     }
 
-    /// Moves a record to DLQ (sent to the dead-letter topic) or DLQ_FAILED.
-    public func markDeadLettered(id: Int64, status: SpoolStatus, error: String) throws(SpoolError) {
+    /// Moves a record to DLQ (sent to the dead-letter topic) or DLQ_FAILED after `attempts`.
+    public func markDeadLettered(id: Int64, status: SpoolStatus, attempts: Int, error: String) throws(SpoolError) {
         precondition(status == .dlq || status == .dlqFailed)
         try write { db in
             try db.execute(
-                sql: "UPDATE failed_kafka_events SET status = ?, last_error = ?, updated_at = ? WHERE id = ?",
-                arguments: [status.rawValue, error, Self.now(), id])
+                sql:
+                    "UPDATE failed_kafka_events SET status = ?, attempts = ?, last_error = ?, updated_at = ? WHERE id = ?",
+                arguments: [status.rawValue, attempts, error, Self.now(), id])
         }
     }
 

@@ -106,8 +106,8 @@ struct SpoolTests {
     @Test func operatorCommands() throws {
         let spool = try Spool(path: directory + "/ops.db")
         let ids = try spool.enqueueAndWait([spoolRecord(key: "a", "1"), spoolRecord("other", key: "b", "1")])
-        try spool.markDeadLettered(id: ids[0], status: .dlq, error: "too big")
-        try spool.markDeadLettered(id: ids[1], status: .dlqFailed, error: "dlq down")
+        try spool.markDeadLettered(id: ids[0], status: .dlq, attempts: 3, error: "too big")
+        try spool.markDeadLettered(id: ids[1], status: .dlqFailed, attempts: 3, error: "dlq down")
         #expect(try spool.list(status: .dlq).map(\.id) == [ids[0]])
         #expect(try spool.list(topic: "other").map(\.id) == [ids[1]])
         #expect(try spool.record(id: ids[1])?.lastError == "dlq down")

@@ -1,0 +1,150 @@
+import Foundation
+import SluiceGateway
+import SluiceKafka
+import SluiceProtocol
+import SluiceTestSupport
+import Testing
+
+/// A gateway on librdkafka's mock cluster with an injected clock, settings made for quick tests.
+func faultGateway(clock: ManualClock, _ configure: (inout GatewayConfiguration) -> Void = { _ in }) throws
+    -> TestGateway
+{
+    try TestGateway(brokers: "mock:9092", clock: clock) { configuration in
+        configuration.producer.properties["test.mock.num.brokers"] = "1"
+        configuration.producer.deliveryTimeoutMilliseconds = 1_000
+        configuration.circuitBreaker.waitDurationInOpenStateMilliseconds = 60_000
+        configuration.circuitBreaker.minimumNumberOfCalls = 1
+        configuration.circuitBreaker.permittedCallsInHalfOpenState = 1
+        configuration.retry.intervalMilliseconds = 3_600_000  // rounds only when the test runs them
+        configure(&configuration)
+    }
+}
+
+func publishAndAwaitAck(_ client: RawClient, _ records: [OutgoingRecord], timeout: Double = 20) throws -> Ack {
+    let id = try client.publish(records)
+    let (replyID, reply) = try client.readFrame(timeout: timeout)
+    guard replyID == id, case .ack(let ack) = reply else { throw TestFailure("expected ACK \(id), got \(reply)") }
+    return ack
+}
+
+@Suite("Spool, circuit breaker and retries (mock cluster, injected clock)", .serialized, .timeLimit(.minutes(3)))
+struct SpoolRoutingTests {
+    @Test func brokerRejectionsCountAttemptsWithBackoffThenDeadLetter() throws {
+        let clock = ManualClock()
+        let test = try faultGateway(clock: clock)
+        let gateway = test.gateway
+        let mock = try #require(gateway.mockCluster)
+        mock.createTopic("poison", partitions: 1)
+        mock.createTopic("poison.dlq", partitions: 1)
+        let client = try RawClient.handshaken(socketPath: test.socketPath)
+        _ = try publishAndAwaitAck(client, [playerRecord(topic: "poison", player: "warmup", sequence: 0)])
+
+        // INVALID_RECORD (87): the broker refuses this record, three times over.
+        mock.failProduceRequests(count: 3, code: 87)
+        let ack = try publishAndAwaitAck(client, [playerRecord(topic: "poison", player: "p", sequence: 0)])
+        #expect(ack.failures.isEmpty, "a rejected record is acked once it is in the spool")
+        let spoolPath = test.directory + "/spool.db"
+        func record() throws -> (attempts: Int, status: String) {
+            let s = gateway.stats()
+            _ = s
+            let rows = try SpoolInspector(path: spoolPath).all()
+            let row = try #require(rows.first { $0.key == "p" })
+            return (row.attempts, row.status)
+        }
+        #expect(try record() == (1, "PENDING"))
+        #expect(gateway.circuitState == .closed, "a rejected record is no sign of an outage")
+
+        gateway.retrySpoolNow()
+        #expect(try record() == (1, "PENDING"), "not due before its 1-minute backoff")
+        clock.advance(by: 60_000)
+        gateway.retrySpoolNow()
+        #expect(try record() == (2, "PENDING"))
+        clock.advance(by: 4 * 60_000)
+        gateway.retrySpoolNow()
+        #expect(try record() == (2, "PENDING"), "the second backoff is 5 minutes")
+        clock.advance(by: 60_000)
+        gateway.retrySpoolNow()
+        #expect(try record() == (3, "DLQ"))
+        #expect(gateway.stats().retry.dlq == 1)
+
+        let dead = try consume(topic: "poison.dlq", brokers: mock.bootstrapServers, count: 1)
+        #expect(dead[0].header("dlq-original-topic") == "poison")
+        #expect(dead[0].header("dlq-attempts") == "3")
+        #expect(dead[0].header("dlq-original-key") == "p")
+        #expect(dead[0].header("dlq-client")?.contains("uid=") == true)
+        #expect(dead[0].header("dlq-error")?.isEmpty == false)
+        #expect(dead[0].header("event-id")?.count == 36)
+        #expect(String(decoding: dead[0].value, as: UTF8.self) == "p:0")
+    }
+
+    @Test func aFailedDeadLetterStaysAsDLQFailed() throws {
+        let clock = ManualClock()
+        let test = try faultGateway(clock: clock) { $0.retry.maxAttempts = 1 }
+        let gateway = test.gateway
+        let mock = try #require(gateway.mockCluster)
+        mock.createTopic("poison2", partitions: 1)
+        let client = try RawClient.handshaken(socketPath: test.socketPath)
+        _ = try publishAndAwaitAck(client, [playerRecord(topic: "poison2", player: "warmup", sequence: 0)])
+        mock.failProduceRequests(count: 3, code: 87)  // the publish, then the DLQ publish fails too
+        _ = try publishAndAwaitAck(client, [playerRecord(topic: "poison2", player: "p", sequence: 0)])
+        clock.advance(by: 60_000)
+        gateway.retrySpoolNow()
+        let rows = try SpoolInspector(path: test.directory + "/spool.db").all()
+        #expect(rows.first { $0.key == "p" }?.status == "DLQ_FAILED")
+        #expect(gateway.stats().retry.dlqFailed == 1)
+    }
+
+    @Test func spoolAtItsCapAnswersOverloaded() throws {
+        let clock = ManualClock()
+        let test = try faultGateway(clock: clock) { $0.spoolMaxBytes = 2_000 }
+        let gateway = test.gateway
+        let mock = try #require(gateway.mockCluster)
+        let client = try RawClient.handshaken(socketPath: test.socketPath)
+        mock.setBroker(1, up: false)
+        try waitUntil("the circuit opens", timeout: 10) {
+            _ = try? publishAndAwaitAck(client, [playerRecord(topic: "cap", player: "probe", sequence: 0)])
+            return gateway.circuitState == .open
+        }
+        var overloaded = 0
+        for round in 0..<20 {
+            let ack = try publishAndAwaitAck(client, [playerRecord(topic: "cap", player: "p\(round)", sequence: 0)])
+            overloaded += ack.failures.filter { $0.code == .overloaded }.count
+        }
+        #expect(overloaded > 0, "past the cap publishers hear OVERLOADED")
+        #expect(ErrorCode.overloaded.isRetriable)
+        #expect(gateway.stats().errors["OVERLOADED"] == overloaded)
+    }
+
+    @Test func restartRecoversTheSpoolAndKeepsKeysBehindIt() throws {
+        let clock = ManualClock()
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        do {
+            let test = try faultGateway(clock: clock) { $0.spoolPath = directory + "/spool.db" }
+            let mock = try #require(test.gateway.mockCluster)
+            let client = try RawClient.handshaken(socketPath: test.socketPath)
+            mock.setBroker(1, up: false)
+            try waitUntil("the circuit opens", timeout: 10) {
+                _ = try? publishAndAwaitAck(client, [playerRecord(topic: "restart", player: "p", sequence: 0)])
+                return test.gateway.circuitState == .open
+            }
+            _ = try publishAndAwaitAck(
+                client, (1..<10).map { playerRecord(topic: "restart", player: "p", sequence: $0) })
+            #expect(test.gateway.stats().retry.pending == 10)
+            test.stop()
+        }
+        let test = try faultGateway(clock: clock) { $0.spoolPath = directory + "/spool.db" }
+        #expect(test.gateway.stats().retry.pending == 10, "the spool survived the restart")
+        let client = try RawClient.handshaken(socketPath: test.socketPath)
+        // The key still has spooled records: new ones queue behind them, not ahead.
+        _ = try publishAndAwaitAck(client, (10..<15).map { playerRecord(topic: "restart", player: "p", sequence: $0) })
+        #expect(test.gateway.stats().retry.pending == 15)
+        try waitUntil("the spool drains", timeout: 30) {
+            test.gateway.retrySpoolNow()
+            return test.gateway.stats().retry.pending == 0
+        }
+        let mock = try #require(test.gateway.mockCluster)
+        let records = try consume(topic: "restart", brokers: mock.bootstrapServers, count: 15)
+        #expect(records.map { String(decoding: $0.value, as: UTF8.self) } == (0..<15).map { "p:\($0)" })
+    }
+}
