@@ -6,6 +6,7 @@ export PKG_CONFIG_PATH := $(DEPS)/librdkafka/lib/pkgconfig
 SWIFT ?= swift
 BROKER_PORT ?= 9092
 SOCKET ?= /tmp/sluice.sock
+SPOOL ?= $(ROOT)/run/spool.db
 PREFIX ?= /usr/local
 
 .PHONY: setup build release run test lint bench install clean
@@ -23,11 +24,11 @@ release: setup
 run: build
 	@bash scripts/dev-broker.sh start $(BROKER_PORT)
 	@echo
-	@echo "Sluice is serving $(SOCKET) (Ctrl-C stops it and the dev broker). Send an event:"
+	@echo "Sluice is serving $(SOCKET), spool $(SPOOL) (Ctrl-C stops it and the dev broker). Send an event:"
 	@echo "  printf 'player-1\thello\n' | $(ROOT)/.build/debug/sluice send --socket $(SOCKET) --topic events"
 	@echo
 	@trap 'bash scripts/dev-broker.sh stop' EXIT; \
-	  .build/debug/sluice serve --socket $(SOCKET) --brokers 127.0.0.1:$(BROKER_PORT)
+	  .build/debug/sluice serve --socket $(SOCKET) --brokers 127.0.0.1:$(BROKER_PORT) --spool $(SPOOL)
 
 lint:
 	$(SWIFT) format lint --strict -r Sources Tests Package.swift

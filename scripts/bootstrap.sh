@@ -48,8 +48,12 @@ if ! PKG_CONFIG_PATH="$prefix/lib/pkgconfig" pkg-config --exact-version="$rdkafk
     (cd "$work" && apt-get "${apt_opts[@]}" source --download-only "librdkafka=$rdkafka_debian_version" >/dev/null)
     tar -C "$work" -xf "$work"/librdkafka_"$rdkafka_version".orig.tar.*
     src="$work/librdkafka-$rdkafka_version"
-    (cd "$src" && ./configure --prefix="$prefix" --disable-gssapi >/dev/null \
-        && make -j"$(nproc)" -C src >/dev/null && make -C src install >/dev/null)
+    if ! (cd "$src" && ./configure --prefix="$prefix" --disable-gssapi \
+        && make -j"$(nproc)" -C src && make -C src install) >"$deps/librdkafka-build.log" 2>&1; then
+        tail -n 40 "$deps/librdkafka-build.log" >&2
+        say "building librdkafka failed; the whole log is $deps/librdkafka-build.log"
+        exit 1
+    fi
     rm -rf "$work"
 fi
 

@@ -1,3 +1,4 @@
+import Dispatch
 import SluiceKafka
 import SluiceProtocol
 import Synchronization
@@ -63,6 +64,8 @@ final class PendingBatch: DeliveryTracker, @unchecked Sendable {
     let topicOfRecord: [UInt16]
     /// Who published the batch, for the spool and the DLQ headers.
     let client: String
+    /// When the batch arrived, for `kafka.publish.latency`.
+    let startedAt = DispatchTime.now()
     /// Routing sequence of record 0; set under the routing lock before any record is produced.
     nonisolated(unsafe) var sequenceBase: Int64 = 0
     private let delivered = Atomic<Int>(0)

@@ -64,6 +64,8 @@ final class Router: Sendable {
             client: client,
             onComplete: { [stats, routing] batch, ack, publishedPerTopic in
                 stats.countPublished(topics: batch.topics, counts: publishedPerTopic)
+                stats.publishLatency.recordNanoseconds(
+                    Int64(DispatchTime.now().uptimeNanoseconds - batch.startedAt.uptimeNanoseconds))
                 routing.record(successes: batch.successCount, failures: batch.outageFailureCount)
                 if let ack { onAck(batch.requestID, ack) }
             })

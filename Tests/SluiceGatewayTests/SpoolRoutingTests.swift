@@ -148,3 +148,42 @@ struct SpoolRoutingTests {
         #expect(records.map { String(decoding: $0.value, as: UTF8.self) } == (0..<15).map { "p:\($0)" })
     }
 }
+
+@Suite("Gateway start-up and backpressure", .timeLimit(.minutes(2)))
+struct StartupAndBackpressureTests {
+    @Test func refusesToStartOnAnUnreadableSpoolAndLeavesItAlone() throws {
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let path = directory + "/spool.db"
+        let garbage = Data((0..<16_384).map { UInt8(truncatingIfNeeded: $0 &* 31) })
+        #expect(FileManager.default.createFile(atPath: path, contents: garbage))
+        #expect {
+            _ = try mockGateway { $0.spoolPath = path }
+        } throws: { error in
+            "\(error)".contains("cannot open the spool")
+        }
+        #expect(
+            FileManager.default.contents(atPath: path) == garbage, "the spool file is neither deleted nor rewritten")
+    }
+
+    @Test func aFullLibrdkafkaQueueSlowsPublishersInsteadOfFailingThem() throws {
+        let gateway = try mockGateway { $0.producer.queueMaxMessages = 50 }
+        let client = try RawClient.handshaken(socketPath: gateway.socketPath)
+        var ids: Set<UInt32> = []
+        for batch in 0..<20 {
+            ids.insert(
+                try client.publish(
+                    (0..<500).map { playerRecord(topic: "bp", player: "p\($0 % 50)", sequence: batch * 10 + $0 / 50) }))
+        }
+        var acked = 0
+        while !ids.isEmpty {
+            let (id, reply) = try client.readFrame(timeout: 60)
+            guard case .ack(let ack) = reply, ids.remove(id) != nil else { throw TestFailure("unexpected \(reply)") }
+            #expect(ack.failures.isEmpty)
+            acked += Int(ack.recordCount)
+        }
+        #expect(acked == 10_000, "10,000 records through a 50-record librdkafka queue, none refused")
+        #expect(gateway.gateway.stats().records.published == 10_000)
+        #expect(gateway.gateway.stats().retry.pending == 0)
+    }
+}
