@@ -72,7 +72,10 @@ let package = Package(
             name: "SluiceKafkaTests", dependencies: ["SluiceKafka", "SluiceTestSupport"], linkerSettings: rdkafkaRpath),
         .testTarget(
             name: "SluiceGatewayTests",
-            dependencies: ["SluiceGateway", "SluiceProtocol", "SluiceKafka", "SluiceTestSupport"],
+            dependencies: [
+                "SluiceGateway", "SluiceProtocol", "SluiceKafka", "SluiceTestSupport",
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
+            ],
             linkerSettings: rdkafkaRpath
         ),
         .testTarget(

@@ -1,6 +1,7 @@
 import Dispatch
 import Foundation
 import Logging
+import Metrics
 import SluiceKafka
 import SluiceProtocol
 import SluiceSpool
@@ -29,6 +30,7 @@ final class GatewayContext: Sendable {
     var isStopping: Bool { stopping.load(ordering: .acquiring) }
     func markStopping() { stopping.store(true, ordering: .releasing) }
 
+    func snapshot() -> StatsSnapshot { statsSource() }
     func statsJSON() -> [UInt8] { statsSource().json() }
 }
 
@@ -60,12 +62,12 @@ public final class Gateway: Sendable {
     /// deleted or replaced.
     public init(
         configuration: GatewayConfiguration, logger: Logger = Logger(label: "sluice"),
-        clock: any MillisecondClock = SystemClock()
+        clock: any MillisecondClock = SystemClock(), metrics: any MetricsFactory = MetricsSystem.factory
     ) throws {
         try configuration.validate()
         self.configuration = configuration
         self.clock = clock
-        let stats = GatewayStats()
+        let stats = GatewayStats(metrics: metrics)
         try Self.makeParentDirectory(of: configuration.spoolPath)
         let spool = try Spool(
             path: configuration.spoolPath, synchronous: configuration.spoolSynchronous,
@@ -154,7 +156,7 @@ public final class Gateway: Sendable {
 
     /// The counters STATS reports.
     public func stats() -> StatsSnapshot {
-        StatsSnapshot.decodeOrEmpty(context.statsJSON())
+        context.snapshot()
     }
 
     /// The circuit breaker's state.
@@ -256,11 +258,5 @@ private final class Wiring: @unchecked Sendable {
         case .open: onOpen?(transition.from == .halfOpen)
         case .halfOpen, .closed: worker?.wake()
         }
-    }
-}
-
-extension StatsSnapshot {
-    static func decodeOrEmpty(_ json: [UInt8]) -> StatsSnapshot {
-        (try? JSONDecoder().decode(StatsSnapshot.self, from: Data(json)))!
     }
 }

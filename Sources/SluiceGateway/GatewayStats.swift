@@ -27,15 +27,25 @@ public final class GatewayStats: Sendable {
         var dropped = 0
     }
 
-    let publishedSuccess = Counter(label: "kafka.events.published", dimensions: [("status", "success")])
-    let publishedError = Counter(label: "kafka.events.published", dimensions: [("status", "error")])
-    let publishLatency = Timer(label: "kafka.publish.latency")
-    let circuitOpen = Counter(label: "kafka.circuit_breaker.open")
-    let storedForRetry = Counter(label: "kafka.events.stored_for_retry")
-    let retrySuccess = Counter(label: "kafka.retry.success")
-    let dlqSent = Counter(label: "kafka.dlq.sent")
+    let publishedSuccess: Counter
+    let publishedError: Counter
+    let publishLatency: Timer
+    let circuitOpen: Counter
+    let storedForRetry: Counter
+    let retrySuccess: Counter
+    let dlqSent: Counter
 
-    init() {}
+    /// Counters report to `metrics`, by default the process's bootstrapped `MetricsSystem`.
+    init(metrics: any MetricsFactory = MetricsSystem.factory) {
+        publishedSuccess = Counter(
+            label: "kafka.events.published", dimensions: [("status", "success")], factory: metrics)
+        publishedError = Counter(label: "kafka.events.published", dimensions: [("status", "error")], factory: metrics)
+        publishLatency = Timer(label: "kafka.publish.latency", dimensions: [], factory: metrics)
+        circuitOpen = Counter(label: "kafka.circuit_breaker.open", factory: metrics)
+        storedForRetry = Counter(label: "kafka.events.stored_for_retry", factory: metrics)
+        retrySuccess = Counter(label: "kafka.retry.success", factory: metrics)
+        dlqSent = Counter(label: "kafka.dlq.sent", factory: metrics)
+    }
 
     func countError(_ code: ErrorCode, by amount: Int = 1) {
         errors.withLock { $0[code, default: 0] += amount }

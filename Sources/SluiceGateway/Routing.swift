@@ -20,8 +20,6 @@ final class Routing: Sendable {
     }
 
     let state: Mutex<State>
-    /// True while the breaker is CLOSED and nothing is spooled: publishers skip the lock's bookkeeping.
-    private let allDirect = Atomic<Bool>(true)
     let clock: any MillisecondClock
     let stats: GatewayStats
     let logger: Logger
@@ -36,7 +34,6 @@ final class Routing: Sendable {
             State(
                 breaker: CircuitBreakerStateMachine(configuration: breaker), spooledKeys: spooledKeys,
                 nextSequence: nextSequence))
-        allDirect.store(spooledKeys.isEmpty, ordering: .relaxed)
         self.clock = clock
         self.stats = stats
         self.logger = logger
@@ -45,12 +42,7 @@ final class Routing: Sendable {
 
     /// Runs `body` with the routing state locked; transitions it causes are reported after.
     func withState<T>(_ body: (inout State) -> (T, CircuitBreakerStateMachine.Transition?)) -> T {
-        let (result, transition) = state.withLock { state in
-            let outcome = body(&state)
-            allDirect.store(
-                state.spooledKeys.isEmpty && state.breaker.state == .closed, ordering: .releasing)
-            return outcome
-        }
+        let (result, transition) = state.withLock { body(&$0) }
         if let transition { report(transition) }
         return result
     }
@@ -82,9 +74,6 @@ final class Routing: Sendable {
     }
 
     var breakerState: CircuitBreakerStateMachine.State { state.withLock { $0.breaker.state } }
-
-    /// Whether nothing needs the lock's bookkeeping right now (fast path).
-    var isAllDirect: Bool { allDirect.load(ordering: .acquiring) }
 
     /// Forgets spooled records of a key that left the spool (delivered or dead-lettered).
     func unspool(keyHash: UInt64, count: Int = 1) {

@@ -1,4 +1,5 @@
 import Foundation
+import MetricsTestKit
 import SluiceGateway
 import SluiceKafka
 import SluiceProtocol
@@ -6,10 +7,10 @@ import SluiceTestSupport
 import Testing
 
 /// A gateway on librdkafka's mock cluster with an injected clock, settings made for quick tests.
-func faultGateway(clock: ManualClock, _ configure: (inout GatewayConfiguration) -> Void = { _ in }) throws
-    -> TestGateway
-{
-    try TestGateway(brokers: "mock:9092", clock: clock) { configuration in
+func faultGateway(
+    clock: ManualClock, metrics: TestMetrics? = nil, _ configure: (inout GatewayConfiguration) -> Void = { _ in }
+) throws -> TestGateway {
+    try TestGateway(brokers: "mock:9092", clock: clock, metrics: metrics) { configuration in
         configuration.producer.properties["test.mock.num.brokers"] = "1"
         configuration.producer.deliveryTimeoutMilliseconds = 1_000
         configuration.circuitBreaker.waitDurationInOpenStateMilliseconds = 60_000
@@ -31,7 +32,8 @@ func publishAndAwaitAck(_ client: RawClient, _ records: [OutgoingRecord], timeou
 struct SpoolRoutingTests {
     @Test func brokerRejectionsCountAttemptsWithBackoffThenDeadLetter() throws {
         let clock = ManualClock()
-        let test = try faultGateway(clock: clock)
+        let metrics = TestMetrics()
+        let test = try faultGateway(clock: clock, metrics: metrics)
         let gateway = test.gateway
         let mock = try #require(gateway.mockCluster)
         mock.createTopic("poison", partitions: 1)
@@ -75,6 +77,11 @@ struct SpoolRoutingTests {
         #expect(dead[0].header("dlq-error")?.isEmpty == false)
         #expect(dead[0].header("event-id")?.count == 36)
         #expect(String(decoding: dead[0].value, as: UTF8.self) == "p:0")
+
+        #expect(try metrics.expectCounter("kafka.events.stored_for_retry").totalValue == 1)
+        #expect(try metrics.expectCounter("kafka.dlq.sent").totalValue == 1)
+        #expect(try metrics.expectCounter("kafka.events.published", [("status", "success")]).totalValue == 1)
+        #expect(try metrics.expectTimer("kafka.publish.latency").values.count == 2, "one per acked batch")
     }
 
     @Test func aFailedDeadLetterStaysAsDLQFailed() throws {
@@ -96,7 +103,8 @@ struct SpoolRoutingTests {
 
     @Test func spoolAtItsCapAnswersOverloaded() throws {
         let clock = ManualClock()
-        let test = try faultGateway(clock: clock) { $0.spoolMaxBytes = 2_000 }
+        let metrics = TestMetrics()
+        let test = try faultGateway(clock: clock, metrics: metrics) { $0.spoolMaxBytes = 2_000 }
         let gateway = test.gateway
         let mock = try #require(gateway.mockCluster)
         let client = try RawClient.handshaken(socketPath: test.socketPath)
@@ -113,10 +121,12 @@ struct SpoolRoutingTests {
         #expect(overloaded > 0, "past the cap publishers hear OVERLOADED")
         #expect(ErrorCode.overloaded.isRetriable)
         #expect(gateway.stats().errors["OVERLOADED"] == overloaded)
+        #expect(try metrics.expectCounter("kafka.circuit_breaker.open").totalValue >= 1)
     }
 
     @Test func restartRecoversTheSpoolAndKeepsKeysBehindIt() throws {
         let clock = ManualClock()
+        let metrics = TestMetrics()
         let directory = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         do {
@@ -133,7 +143,7 @@ struct SpoolRoutingTests {
             #expect(test.gateway.stats().retry.pending == 10)
             test.stop()
         }
-        let test = try faultGateway(clock: clock) { $0.spoolPath = directory + "/spool.db" }
+        let test = try faultGateway(clock: clock, metrics: metrics) { $0.spoolPath = directory + "/spool.db" }
         #expect(test.gateway.stats().retry.pending == 10, "the spool survived the restart")
         let client = try RawClient.handshaken(socketPath: test.socketPath)
         // The key still has spooled records: new ones queue behind them, not ahead.
@@ -146,6 +156,8 @@ struct SpoolRoutingTests {
         let mock = try #require(test.gateway.mockCluster)
         let records = try consume(topic: "restart", brokers: mock.bootstrapServers, count: 15)
         #expect(records.map { String(decoding: $0.value, as: UTF8.self) } == (0..<15).map { "p:\($0)" })
+        #expect(try metrics.expectCounter("kafka.retry.success").totalValue == 15)
+        #expect(try metrics.expectCounter("kafka.events.stored_for_retry").totalValue == 5)
     }
 }
 

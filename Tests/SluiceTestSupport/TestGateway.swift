@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Metrics
 import SluiceGateway
 
 /// A gateway on a temporary socket, stopped when the test releases it.
@@ -11,7 +12,7 @@ public final class TestGateway: Sendable {
 
     public init(
         brokers: String, directory: String? = nil, clock: any MillisecondClock = SystemClock(),
-        configure: (inout GatewayConfiguration) -> Void = { _ in }
+        metrics: (any MetricsFactory)? = nil, configure: (inout GatewayConfiguration) -> Void = { _ in }
     ) throws {
         self.directory = try directory ?? temporaryDirectory()
         ownsDirectory = directory == nil
@@ -23,7 +24,8 @@ public final class TestGateway: Sendable {
         var logger = Logger(label: "sluice-test")
         logger.logLevel =
             ProcessInfo.processInfo.environment["SLUICE_TEST_LOG"].flatMap { Logger.Level(rawValue: $0) } ?? .critical
-        gateway = try Gateway(configuration: configuration, logger: logger, clock: clock)
+        gateway = try Gateway(
+            configuration: configuration, logger: logger, clock: clock, metrics: metrics ?? MetricsSystem.factory)
     }
 
     /// Stops the gateway but keeps its directory (spool) for a restart.
