@@ -141,7 +141,9 @@ public final class Gateway: Sendable {
                     spoolByTopic: (try? spool.countsByTopic()) ?? [:])
             })
         do {
-            listener = try Listener(path: configuration.socketPath, mode: configuration.socketMode, logger: logger)
+            listener = try Listener(
+                path: configuration.socketPath, mode: configuration.socketMode, group: configuration.access.socketGroup,
+                logger: logger)
         } catch {
             producer.close(flushTimeoutMilliseconds: 0)
             throw error
@@ -170,8 +172,23 @@ public final class Gateway: Sendable {
     public var mockCluster: KafkaMockCluster? { producer.mockCluster }
 
     private func accept(_ descriptor: Int32) {
+        let stats = context.stats
+        guard var peer = Peer.of(descriptor: descriptor) else {
+            refuse(descriptor, ProtocolError(.notPermitted, "peer credentials unavailable"))
+            return
+        }
+        guard configuration.access.admits(uid: peer.uid, gid: peer.gid) else {
+            context.logger.warning("refused \(peer.identity) gid=\(peer.gid): not on the allow-list")
+            refuse(descriptor, ProtocolError(.notPermitted, "uid \(peer.uid) / gid \(peer.gid) may not connect"))
+            return
+        }
+        guard stats.connectionsCurrent.load(ordering: .relaxed) < configuration.maxConnections else {
+            refuse(descriptor, ProtocolError(.tooManyConnections, "at the limit of \(configuration.maxConnections)"))
+            return
+        }
+        peer.topicPrefixes = configuration.access.topicPrefixes(uid: peer.uid, gid: peer.gid)?.map { Array($0.utf8) }
         let id = nextConnectionID.add(1, ordering: .relaxed).oldValue
-        let connection = Connection(id: id, descriptor: descriptor, context: context) { [weak self] id in
+        let connection = Connection(id: id, descriptor: descriptor, peer: peer, context: context) { [weak self] id in
             guard let self else { return }
             connections.withLock { _ = $0.removeValue(forKey: id) }
             context.stats.connectionsCurrent.subtract(1, ordering: .relaxed)
@@ -182,13 +199,22 @@ public final class Gateway: Sendable {
         connection.start()
     }
 
+    /// Answers a connection the gateway will not serve with one `ERROR`, then closes it.
+    private func refuse(_ descriptor: Int32, _ error: ProtocolError) {
+        context.stats.countError(error.code)
+        context.stats.framesRejected.add(1, ordering: .relaxed)
+        let bytes = ErrorMessage(error).frame(requestID: 0).encoded()
+        _ = bytes.withUnsafeBytes { send(descriptor, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        close(descriptor)
+    }
+
     /// Opens the circuit when records wait in librdkafka and nothing is delivered for a while
     /// (a broker that hangs instead of refusing connections).
     private func startHealthChecks(stallTimeout: Int64) {
         let healthTimer = DispatchSource.makeTimerSource(queue: .global())
         self.healthTimer = healthTimer
         healthTimer.schedule(deadline: .now() + .milliseconds(500), repeating: .milliseconds(500))
-        healthTimer.setEventHandler { [producer, router, routing] in
+        healthTimer.setEventHandler { [weak self, producer, router, routing] in
             let now = uptimeMilliseconds()
             if producer.queueDepth == 0 {
                 router.lastDeliveryAt.store(now, ordering: .relaxed)
@@ -199,6 +225,9 @@ public final class Gateway: Sendable {
                     reason: "no delivery for \(stallTimeout) ms with \(producer.queueDepth) records waiting")
             }
             _ = routing.allowsCalls()
+            for connection in self?.connections.withLock({ Array($0.values) }) ?? [] {
+                connection.closeIfIdle(now: now)
+            }
         }
         healthTimer.activate()
     }

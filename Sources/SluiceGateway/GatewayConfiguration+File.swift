@@ -128,8 +128,36 @@ extension GatewayConfiguration {
             }
             try section.rejectUnknownKeys()
         }
+        if var section = try file.section("access") {
+            if let value = try section.string("socketGroup") { access.socketGroup = value }
+            if let values = try section.ints("allowedUIDs") {
+                access.allowedUIDs = []
+                for value in values { access.allowedUIDs?.insert(try id(value)) }
+            }
+            if let values = try section.ints("allowedGIDs") {
+                access.allowedGIDs = []
+                for value in values { access.allowedGIDs?.insert(try id(value)) }
+            }
+            if var byUID = try section.section("topicPrefixesByUID") {
+                for key in byUID.keys { access.topicPrefixesByUID[try id(key)] = try byUID.strings(key) }
+            }
+            if var byGID = try section.section("topicPrefixesByGID") {
+                for key in byGID.keys { access.topicPrefixesByGID[try id(key)] = try byGID.strings(key) }
+            }
+            try section.rejectUnknownKeys()
+        }
         try file.rejectUnknownKeys()
     }
+}
+
+private func id(_ value: Int) throws(ConfigurationError) -> UInt32 {
+    guard let id = UInt32(exactly: value) else { throw ConfigurationError("\(value) is not a uid or gid") }
+    return id
+}
+
+private func id(_ key: String) throws(ConfigurationError) -> UInt32 {
+    guard let id = UInt32(key) else { throw ConfigurationError("\(key) is not a numeric uid or gid") }
+    return id
 }
 
 private func narrow<T: FixedWidthInteger>(_ value: Int, _ name: String) throws(ConfigurationError) -> T {
@@ -182,6 +210,15 @@ private struct Section {
         }
     }
 
+    mutating func strings(_ key: String) throws(ConfigurationError) -> [String] {
+        used.insert(key)
+        switch values[key] {
+        case let value as [String]: return value
+        case let value as String: return [value]
+        default: throw ConfigurationError("\(path)\(key) must be a list of strings")
+        }
+    }
+
     mutating func ints(_ key: String) throws(ConfigurationError) -> [Int]? {
         used.insert(key)
         switch values[key] {
@@ -196,6 +233,10 @@ private struct Section {
         switch values[key] {
         case nil: return nil
         case let value as [String: Any]: return Section(value, path: "\(path)\(key).")
+        case let value as [AnyHashable: Any]:
+            // YAML reads numeric keys (uids, gids) as numbers.
+            let keyed = Dictionary(value.map { ("\($0.key.base)", $0.value) }, uniquingKeysWith: { first, _ in first })
+            return Section(keyed, path: "\(path)\(key).")
         default: throw ConfigurationError("\(path)\(key) must be a mapping")
         }
     }

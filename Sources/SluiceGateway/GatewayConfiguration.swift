@@ -32,6 +32,10 @@ public struct GatewayConfiguration: Sendable {
     public var stallTimeoutMilliseconds: Int64 = 5_000
     /// The retry worker's schedule.
     public var retry = RetryConfiguration()
+    /// Who may connect and publish where.
+    public var access = AccessConfiguration()
+    /// Most connections served at once; more are refused with `TOO_MANY_CONNECTIONS`. Default: 1,024.
+    public var maxConnections = 1_024
 
     public init() {}
 
@@ -75,5 +79,36 @@ public struct RetryConfiguration: Sendable, Equatable {
     /// The wait after `attempts` broker-reported failures.
     public func backoff(afterAttempts attempts: Int) -> Int64 {
         backoffMilliseconds[min(max(attempts, 1), backoffMilliseconds.count) - 1]
+    }
+}
+
+/// Who may connect (peer credentials, `SO_PEERCRED`) and which topics they may publish to.
+public struct AccessConfiguration: Sendable, Equatable {
+    /// Group (name or number) that owns the socket file, so its members can connect. Default: none.
+    public var socketGroup: String?
+    /// Peers with one of these uids may connect (together with `allowedGIDs`); nil admits every uid.
+    public var allowedUIDs: Set<UInt32>?
+    /// Peers with one of these primary gids may connect; nil admits every gid.
+    public var allowedGIDs: Set<UInt32>?
+    /// Topic prefixes a uid may publish to; a uid without an entry is not restricted by uid.
+    public var topicPrefixesByUID: [UInt32: [String]] = [:]
+    /// Topic prefixes a gid may publish to; a gid without an entry is not restricted by gid.
+    public var topicPrefixesByGID: [UInt32: [String]] = [:]
+
+    public init() {}
+
+    /// Whether a peer may connect. With no allow-list everyone may; with one or both, a peer
+    /// must be on one of them.
+    public func admits(uid: UInt32, gid: UInt32) -> Bool {
+        if allowedUIDs == nil && allowedGIDs == nil { return true }
+        return allowedUIDs?.contains(uid) == true || allowedGIDs?.contains(gid) == true
+    }
+
+    /// The prefixes a peer's topics must start with, or nil when it may publish anywhere.
+    public func topicPrefixes(uid: UInt32, gid: UInt32) -> [String]? {
+        let byUID = topicPrefixesByUID[uid]
+        let byGID = topicPrefixesByGID[gid]
+        if byUID == nil && byGID == nil { return nil }
+        return (byUID ?? []) + (byGID ?? [])
     }
 }

@@ -15,7 +15,7 @@ final class Listener: @unchecked Sendable {
     private let queue = DispatchQueue(label: "sluice.listener")
 
     /// Binds `path` with `mode`, replacing a socket file no process listens on.
-    init(path: String, mode: UInt32, logger: Logger) throws(ConfigurationError) {
+    init(path: String, mode: UInt32, group: String?, logger: Logger) throws(ConfigurationError) {
         self.path = path
         try Self.removeStaleSocket(at: path, logger: logger)
         descriptor = socket(
@@ -31,6 +31,13 @@ final class Listener: @unchecked Sendable {
             let reason = String(cString: strerror(errno))
             Glibc.close(descriptor)
             throw ConfigurationError("cannot bind \(path): \(reason)")
+        }
+        if let group {
+            guard let gid = Self.groupID(group), chown(path, uid_t.max, gid) == 0 else {
+                Glibc.close(descriptor)
+                unlink(path)
+                throw ConfigurationError("cannot give \(path) to group \(group): no such group, or not allowed")
+            }
         }
         guard chmod(path, mode_t(mode)) == 0, listen(descriptor, 512) == 0 else {
             let reason = String(cString: strerror(errno))
@@ -64,6 +71,11 @@ final class Listener: @unchecked Sendable {
             source = nil
         }
         unlink(path)
+    }
+
+    private static func groupID(_ group: String) -> gid_t? {
+        if let number = gid_t(group) { return number }
+        return getgrnam(group)?.pointee.gr_gid
     }
 
     private static func address(_ path: String) -> sockaddr_un {

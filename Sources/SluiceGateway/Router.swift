@@ -53,9 +53,11 @@ final class Router: Sendable {
 
     /// Publishes every valid record of `batch`; `onAck` receives the `ACK` when the ack level
     /// says so. Blocks while librdkafka's queue is full, which stops the caller's reads.
+    /// `onAck` may come before `onSettled` (ack level `accepted`); `onSettled` comes once
+    /// every record is in Kafka, in the spool or failed.
     func publish(
-        _ batch: PublishBatch, requestID: UInt32, client: String, eventIDs: inout EventIDGenerator,
-        onAck: @escaping @Sendable (UInt32, Ack) -> Void
+        _ batch: PublishBatch, requestID: UInt32, client: String, peer: PeerStamp, eventIDs: inout EventIDGenerator,
+        onAck: @escaping @Sendable (UInt32, Ack) -> Void, onSettled: @escaping @Sendable () -> Void
     ) {
         let (topics, topicOfRecord) = Self.topicTable(batch)
         let pending = PendingBatch(
@@ -68,6 +70,7 @@ final class Router: Sendable {
                     Int64(DispatchTime.now().uptimeNanoseconds - batch.startedAt.uptimeNanoseconds))
                 routing.record(successes: batch.successCount, failures: batch.outageFailureCount)
                 if let ack { onAck(batch.requestID, ack) }
+                onSettled()
             })
         stats.recordsReceived.add(batch.records.count, ordering: .relaxed)
         let now = clock.now()
@@ -101,7 +104,7 @@ final class Router: Sendable {
                             let timestamp = record.timestamp == 0 ? now : record.timestamp
                             switch produce(
                                 record, of: batch, bytes: bytes, eventID: ids[index], timestamp: timestamp,
-                                opaque: pending.opaque(forRecord: index))
+                                peer: peer, opaque: pending.opaque(forRecord: index))
                             {
                             case .queued: directInFlight.add(1, ordering: .relaxed)
                             case .queueFull: return (index, transition)
@@ -113,7 +116,7 @@ final class Router: Sendable {
                                 (
                                     index,
                                     spoolRecord(
-                                        record, of: batch, eventID: ids[index], now: now, pending: pending,
+                                        record, of: batch, eventID: ids[index], now: now, peer: peer, pending: pending,
                                         index: index, topic: topics[Int(topicOfRecord[index])])
                                 ))
                         } else {
@@ -140,14 +143,14 @@ final class Router: Sendable {
 
     private func produce(
         _ record: RecordView, of batch: PublishBatch, bytes: UnsafeRawBufferPointer, eventID: EventID, timestamp: Int64,
-        opaque: UnsafeMutableRawPointer
+        peer: PeerStamp, opaque: UnsafeMutableRawPointer
     ) -> ProduceResult {
         do {
             try producer.produce(
                 topic: UnsafeRawBufferPointer(rebasing: bytes[record.topic]),
                 key: UnsafeRawBufferPointer(rebasing: bytes[record.key]),
                 value: UnsafeRawBufferPointer(rebasing: bytes[record.value]),
-                timestamp: timestamp, headerCount: record.headerCount + 2, opaque: opaque
+                timestamp: timestamp, headerCount: record.headerCount + 4, opaque: opaque
             ) { headers in
                 batch.forEachHeader(of: record) { headers.add(name: $0, value: $1) }
                 withUnsafeTemporaryAllocation(byteCount: 36, alignment: 1) { text in
@@ -175,8 +178,8 @@ final class Router: Sendable {
 
     /// A record routed to the spool, with the same headers a direct publish would carry.
     private func spoolRecord(
-        _ record: RecordView, of batch: PublishBatch, eventID: EventID, now: Int64, pending: PendingBatch, index: Int,
-        topic: String
+        _ record: RecordView, of batch: PublishBatch, eventID: EventID, now: Int64, peer: PeerStamp,
+        pending: PendingBatch, index: Int, topic: String
     ) -> SpoolRecord {
         var headers: [SpoolHeader] = []
         batch.forEachHeader(of: record) { name, value in
@@ -185,6 +188,8 @@ final class Router: Sendable {
         let id = eventID.uuidString
         headers.append(SpoolHeader(name: "event-id", value: Array(id.utf8)))
         headers.append(SpoolHeader(name: "event-type", value: Array(batch.payload[record.eventType])))
+        headers.append(SpoolHeader(name: "sluice-uid", value: peer.uid))
+        headers.append(SpoolHeader(name: "sluice-pid", value: peer.pid))
         return SpoolRecord(
             sequence: pending.sequenceBase + Int64(index), eventID: id, topic: topic,
             key: Array(batch.payload[record.key]),

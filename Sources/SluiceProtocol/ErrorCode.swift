@@ -15,11 +15,15 @@ public enum ErrorCode: UInt16, Sendable, CaseIterable, CustomStringConvertible {
     case invalidKey = 21
     case recordTooLarge = 22
     case invalidHeaders = 23
+    case topicNotAllowed = 24
     case deliveryFailed = 30
     case rejectedByBroker = 31
     case overloaded = 40
     case shuttingDown = 41
     case `internal` = 42
+    case notPermitted = 43
+    case timedOut = 44
+    case tooManyConnections = 45
 
     /// The name used in the spec, in STATS and in logs, e.g. `BAD_MAGIC`.
     public var name: String {
@@ -44,13 +48,20 @@ public enum ErrorCode: UInt16, Sendable, CaseIterable, CustomStringConvertible {
         case .overloaded: "OVERLOADED"
         case .shuttingDown: "SHUTTING_DOWN"
         case .internal: "INTERNAL"
+        case .topicNotAllowed: "TOPIC_NOT_ALLOWED"
+        case .notPermitted: "NOT_PERMITTED"
+        case .timedOut: "TIMED_OUT"
+        case .tooManyConnections: "TOO_MANY_CONNECTIONS"
         }
     }
 
     /// Whether the server closes the connection after sending this error in an `ERROR` frame.
     public var closesConnection: Bool {
         switch self {
-        case .badMagic, .unsupportedVersion, .reservedBits, .frameTooLarge, .protocolState, .shuttingDown: true
+        case .badMagic, .unsupportedVersion, .reservedBits, .frameTooLarge, .protocolState, .shuttingDown,
+            .notPermitted,
+            .timedOut, .tooManyConnections:
+            true
         default: false
         }
     }
@@ -58,7 +69,7 @@ public enum ErrorCode: UInt16, Sendable, CaseIterable, CustomStringConvertible {
     /// Whether the same request may succeed if sent again later.
     public var isRetriable: Bool {
         switch self {
-        case .deliveryFailed, .overloaded, .shuttingDown, .internal: true
+        case .deliveryFailed, .overloaded, .shuttingDown, .internal, .timedOut, .tooManyConnections: true
         default: false
         }
     }

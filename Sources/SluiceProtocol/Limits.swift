@@ -14,6 +14,13 @@ public struct Limits: Sendable, Equatable {
     public var maxHeaders: UInt16 = 64
     /// Most bytes of header names and values on one record. Default: 65,536.
     public var maxHeaderBytes: UInt32 = 65_536
+    /// `PUBLISH` payload bytes one connection may have awaiting their `ACK`; past it the
+    /// server stops reading that connection. Default: 67,108,864.
+    public var maxUnackedBytes: UInt32 = 67_108_864
+    /// Time a new connection has to send `HELLO`. Default: 5,000 ms.
+    public var handshakeTimeoutMilliseconds: UInt32 = 5_000
+    /// Time a connection may sit with no frame and nothing outstanding; 0 = never. Default: 600,000 ms.
+    public var idleTimeoutMilliseconds: UInt32 = 600_000
 
     /// Largest `HELLO` payload, fixed by the spec.
     public static let maxHelloBytes: UInt32 = 1_024

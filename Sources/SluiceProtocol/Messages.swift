@@ -63,6 +63,9 @@ public struct HelloOK: Sendable, Equatable {
         out.appendU16(limits.maxHeaders)
         out.appendU32(limits.maxHeaderBytes)
         out.appendString16(serverName.utf8.prefix(255))
+        out.appendU32(limits.maxUnackedBytes)
+        out.appendU32(limits.handshakeTimeoutMilliseconds)
+        out.appendU32(limits.idleTimeoutMilliseconds)
         return Frame(.helloOK, requestID: requestID, payload: out)
     }
 
@@ -79,6 +82,16 @@ public struct HelloOK: Sendable, Equatable {
         limits.maxHeaders = try reader.u16()
         limits.maxHeaderBytes = try reader.u32()
         serverName = try reader.string16()
+        // Early version 1 servers end here: no session limits then.
+        if reader.remaining >= 12 {
+            limits.maxUnackedBytes = try reader.u32()
+            limits.handshakeTimeoutMilliseconds = try reader.u32()
+            limits.idleTimeoutMilliseconds = try reader.u32()
+        } else {
+            limits.maxUnackedBytes = .max
+            limits.handshakeTimeoutMilliseconds = 0
+            limits.idleTimeoutMilliseconds = 0
+        }
     }
 }
 

@@ -76,8 +76,11 @@ add("hello_no_common_version", "c2s", "error:2", frame(HELLO, struct.pack(">HH",
 add("hello_truncated_payload", "c2s", "error:7", frame(HELLO, struct.pack(">HH", 1, 1) + b"\x00", 1))
 add("hello_too_large", "c2s", "error:4", header(HELLO, 1025, 1))
 limits = struct.pack(">HIIIIHHI", 1, 1048576, 4194304, 10000, 1000000, 1024, 64, 65536)
-add("hello_ok", "s2c", "ok", frame(HELLO_OK, limits + str16("sluice/0.1.0"), 1))
-add("hello_ok_future_fields", "s2c", "ok", frame(HELLO_OK, limits + str16("sluice/9") + b"\x00\x00\x00\x07", 1))
+session = struct.pack(">III", 67108864, 5000, 600000)  # unacked bytes, handshake and idle timeouts
+add("hello_ok", "s2c", "ok", frame(HELLO_OK, limits + str16("sluice/0.1.0") + session, 1))
+add("hello_ok_without_session_limits", "s2c", "ok", frame(HELLO_OK, limits + str16("sluice/0.1.0"), 1))
+add("hello_ok_future_fields", "s2c", "ok",
+    frame(HELLO_OK, limits + str16("sluice/9") + session + b"\x00\x00\x00\x07", 1))
 add("hello_ok_truncated", "s2c", "error:7", frame(HELLO_OK, limits[:10], 1))
 
 # --- header errors -------------------------------------------------------------------

@@ -95,11 +95,15 @@ typedef enum sluice_error_code {
     SLUICE_E_INVALID_KEY = 21,            /* key empty or over the server's max key bytes */
     SLUICE_E_RECORD_TOO_LARGE = 22,       /* record over the server's max record bytes */
     SLUICE_E_INVALID_HEADERS = 23,        /* too many headers, too many header bytes, or an empty name */
+    SLUICE_E_TOPIC_NOT_ALLOWED = 24,      /* this peer may not publish to the record's topic */
     SLUICE_E_DELIVERY_FAILED = 30,        /* Kafka did not acknowledge the record (retriable) */
     SLUICE_E_REJECTED_BY_BROKER = 31,     /* the broker refused the record for good */
     SLUICE_E_OVERLOADED = 40,             /* the gateway cannot take more now (retriable) */
     SLUICE_E_SHUTTING_DOWN = 41,          /* the gateway is stopping (retriable) */
     SLUICE_E_INTERNAL = 42,               /* an unexpected server fault (retriable) */
+    SLUICE_E_NOT_PERMITTED = 43,          /* this peer (uid/gid) may not connect */
+    SLUICE_E_TIMED_OUT = 44,              /* no HELLO in time, or the connection sat idle (retriable) */
+    SLUICE_E_TOO_MANY_CONNECTIONS = 45,   /* the gateway is at its connection limit (retriable) */
 
     SLUICE_E_IO = 100,               /* a system call failed; sluice_errno() holds errno */
     SLUICE_E_TIMEOUT = 101,          /* the call's timeout expired */

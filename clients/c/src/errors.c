@@ -18,11 +18,15 @@ const char *sluice_error_name(int code) {
     case SLUICE_E_INVALID_KEY: return "INVALID_KEY";
     case SLUICE_E_RECORD_TOO_LARGE: return "RECORD_TOO_LARGE";
     case SLUICE_E_INVALID_HEADERS: return "INVALID_HEADERS";
+    case SLUICE_E_TOPIC_NOT_ALLOWED: return "TOPIC_NOT_ALLOWED";
     case SLUICE_E_DELIVERY_FAILED: return "DELIVERY_FAILED";
     case SLUICE_E_REJECTED_BY_BROKER: return "REJECTED_BY_BROKER";
     case SLUICE_E_OVERLOADED: return "OVERLOADED";
     case SLUICE_E_SHUTTING_DOWN: return "SHUTTING_DOWN";
     case SLUICE_E_INTERNAL: return "INTERNAL";
+    case SLUICE_E_NOT_PERMITTED: return "NOT_PERMITTED";
+    case SLUICE_E_TIMED_OUT: return "TIMED_OUT";
+    case SLUICE_E_TOO_MANY_CONNECTIONS: return "TOO_MANY_CONNECTIONS";
     case SLUICE_E_IO: return "IO";
     case SLUICE_E_TIMEOUT: return "TIMEOUT";
     case SLUICE_E_PROTOCOL: return "PROTOCOL";
