@@ -164,6 +164,12 @@ final class Router: Sendable {
                         name: UnsafeRawBufferPointer($0),
                         value: UnsafeRawBufferPointer(rebasing: bytes[record.eventType]))
                 }
+                PeerStamp.uidHeader.withUTF8Buffer { name in
+                    peer.uid.withUnsafeBytes { headers.add(name: UnsafeRawBufferPointer(name), value: $0) }
+                }
+                PeerStamp.pidHeader.withUTF8Buffer { name in
+                    peer.pid.withUnsafeBytes { headers.add(name: UnsafeRawBufferPointer(name), value: $0) }
+                }
             }
             return .queued
         } catch  where error.code == .queueFull {

@@ -306,6 +306,11 @@ public struct KafkaMockCluster: @unchecked Sendable {
         }
     }
 
+    /// Delays every response of broker `id` by `milliseconds`.
+    public func setRoundTripTime(broker id: Int32, milliseconds: Int32) {
+        _ = rd_kafka_mock_broker_set_rtt(pointer, id, milliseconds)
+    }
+
     /// Makes the next `count` Produce requests fail with broker error `code` (a Kafka error number).
     public func failProduceRequests(count: Int, code: Int32) {
         let errors = [rd_kafka_resp_err_t](repeating: rd_kafka_resp_err_t(rawValue: code), count: count)
