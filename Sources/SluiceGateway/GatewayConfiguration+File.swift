@@ -126,6 +126,19 @@ extension GatewayConfiguration {
             if let value = try section.int("maxHeaderBytes") {
                 limits.maxHeaderBytes = try narrow(value, "maxHeaderBytes")
             }
+            if let value = try section.int("maxUnackedBytes") {
+                limits.maxUnackedBytes = try narrow(value, "maxUnackedBytes")
+            }
+            if let value = try section.int("handshakeTimeoutMs") {
+                limits.handshakeTimeoutMilliseconds = try narrow(value, "handshakeTimeoutMs")
+            }
+            if let value = try section.int("idleTimeoutMs") {
+                guard let timeout = UInt32(exactly: value) else {
+                    throw ConfigurationError("limits.idleTimeoutMs out of range")
+                }
+                limits.idleTimeoutMilliseconds = timeout
+            }
+            if let value = try section.int("maxConnections") { maxConnections = value }
             try section.rejectUnknownKeys()
         }
         if var section = try file.section("access") {

@@ -16,8 +16,22 @@ struct ConfigurationTests {
                   lingerMs: 20
                   properties:
                     socket.keepalive.enable: true
+                  fallback: { store-failures: false }
+                  retry: { interval: 5000, backoff: [1000, 2000], max-attempts: 5 }
+                  circuit-breaker: { failure-rate-threshold: 40, wait-duration-in-open-state: 2000 }
                 limits:
                   maxRecordsPerFrame: 500
+                  maxUnackedBytes: 2097152
+                  handshakeTimeoutMs: 1500
+                  idleTimeoutMs: 0
+                  maxConnections: 64
+                access:
+                  socketGroup: sluice
+                  allowedUIDs: [1000, 1001]
+                  allowedGIDs: [50]
+                  topicPrefixesByUID: { 1000: [game., audit.] }
+                  topicPrefixesByGID: { 50: shared. }
+                spool: { path: /var/tmp/s.db, synchronous: normal, maxBytes: 1000000 }
                 """)
         #expect(configuration.socketPath == "/run/sluice/s.sock")
         #expect(configuration.socketMode == 0o600)
@@ -28,6 +42,25 @@ struct ConfigurationTests {
         #expect(configuration.producer.properties == ["socket.keepalive.enable": "true"])
         #expect(configuration.limits.maxRecordsPerFrame == 500)
         #expect(configuration.limits.maxFrameBytes == 1_048_576, "unset limits keep their defaults")
+        #expect(configuration.limits.maxUnackedBytes == 2_097_152)
+        #expect(configuration.limits.handshakeTimeoutMilliseconds == 1_500)
+        #expect(configuration.limits.idleTimeoutMilliseconds == 0)
+        #expect(configuration.maxConnections == 64)
+        #expect(configuration.access.socketGroup == "sluice")
+        #expect(configuration.access.allowedUIDs == [1000, 1001])
+        #expect(configuration.access.allowedGIDs == [50])
+        #expect(configuration.access.topicPrefixes(uid: 1000, gid: 50) == ["game.", "audit.", "shared."])
+        #expect(configuration.access.topicPrefixes(uid: 7, gid: 7) == nil)
+        #expect(configuration.access.admits(uid: 7, gid: 50) && !configuration.access.admits(uid: 7, gid: 7))
+        #expect(configuration.spoolPath == "/var/tmp/s.db")
+        #expect(configuration.spoolMaxBytes == 1_000_000)
+        #expect(configuration.storeFailures == false)
+        #expect(configuration.retry.intervalMilliseconds == 5_000)
+        #expect(configuration.retry.backoffMilliseconds == [1_000, 2_000])
+        #expect(configuration.retry.backoff(afterAttempts: 3) == 2_000, "the last backoff repeats")
+        #expect(configuration.retry.maxAttempts == 5)
+        #expect(configuration.circuitBreaker.failureRateThreshold == 40)
+        #expect(configuration.circuitBreaker.waitDurationInOpenStateMilliseconds == 2_000)
         try configuration.validate()
     }
 
