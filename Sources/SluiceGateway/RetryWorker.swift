@@ -191,8 +191,13 @@ final class RetryWorker: Sendable {
         for (index, (topic, record)) in records.enumerated() {
             produce(topic: topic, record: record, opaque: batch.opaque(forRecord: index), batch: batch, index: index)
         }
-        if done.wait(timeout: .now() + .milliseconds(reportTimeoutMilliseconds)) == .timedOut {
-            logger.warning("retry: delivery reports did not arrive in time; the round stops")
+        // Waits in slices so that a shutdown does not sit out a whole delivery timeout.
+        let deadline = DispatchTime.now() + .milliseconds(reportTimeoutMilliseconds)
+        while done.wait(timeout: min(deadline, .now() + .milliseconds(100))) == .timedOut {
+            if stopped.load(ordering: .acquiring) || DispatchTime.now() >= deadline {
+                logger.warning("retry: delivery reports did not arrive in time; the round stops")
+                break
+            }
         }
         return batch.results
     }

@@ -78,19 +78,7 @@ public final class KafkaConsumer {
         let m = message.pointee
         if m.err == RD_KAFKA_RESP_ERR__PARTITION_EOF { return nil }
         guard m.err == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(.consume, error: m.err) }
-        var headers: [(name: String, value: [UInt8])] = []
-        var headerList: OpaquePointer?
-        if rd_kafka_message_headers(message, &headerList) == RD_KAFKA_RESP_ERR_NO_ERROR, let headerList {
-            var index = 0
-            var name: UnsafePointer<CChar>?
-            var value: UnsafeRawPointer?
-            var size = 0
-            while rd_kafka_header_get_all(headerList, index, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR {
-                let bytes = value.map { Array(UnsafeRawBufferPointer(start: $0, count: size)) } ?? []
-                headers.append((name.map { String(cString: $0) } ?? "", bytes))
-                index += 1
-            }
-        }
+        let headers = messageHeaders(message)
         return ConsumedRecord(
             topic: String(cString: rd_kafka_topic_name(m.rkt)), partition: m.partition, offset: m.offset,
             key: m.key.map { Array(UnsafeRawBufferPointer(start: $0, count: m.key_len)) } ?? [],

@@ -247,19 +247,7 @@ private func errorCallback(
 extension FailedMessage {
     fileprivate init(_ message: UnsafePointer<rd_kafka_message_t>) {
         let m = message.pointee
-        var headers: [(name: String, value: [UInt8])] = []
-        var list: OpaquePointer?
-        if rd_kafka_message_headers(message, &list) == RD_KAFKA_RESP_ERR_NO_ERROR, let list {
-            var index = 0
-            var name: UnsafePointer<CChar>?
-            var value: UnsafeRawPointer?
-            var size = 0
-            while rd_kafka_header_get_all(list, index, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR {
-                let bytes = value.map { Array(UnsafeRawBufferPointer(start: $0, count: size)) } ?? []
-                headers.append((name.map { String(cString: $0) } ?? "", bytes))
-                index += 1
-            }
-        }
+        let headers = messageHeaders(message)
         var type = RD_KAFKA_TIMESTAMP_NOT_AVAILABLE
         let timestamp = rd_kafka_message_timestamp(message, &type)
         self.init(
@@ -324,4 +312,21 @@ public struct KafkaMockCluster: @unchecked Sendable {
     public func createTopic(_ topic: String, partitions: Int32) {
         _ = rd_kafka_mock_topic_create(pointer, topic, partitions, 1)
     }
+}
+
+/// Every header of a message (produced, consumed or reported), in order.
+func messageHeaders(_ message: UnsafePointer<rd_kafka_message_t>) -> [(name: String, value: [UInt8])] {
+    var headers: [(name: String, value: [UInt8])] = []
+    var list: OpaquePointer?
+    guard rd_kafka_message_headers(message, &list) == RD_KAFKA_RESP_ERR_NO_ERROR, let list else { return headers }
+    var index = 0
+    var name: UnsafePointer<CChar>?
+    var value: UnsafeRawPointer?
+    var size = 0
+    while rd_kafka_header_get_all(list, index, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR {
+        let bytes = value.map { Array(UnsafeRawBufferPointer(start: $0, count: size)) } ?? []
+        headers.append((name.map { String(cString: $0) } ?? "", bytes))
+        index += 1
+    }
+    return headers
 }
