@@ -35,6 +35,8 @@ struct Stats: ParsableCommand {
             for key in object.keys.sorted() {
                 flatten(object[key]!, prefix: prefix.isEmpty ? key : "\(prefix).\(key)", into: &rows)
             }
+        } else if let number = value as? NSNumber, String(cString: number.objCType) == "c" {
+            rows.append((prefix, number.boolValue ? "true" : "false"))
         } else if let integer = value as? Int {
             rows.append((prefix, String(integer)))
         } else if let double = value as? Double {
