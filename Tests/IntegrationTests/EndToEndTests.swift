@@ -125,6 +125,10 @@ struct EndToEndTests {
         #expect(table.status == 0)
         #expect(
             table.output.split(separator: "\n").contains { $0.hasPrefix("records.published") && $0.hasSuffix(" 3") })
+        #expect(
+            table.output.split(separator: "\n").contains {
+                $0.hasPrefix("publisher.storeFailures") && $0.hasSuffix(" true")
+            })
     }
 
     @Test func serveExitsCleanlyOnSIGTERMAfterDelivering() throws {
