@@ -9,7 +9,7 @@ SOCKET ?= /tmp/sluice.sock
 SPOOL ?= $(ROOT)/run/spool.db
 PREFIX ?= /usr/local
 
-.PHONY: setup build release run test lint bench install clean
+.PHONY: setup build release run test lint bench install clean fuzz
 
 setup:
 	@bash scripts/bootstrap.sh
@@ -40,6 +40,10 @@ test: setup lint
 
 bench: release
 	@bash scripts/bench.sh
+
+# libFuzzer on the Swift decoder and the C client's reader, FUZZ_SECONDS (default 60) each; see fuzz/README.md.
+fuzz:
+	@FUZZ_SECONDS="$(FUZZ_SECONDS)" bash fuzz/run.sh
 
 install: release
 	install -d $(DESTDIR)$(PREFIX)/bin
