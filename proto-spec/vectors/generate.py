@@ -75,6 +75,9 @@ add("hello_range_1_3", "c2s", "ok", frame(HELLO, struct.pack(">HH", 1, 3) + str1
 add("hello_no_common_version", "c2s", "error:2", frame(HELLO, struct.pack(">HH", 2, 5) + str16(""), 1))
 add("hello_truncated_payload", "c2s", "error:7", frame(HELLO, struct.pack(">HH", 1, 1) + b"\x00", 1))
 add("hello_too_large", "c2s", "error:4", header(HELLO, 1025, 1))
+# Found by fuzz/: a first frame of unknown type is "anything else" than HELLO (section 3.1),
+# so it closes the connection with PROTOCOL_STATE rather than being skipped as UNKNOWN_TYPE.
+add("hello_not_first_unknown_type", "c2s", "error:6", frame(0x7F, b"abc", 5))
 limits = struct.pack(">HIIIIHHI", 1, 1048576, 4194304, 10000, 1000000, 1024, 64, 65536)
 session = struct.pack(">III", 67108864, 5000, 600000)  # unacked bytes, handshake and idle timeouts
 add("hello_ok", "s2c", "ok", frame(HELLO_OK, limits + str16("sluice/0.1.0") + session, 1))
