@@ -50,15 +50,17 @@ public struct ServerSession {
 
     private mutating func decode(_ frame: Frame) throws(ProtocolError) -> Request {
         let id = frame.header.requestID
+        // Before the handshake anything but HELLO, known type or not, breaks the session.
+        if version == nil && frame.header.rawType != MessageType.hello.rawValue {
+            throw ProtocolError(.protocolState, "the first frame must be HELLO", requestID: id)
+        }
         guard let type = frame.header.type else {
             throw ProtocolError(.unknownType, "unknown message type \(frame.header.rawType)", requestID: id)
         }
         guard type.isClientType else {
             throw ProtocolError(.protocolState, "\(type) is sent by servers, not clients", requestID: id)
         }
-        if version == nil && type != .hello {
-            throw ProtocolError(.protocolState, "the first frame must be HELLO", requestID: id)
-        }
+
         switch type {
         case .hello:
             guard version == nil else {
