@@ -107,7 +107,10 @@ final class Router: Sendable {
                                 peer: peer, opaque: pending.opaque(forRecord: index))
                             {
                             case .queued: directInFlight.add(1, ordering: .relaxed)
-                            case .queueFull: return (index, transition)
+                            case .queueFull:
+                                // Records of this pass routed to the spool still go there, in order.
+                                if !toSpool.isEmpty { enqueue(toSpool, for: pending) }
+                                return (index, transition)
                             case .failed: pending.resolve(record: index, failure: .internal)
                             }
                         } else if storeFailures {
