@@ -16,6 +16,11 @@ public final class ZstdDecompressor {
     /// The size is checked before anything is allocated, and decompression never writes past
     /// the declared size, so a frame that lies about its size fails instead of growing memory.
     public func decompress(_ input: [UInt8], limit: UInt32, requestID: UInt32) throws(ProtocolError) -> [UInt8] {
+        // Only a zstd data frame (magic 0xFD2FB528, little-endian) will do; a skippable frame
+        // would "decompress" to nothing.
+        guard input.count >= 4, input[0] == 0x28, input[1] == 0xB5, input[2] == 0x2F, input[3] == 0xFD else {
+            throw ProtocolError(.badCompression, "the payload is not a zstd data frame", requestID: requestID)
+        }
         let declared = input.withUnsafeBytes { ZSTD_getFrameContentSize($0.baseAddress, $0.count) }
         // ZSTD_CONTENTSIZE_UNKNOWN and ZSTD_CONTENTSIZE_ERROR are the two largest UInt64 values.
         if declared == UInt64.max {

@@ -165,6 +165,9 @@ liar = bytearray(zstd(b"A" * 2000))
 assert liar[4] & 0xE0 == 0x60, "expected a single-segment frame with a 2-byte content size"
 liar[5:7] = b"\x00\x00"  # the 2-byte field stores size - 256: now it declares 256 bytes
 add("publish_zstd_lying_size", "c2s", "error:10", frame(PUBLISH, bytes(liar), 3, flags=COMPRESSED))
+# A zstd skippable frame (magic 0x184D2A50) is not a data frame: nothing to decompress.
+add("publish_zstd_skippable_frame", "c2s", "error:10",
+    frame(PUBLISH, struct.pack("<II", 0x184D2A50, 4) + b"abcd", 3, flags=COMPRESSED))
 f, plain = compressed_publish(publish_payload([record()])[:-1])
 add("publish_zstd_malformed_inside", "c2s", "error:7", f, plain)
 
