@@ -182,8 +182,9 @@ public final class Gateway: Sendable {
             refuse(descriptor, ProtocolError(.notPermitted, "uid \(peer.uid) / gid \(peer.gid) may not connect"))
             return
         }
-        guard stats.connectionsCurrent.load(ordering: .relaxed) < configuration.maxConnections else {
-            refuse(descriptor, ProtocolError(.tooManyConnections, "at the limit of \(configuration.maxConnections)"))
+        let maxConnections = Int(configuration.limits.maxConnections)
+        guard stats.connectionsCurrent.load(ordering: .relaxed) < maxConnections else {
+            refuse(descriptor, ProtocolError(.tooManyConnections, "at the limit of \(maxConnections)"))
             return
         }
         peer.topicPrefixes = configuration.access.topicPrefixes(uid: peer.uid, gid: peer.gid)?.map { Array($0.utf8) }

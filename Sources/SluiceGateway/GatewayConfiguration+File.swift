@@ -138,7 +138,9 @@ extension GatewayConfiguration {
                 }
                 limits.idleTimeoutMilliseconds = timeout
             }
-            if let value = try section.int("maxConnections") { maxConnections = value }
+            if let value = try section.int("maxConnections") {
+                limits.maxConnections = try narrow(value, "maxConnections")
+            }
             try section.rejectUnknownKeys()
         }
         if var section = try file.section("access") {

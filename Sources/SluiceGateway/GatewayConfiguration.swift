@@ -34,8 +34,6 @@ public struct GatewayConfiguration: Sendable {
     public var retry = RetryConfiguration()
     /// Who may connect and publish where.
     public var access = AccessConfiguration()
-    /// Most connections served at once; more are refused with `TOO_MANY_CONNECTIONS`. Default: 1,024.
-    public var maxConnections = 1_024
 
     public init() {}
 
@@ -51,8 +49,28 @@ public struct GatewayConfiguration: Sendable {
         guard limits.maxFrameBytes > 0, limits.maxDecompressedBytes > 0, limits.maxRecordsPerFrame > 0 else {
             throw ConfigurationError("frame limits must be positive")
         }
+        guard limits.maxConnections >= 1 else { throw ConfigurationError("limits.maxConnections must be at least 1") }
+        guard limits.maxUnackedBytes >= limits.maxFrameBytes else {
+            throw ConfigurationError("limits.maxUnackedBytes must be at least maxFrameBytes")
+        }
         guard shutdownFlushTimeoutMilliseconds >= 0 else {
             throw ConfigurationError("shutdown flush timeout must not be negative")
+        }
+        guard !spoolPath.isEmpty else { throw ConfigurationError("no spool path given") }
+        guard spoolMaxBytes > 0 else { throw ConfigurationError("spool.maxBytes must be positive") }
+        guard retry.maxAttempts >= 1, retry.batchSize >= 1, retry.intervalMilliseconds > 0,
+            !retry.backoffMilliseconds.isEmpty, retry.backoffMilliseconds.allSatisfy({ $0 >= 0 })
+        else {
+            throw ConfigurationError(
+                "kafka.retry: max-attempts and batch-size must be at least 1, interval positive, backoff non-empty")
+        }
+        let breaker = circuitBreaker
+        guard (1...100).contains(breaker.failureRateThreshold), breaker.slidingWindowSize >= 1,
+            breaker.minimumNumberOfCalls >= 1, breaker.permittedCallsInHalfOpenState >= 1,
+            breaker.waitDurationInOpenStateMilliseconds >= 0, stallTimeoutMilliseconds > 0
+        else {
+            throw ConfigurationError(
+                "kafka.circuit-breaker: threshold 1-100 %, window, minimum and half-open calls at least 1")
         }
     }
 }

@@ -188,8 +188,11 @@ final class RetryWorker: Sendable {
     private func produceAndWait(_ records: [(String, SpoolRecord)]) -> [DeliveryOutcome?] {
         let done = DispatchSemaphore(value: 0)
         let batch = RetryBatch(recordCount: records.count) { done.signal() }
+        let session = producer.session()
         for (index, (topic, record)) in records.enumerated() {
-            produce(topic: topic, record: record, opaque: batch.opaque(forRecord: index), batch: batch, index: index)
+            produce(
+                topic: topic, record: record, session: session, opaque: batch.opaque(forRecord: index), batch: batch,
+                index: index)
         }
         // Waits in slices so that a shutdown does not sit out a whole delivery timeout.
         let deadline = DispatchTime.now() + .milliseconds(reportTimeoutMilliseconds)
@@ -203,7 +206,8 @@ final class RetryWorker: Sendable {
     }
 
     private func produce(
-        topic: String, record: SpoolRecord, opaque: UnsafeMutableRawPointer, batch: RetryBatch, index: Int
+        topic: String, record: SpoolRecord, session: ProducerSession, opaque: UnsafeMutableRawPointer,
+        batch: RetryBatch, index: Int
     ) {
         let topicBytes = Array(topic.utf8)
         while true {
@@ -211,7 +215,7 @@ final class RetryWorker: Sendable {
                 try topicBytes.withUnsafeBytes { topicBuffer in
                     try record.key.withUnsafeBytes { key in
                         try record.value.withUnsafeBytes { value in
-                            try producer.produce(
+                            try session.produce(
                                 topic: topicBuffer, key: key, value: value, timestamp: record.timestamp,
                                 headerCount: record.headers.count, opaque: opaque
                             ) { writer in

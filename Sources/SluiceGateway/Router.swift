@@ -80,6 +80,7 @@ final class Router: Sendable {
         for index in ids.indices where ids[index].isZero { ids[index] = EventID.random(using: &eventIDs) }
 
         batch.payload.withUnsafeBytes { bytes in
+            let session = producer.session()
             var next = 0
             while next < batch.records.count {
                 let stoppedAt: Int? = routing.withState { state in
@@ -104,7 +105,7 @@ final class Router: Sendable {
                             let timestamp = record.timestamp == 0 ? now : record.timestamp
                             switch produce(
                                 record, of: batch, bytes: bytes, eventID: ids[index], timestamp: timestamp,
-                                peer: peer, opaque: pending.opaque(forRecord: index))
+                                peer: peer, session: session, opaque: pending.opaque(forRecord: index))
                             {
                             case .queued: directInFlight.add(1, ordering: .relaxed)
                             case .queueFull:
@@ -146,10 +147,10 @@ final class Router: Sendable {
 
     private func produce(
         _ record: RecordView, of batch: PublishBatch, bytes: UnsafeRawBufferPointer, eventID: EventID, timestamp: Int64,
-        peer: PeerStamp, opaque: UnsafeMutableRawPointer
+        peer: PeerStamp, session: ProducerSession, opaque: UnsafeMutableRawPointer
     ) -> ProduceResult {
         do {
-            try producer.produce(
+            try session.produce(
                 topic: UnsafeRawBufferPointer(rebasing: bytes[record.topic]),
                 key: UnsafeRawBufferPointer(rebasing: bytes[record.key]),
                 value: UnsafeRawBufferPointer(rebasing: bytes[record.value]),

@@ -153,16 +153,13 @@ public final class KafkaProducer: Sendable {
         topic: UnsafeRawBufferPointer, key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer,
         timestamp: Int64, headerCount: Int, opaque: UnsafeMutableRawPointer?, headers addHeaders: (HeaderWriter) -> Void
     ) throws(KafkaError) {
-        let client = self.client
-        let headers = rd_kafka_headers_new(headerCount)!
-        addHeaders(HeaderWriter(pointer: headers))
-        let error = sluice_rd_produce(
-            client.handle, topic.baseAddress, topic.count, key.baseAddress, key.count, value.baseAddress, value.count,
-            headers, timestamp, opaque)
-        guard error != RD_KAFKA_RESP_ERR_NO_ERROR else { return }
-        rd_kafka_headers_destroy(headers)
-        throw KafkaError(error == RD_KAFKA_RESP_ERR__QUEUE_FULL ? .queueFull : .produce, error: error)
+        try session().produce(
+            topic: topic, key: key, value: value, timestamp: timestamp, headerCount: headerCount, opaque: opaque,
+            headers: addHeaders)
     }
+
+    /// The current librdkafka handle, for producing a whole batch without looking it up per record.
+    public func session() -> ProducerSession { ProducerSession(client: client) }
 
     /// Records waiting in librdkafka's queue or in flight to a broker.
     public var queueDepth: Int { client.queueDepth }
@@ -329,4 +326,30 @@ func messageHeaders(_ message: UnsafePointer<rd_kafka_message_t>) -> [(name: Str
         index += 1
     }
     return headers
+}
+
+/// One librdkafka handle of a `KafkaProducer`, held for a batch of records.
+///
+/// If the producer is reset meanwhile, records produced here still go through the old
+/// handle, which reports them (as purged) before it is destroyed.
+public struct ProducerSession: Sendable {
+    let client: RDKafkaProducerHandle
+
+    /// Queues one record; the delivery report later carries `opaque` back.
+    ///
+    /// `topic` must be a valid Kafka topic name (at most 249 bytes). Throws `queueFull` when
+    /// librdkafka's queue is at its limit; nothing was queued then.
+    public func produce(
+        topic: UnsafeRawBufferPointer, key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer,
+        timestamp: Int64, headerCount: Int, opaque: UnsafeMutableRawPointer?, headers addHeaders: (HeaderWriter) -> Void
+    ) throws(KafkaError) {
+        let headers = rd_kafka_headers_new(headerCount)!
+        addHeaders(HeaderWriter(pointer: headers))
+        let error = sluice_rd_produce(
+            client.handle, topic.baseAddress, topic.count, key.baseAddress, key.count, value.baseAddress, value.count,
+            headers, timestamp, opaque)
+        guard error != RD_KAFKA_RESP_ERR_NO_ERROR else { return }
+        rd_kafka_headers_destroy(headers)
+        throw KafkaError(error == RD_KAFKA_RESP_ERR__QUEUE_FULL ? .queueFull : .produce, error: error)
+    }
 }

@@ -21,6 +21,8 @@ public struct Limits: Sendable, Equatable {
     public var handshakeTimeoutMilliseconds: UInt32 = 5_000
     /// Time a connection may sit with no frame and nothing outstanding; 0 = never. Default: 600,000 ms.
     public var idleTimeoutMilliseconds: UInt32 = 600_000
+    /// Connections the server serves at once. Default: 1,024.
+    public var maxConnections: UInt32 = 1_024
 
     /// Largest `HELLO` payload, fixed by the spec.
     public static let maxHelloBytes: UInt32 = 1_024

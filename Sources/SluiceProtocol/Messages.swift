@@ -66,6 +66,7 @@ public struct HelloOK: Sendable, Equatable {
         out.appendU32(limits.maxUnackedBytes)
         out.appendU32(limits.handshakeTimeoutMilliseconds)
         out.appendU32(limits.idleTimeoutMilliseconds)
+        out.appendU32(limits.maxConnections)
         return Frame(.helloOK, requestID: requestID, payload: out)
     }
 
@@ -83,14 +84,16 @@ public struct HelloOK: Sendable, Equatable {
         limits.maxHeaderBytes = try reader.u32()
         serverName = try reader.string16()
         // Early version 1 servers end here: no session limits then.
-        if reader.remaining >= 12 {
+        if reader.remaining >= 16 {
             limits.maxUnackedBytes = try reader.u32()
             limits.handshakeTimeoutMilliseconds = try reader.u32()
             limits.idleTimeoutMilliseconds = try reader.u32()
+            limits.maxConnections = try reader.u32()
         } else {
             limits.maxUnackedBytes = .max
             limits.handshakeTimeoutMilliseconds = 0
             limits.idleTimeoutMilliseconds = 0
+            limits.maxConnections = .max
         }
     }
 }

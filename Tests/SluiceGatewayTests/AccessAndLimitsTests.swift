@@ -75,7 +75,7 @@ struct AccessAndLimitsTests {
     }
 
     @Test func connectionLimit() throws {
-        let gateway = try mockGateway { $0.maxConnections = 2 }
+        let gateway = try mockGateway { $0.limits.maxConnections = 2 }
         let first = try RawClient.handshaken(socketPath: gateway.socketPath)
         let second = try RawClient.handshaken(socketPath: gateway.socketPath)
         try expectRefusal(gateway.socketPath, .tooManyConnections)
@@ -117,6 +117,7 @@ struct AccessAndLimitsTests {
         #expect(ok.limits.maxUnackedBytes == 2_000_000)
         #expect(ok.limits.handshakeTimeoutMilliseconds == 5_000)
         #expect(ok.limits.idleTimeoutMilliseconds == 0)
+        #expect(ok.limits.maxConnections == 1_024)
     }
 
     @Test func aClientOverItsUnackedQuotaWaitsAloneAndNothingIsLost() throws {

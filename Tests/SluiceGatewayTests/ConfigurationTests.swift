@@ -45,7 +45,7 @@ struct ConfigurationTests {
         #expect(configuration.limits.maxUnackedBytes == 2_097_152)
         #expect(configuration.limits.handshakeTimeoutMilliseconds == 1_500)
         #expect(configuration.limits.idleTimeoutMilliseconds == 0)
-        #expect(configuration.maxConnections == 64)
+        #expect(configuration.limits.maxConnections == 64)
         #expect(configuration.access.socketGroup == "sluice")
         #expect(configuration.access.allowedUIDs == [1000, 1001])
         #expect(configuration.access.allowedGIDs == [50])

@@ -8,6 +8,7 @@ import Testing
 func mockGateway(_ configure: (inout GatewayConfiguration) -> Void = { _ in }) throws -> TestGateway {
     try TestGateway(brokers: "mock:9092") { configuration in
         configuration.producer.properties["test.mock.num.brokers"] = "1"
+        configuration.stallTimeoutMilliseconds = 3_600_000
         configure(&configuration)
     }
 }

@@ -79,7 +79,7 @@ add("hello_too_large", "c2s", "error:4", header(HELLO, 1025, 1))
 # so it closes the connection with PROTOCOL_STATE rather than being skipped as UNKNOWN_TYPE.
 add("hello_not_first_unknown_type", "c2s", "error:6", frame(0x7F, b"abc", 5))
 limits = struct.pack(">HIIIIHHI", 1, 1048576, 4194304, 10000, 1000000, 1024, 64, 65536)
-session = struct.pack(">III", 67108864, 5000, 600000)  # unacked bytes, handshake and idle timeouts
+session = struct.pack(">IIII", 67108864, 5000, 600000, 1024)  # unacked bytes, timeouts, connections
 add("hello_ok", "s2c", "ok", frame(HELLO_OK, limits + str16("sluice/0.1.0") + session, 1))
 add("hello_ok_without_session_limits", "s2c", "ok", frame(HELLO_OK, limits + str16("sluice/0.1.0"), 1))
 add("hello_ok_future_fields", "s2c", "ok",
