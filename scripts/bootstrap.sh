@@ -29,7 +29,8 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 # --- librdkafka >= 2.1 -----------------------------------------------------------------
-# Debian bookworm ships 2.0.2, which cannot talk to the dev broker (DESIGN.md), so build
+# Debian bookworm ships 2.0.2, which cannot talk to the dev broker (its ApiVersions v3
+# parsing fails with 'Read underflow'), so build
 # trixie's 2.8.0 source package into a project-local prefix.
 if ! PKG_CONFIG_PATH="$prefix/lib/pkgconfig" pkg-config --exact-version="$rdkafka_version" rdkafka 2>/dev/null; then
     say "building librdkafka $rdkafka_version into $prefix"

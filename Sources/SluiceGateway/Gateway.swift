@@ -71,7 +71,7 @@ public final class Gateway: Sendable {
         try Self.makeParentDirectory(of: configuration.spoolPath)
         let spool = try Spool(
             path: configuration.spoolPath, synchronous: configuration.spoolSynchronous,
-            maxBytes: configuration.spoolMaxBytes)
+            maxBytes: configuration.spoolMaxBytes, exclusive: true)
         if !configuration.storeFailures {
             logger.warning(
                 "kafka.fallback.store-failures is OFF: records Kafka does not take will be DROPPED (counted in STATS)")
@@ -259,6 +259,7 @@ public final class Gateway: Sendable {
         _ = try? spool.enqueueAndWait([])
         for connection in open { connection.close() }
         producer.close(flushTimeoutMilliseconds: 0)
+        spool.releaseLock()
         logger.info("stopped")
     }
 

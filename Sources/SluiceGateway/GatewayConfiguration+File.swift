@@ -49,12 +49,7 @@ extension GatewayConfiguration {
         }
         var file = Section(root, path: "")
         if let value = try file.string("socket") { socketPath = value }
-        if let value = try file.string("socketMode") {
-            guard let mode = UInt32(value, radix: 8) else {
-                throw ConfigurationError("socketMode \(value) is not octal")
-            }
-            socketMode = mode
-        }
+        if let mode = try file.mode("socketMode") { socketMode = mode }
         if let value = try file.int("shutdownFlushTimeoutMs") { shutdownFlushTimeoutMilliseconds = value }
         if var spool = try file.section("spool") {
             if let value = try spool.string("path") { spoolPath = value }
@@ -213,6 +208,27 @@ private struct Section {
         case nil: return nil
         case let value as Int: return value
         default: throw ConfigurationError("\(path)\(key) must be an integer")
+        }
+    }
+
+    /// A permission mode: quoted octal text ("0660"), or an unquoted 0660, which YAML
+    /// already reads as an octal number.
+    mutating func mode(_ key: String) throws(ConfigurationError) -> UInt32? {
+        used.insert(key)
+        switch values[key] {
+        case nil: return nil
+        case let value as Int:
+            guard let mode = UInt32(exactly: value), mode <= 0o777 else {
+                throw ConfigurationError("\(path)\(key) is not a permission mode; write it as \"0660\"")
+            }
+            return mode
+        case let value as String:
+            guard let mode = UInt32(value, radix: 8) else {
+                throw ConfigurationError("\(path)\(key) \(value) is not octal")
+            }
+            return mode
+        default:
+            throw ConfigurationError("\(path)\(key) must be an octal mode such as \"0660\"")
         }
     }
 

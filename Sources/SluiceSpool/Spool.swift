@@ -26,10 +26,32 @@ public final class Spool: Sendable {
     /// Bytes of PENDING, DLQ and DLQ_FAILED records: what counts against `maxBytes`.
     private let storedBytes = Atomic<Int64>(0)
 
+    /// Held (`flock`) by the gateway that owns the spool, or -1 for operator tools.
+    private let lockDescriptor: Atomic<Int32>
+
     /// Opens (creating if absent) the spool at `path`; never deletes or replaces an existing file.
-    public init(path: String, synchronous: SpoolSynchronous = .full, maxBytes: Int64 = 1 << 30) throws(SpoolError) {
+    ///
+    /// `exclusive` (the gateway) takes a lock that a second gateway on the same file cannot
+    /// get: two gateways would each believe they alone know which keys wait in the spool.
+    /// Operator commands open it without the lock.
+    public init(path: String, synchronous: SpoolSynchronous = .full, maxBytes: Int64 = 1 << 30, exclusive: Bool = false)
+        throws(SpoolError)
+    {
         self.path = path
         self.maxBytes = maxBytes
+        if exclusive {
+            let descriptor = open(path + ".lock", O_CREAT | O_RDWR | O_CLOEXEC, 0o600)
+            guard descriptor >= 0 else {
+                throw SpoolError("cannot open \(path).lock: \(String(cString: strerror(errno)))")
+            }
+            guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
+                close(descriptor)
+                throw SpoolError("another gateway is using the spool at \(path)")
+            }
+            lockDescriptor = Atomic(descriptor)
+        } else {
+            lockDescriptor = Atomic(-1)
+        }
         var configuration = Configuration()
         configuration.busyMode = .timeout(10)
         configuration.prepareDatabase { db in
@@ -46,6 +68,14 @@ public final class Spool: Sendable {
         } catch {
             throw SpoolError("cannot open the spool at \(path): \(error)")
         }
+    }
+
+    deinit { releaseLock() }
+
+    /// Lets another gateway take the spool; the owner calls it when it stops.
+    public func releaseLock() {
+        let descriptor = lockDescriptor.exchange(-1, ordering: .acquiringAndReleasing)
+        if descriptor >= 0 { close(descriptor) }
     }
 
     static let migrator: DatabaseMigrator = {

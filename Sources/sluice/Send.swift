@@ -78,21 +78,27 @@ struct Send: ParsableCommand {
             while outstanding.count >= window { try awaitReply() }
         }
 
-        var batch: [OutgoingRecord] = []
-        batch.reserveCapacity(perFrame)
+        // All input is checked before anything is sent, so a bad line never leaves a
+        // partial publish behind.
+        var records: [OutgoingRecord] = []
         var lineNumber = 0
         while let line = readLine(strippingNewline: true) {
             lineNumber += 1
             if line.isEmpty { continue }
             guard let tab = line.firstIndex(of: "\t") else {
-                throw ClientError("line \(lineNumber): expected KEY<TAB>VALUE")
+                throw ClientError("line \(lineNumber): expected KEY<TAB>VALUE; nothing was sent")
             }
             let key = Array(line[..<tab].utf8)
-            guard !key.isEmpty else { throw ClientError("line \(lineNumber): empty key") }
-            batch.append(
+            guard !key.isEmpty else { throw ClientError("line \(lineNumber): empty key; nothing was sent") }
+            records.append(
                 OutgoingRecord(
                     topic: topic, key: key, eventType: eventType,
                     value: Array(line[line.index(after: tab)...].utf8)))
+        }
+        var batch: [OutgoingRecord] = []
+        batch.reserveCapacity(perFrame)
+        for record in records {
+            batch.append(record)
             if batch.count == perFrame { try flush(&batch, limitBytes: Int(client.limits.maxDecompressedBytes)) }
         }
         try flush(&batch, limitBytes: Int(client.limits.maxDecompressedBytes))

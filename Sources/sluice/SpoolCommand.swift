@@ -15,7 +15,7 @@ struct SpoolCommand: ParsableCommand {
 
         func open() throws -> Spool {
             let path = spool ?? environment("SLUICE_SPOOL") ?? "/var/lib/sluice/spool.db"
-            guard FileManager.default.fileExists(atPath: path) else { throw ValidationError("no spool at \(path)") }
+            guard FileManager.default.fileExists(atPath: path) else { throw ClientError("no spool at \(path)") }
             return try Spool(path: path)
         }
     }
@@ -53,7 +53,7 @@ struct SpoolCommand: ParsableCommand {
         @Argument(help: "The record's id.") var id: Int64
 
         func run() throws {
-            guard let r = try spool.open().record(id: id) else { throw ValidationError("no record \(id)") }
+            guard let r = try spool.open().record(id: id) else { throw ClientError("no record \(id)") }
             print("id:           \(r.id)")
             print("status:       \(r.status.rawValue)")
             print("topic:        \(r.record.topic)")
@@ -61,7 +61,9 @@ struct SpoolCommand: ParsableCommand {
             print("event id:     \(r.record.eventID)")
             print("attempts:     \(r.attempts)")
             print("created:      \(Date(timeIntervalSince1970: Double(r.createdAt) / 1000))")
-            print("next retry:   \(Date(timeIntervalSince1970: Double(r.nextRetryAt) / 1000))")
+            print(
+                "next retry:   \(r.nextRetryAt == 0 ? "at once" : "\(Date(timeIntervalSince1970: Double(r.nextRetryAt) / 1000))")"
+            )
             print("last error:   \(r.lastError ?? "-")")
             print("client:       \(r.record.client)")
             for header in r.record.headers {

@@ -73,6 +73,13 @@ struct ConfigurationTests {
         #expect(throws: ConfigurationError.self) { try configuration.apply(yaml: yaml) }
     }
 
+    @Test(arguments: ["socketMode: 0640", "socketMode: \"0640\"", "socketMode: \"640\""])
+    func socketModeQuotedOrNot(yaml: String) throws {
+        var configuration = GatewayConfiguration()
+        try configuration.apply(yaml: yaml)
+        #expect(configuration.socketMode == 0o640)
+    }
+
     @Test func passThroughCannotWeakenDeliveryGuarantees() {
         var configuration = GatewayConfiguration()
         configuration.producer.properties = ["acks": "0", "enable.idempotence": "false", "linger.ms": "50"]

@@ -180,6 +180,18 @@ struct StartupAndBackpressureTests {
             FileManager.default.contents(atPath: path) == garbage, "the spool file is neither deleted nor rewritten")
     }
 
+    @Test func twoGatewaysCannotShareASpool() throws {
+        let first = try mockGateway()
+        let spool = first.directory + "/spool.db"
+        #expect {
+            _ = try mockGateway { $0.spoolPath = spool }
+        } throws: { error in
+            "\(error)".contains("another gateway is using the spool")
+        }
+        first.stop()
+        _ = try mockGateway { $0.spoolPath = spool }  // free once the first has stopped
+    }
+
     @Test func aFullLibrdkafkaQueueSlowsPublishersInsteadOfFailingThem() throws {
         let gateway = try mockGateway { $0.producer.queueMaxMessages = 50 }
         let client = try RawClient.handshaken(socketPath: gateway.socketPath)
