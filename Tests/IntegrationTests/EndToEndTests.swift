@@ -142,7 +142,9 @@ struct EndToEndTests {
         let sluice = try sluiceExecutable()
         let server = Process()
         server.executableURL = URL(fileURLWithPath: sluice)
-        server.arguments = ["serve", "--socket", socketPath, "--brokers", broker.bootstrapServers]
+        server.arguments = [
+            "serve", "--socket", socketPath, "--brokers", broker.bootstrapServers, "--spool", directory + "/spool.db",
+        ]
         server.standardError = FileHandle.nullDevice
         try server.run()
         defer { if server.isRunning { kill(server.processIdentifier, SIGKILL) } }
