@@ -8,7 +8,9 @@
  * STATS_MS is how long the gateway took to answer (a STATS counts the spool's
  * rows, which is not free with a large spool; the scripts report it). A failed
  * sample prints "MONOTONIC_S REALTIME_S -1 ERROR-TEXT" and the next one
- * reconnects. Runs until SIGTERM/SIGINT, or until --seconds pass.
+ * reconnects. Runs until SIGTERM/SIGINT, or until --seconds pass. After a
+ * slow STATS it waits at least 4 times as long as the STATS took before the
+ * next one, so sampling never takes more than about a fifth of a core.
  *
  *   stats_poll --socket PATH [--interval-ms MS (250)] [--seconds S (0 = forever)]
  *
@@ -84,10 +86,14 @@ int main(int argc, char **argv) {
         long long ns = (long long)next.tv_nsec + interval_ms * 1000000LL;
         next.tv_sec += (time_t)(ns / 1000000000LL);
         next.tv_nsec = (long)(ns % 1000000000LL);
-        if (clock_s(CLOCK_MONOTONIC) > (double)next.tv_sec + (double)next.tv_nsec / 1e9)
-            clock_gettime(CLOCK_MONOTONIC, &next); /* a slow STATS: sample again at once, keep no backlog */
-        else
-            clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &next, NULL);
+        double next_s = (double)next.tv_sec + (double)next.tv_nsec / 1e9, after = clock_s(CLOCK_MONOTONIC);
+        if (ms > 0 && next_s < after + 4 * ms / 1000) {
+            /* A slow STATS: leave the gateway 4 times its duration, and keep no backlog. */
+            next_s = after + 4 * ms / 1000;
+            next.tv_sec = (time_t)next_s;
+            next.tv_nsec = (long)((next_s - (double)next.tv_sec) * 1e9);
+        }
+        clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &next, NULL);
     }
     sluice_close(c);
     return 0;

@@ -385,7 +385,7 @@ if ((want_recovery)); then
         >"$tmp/recovery.out" 2>"$tmp/publisher-recovery.log" &
     publisher_pid=$!
     # The client prints its paced start (after its warm-up) on stderr.
-    wait_for "recovery client start" "$publisher_pid" 60 grep -q '^paced start' "$tmp/publisher-recovery.log"
+    wait_for "recovery client start" "$publisher_pid" 60 grep -qs '^paced start' "$tmp/publisher-recovery.log"
     t0=$(sed -n 's/^paced start realtime=\([0-9.]*\).*/\1/p' "$tmp/publisher-recovery.log")
     # sleep_until T: until wall-clock T, failing if the client or the gateway exits.
     sleep_until() {
@@ -429,9 +429,15 @@ if ((want_recovery)); then
     printf '%-58s %s\n' "client" "$result"
     printf '%-58s %s\n' "peak pending" "$(kv peak_pending "$report") (at +$(kv peak_at_s "$report")s)"
     printf '%-58s %s\n' "seconds from the broker's return to breaker CLOSED" \
-        "$closed (target <= 15 = wait-in-open 10 s + 5 s: $(verdict "$closed" '<=' 15))"
+        "$closed ($(kv closed_when "$report"); target <= 15 = wait-in-open 10 s + 5 s, under load:" \
+        "$(verdict "$(kv closed_under_load_s "$report")" '<=' 15))"
     printf '%-58s %s\n' "seconds from the broker's return to retry.pending == 0" "$empty ($(kv empty_when "$report"))"
     printf '%-58s %s\n' "acked events accounted for" "$(kv accounting "$report")"
+    failed=$(field failed "$result")
+    if [ "$failed" != 0 ]; then
+        printf '%-58s %s\n' "records the gateway FAILED (not acked; durable client)" \
+            "$failed: $(grep -o 'failed: [A-Z_]*' "$tmp/publisher-recovery.log" | sort | uniq -c | tr -s ' ' | paste -sd ';')"
+    fi
     echo "after the load stopped: $wait_out"
     sed 's/^/    /' <<<"$report"
     stop "$gateway_pid"

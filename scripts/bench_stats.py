@@ -179,7 +179,7 @@ def cmd_drain(a):
     overall = None
     if first_dec is not None and last["t"] > peak_s["t"]:
         overall = (peak - last["pending"]) / (last["t"] - peak_s["t"])
-    print(f"drain_rate_overall={fmt(overall, 0)}")
+    print(f"drain_rate_since_return={fmt(overall, 0)}  (peak - last pending over the time since the broker's return)")
     # Is the drain slowing down? Rate in each third of the observed drain.
     if first_dec is not None and last["t"] - first_dec["t"] > 3:
         t0, t1 = first_dec["t"], last["t"]
@@ -222,6 +222,13 @@ def cmd_recovery(a):
     last = ss[-1]
     print(f"peak_pending={peak_s['pending']} peak_at_s={peak_s['t'] - a.start:.1f}")
     print(f"closed_after_return_s={fmt(closed and closed['t'] - a.up)}")
+    if closed is None:
+        print('closed_when="never"')
+    elif closed["t"] <= a.load_end:
+        print(f'closed_when="while load continued" closed_under_load_s={closed["t"] - a.up:.1f}')
+    else:
+        print(f'closed_when="only after the load stopped (+{closed["t"] - a.load_end:.1f}s after its end)"'
+              ' closed_under_load_s=n/a')
     print(f"closed_for_good_after_return_s={fmt(closed_for_good and closed_for_good['t'] - a.up)}")
     if zero is not None:
         when = "while load continued" if zero["t"] <= a.load_end else \
