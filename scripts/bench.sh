@@ -429,8 +429,8 @@ if ((want_recovery)); then
     printf '%-58s %s\n' "client" "$result"
     printf '%-58s %s\n' "peak pending" "$(kv peak_pending "$report") (at +$(kv peak_at_s "$report")s)"
     printf '%-58s %s\n' "seconds from the broker's return to breaker CLOSED" \
-        "$closed ($(kv closed_when "$report"); target <= 15 = wait-in-open 10 s + 5 s, under load:" \
-        "$(verdict "$(kv closed_under_load_s "$report")" '<=' 15))"
+        "$closed ($(kv closed_when "$report"); target <= 15 = wait-in-open 10 s + 5 s, under load: $(verdict \
+        "$(kv closed_under_load_s "$report")" '<=' 15))"
     printf '%-58s %s\n' "seconds from the broker's return to retry.pending == 0" "$empty ($(kv empty_when "$report"))"
     printf '%-58s %s\n' "acked events accounted for" "$(kv accounting "$report")"
     failed=$(field failed "$result")
