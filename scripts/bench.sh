@@ -18,8 +18,11 @@
 #               BENCH_RECOVERY_SECONDS; the broker is killed with -9 at 10 s and a
 #               fresh one (same port, topic re-created) starts at 20 s. Peak pending,
 #               seconds from the broker's return until the breaker is CLOSED and
-#               until the spool is empty, and the client's acked events against
-#               the gateway's published + pending.
+#               until the spool is empty, the client's acked events against the
+#               gateway's published + pending, and (BENCH_RECOVERY_VERIFY, default 1)
+#               the topic read back from the new broker: every event sent after the
+#               kill there (or still pending), no duplicates counted as events, no
+#               per-key reordering.
 #
 # Every scenario reports its rates as ratios to the bare producer measured at the
 # start of the same run (the "baseline"), and raw values. Targets (issue #7) are
@@ -36,6 +39,7 @@
 #   BENCH_RECOVERY_RATE         events/s of the recovery client (default 20000)
 #   BENCH_RECOVERY_SECONDS      its duration (default 60; the kill is at 10 s, the return at 20 s)
 #   BENCH_RECOVERY_DRAIN_TIMEOUT  how long after the load stops to wait for an empty spool (default 120)
+#   BENCH_RECOVERY_VERIFY       1 (default): read the topic back after the recovery scenario; 0: skip
 #   BENCH_STATS_INTERVAL_MS     STATS sampling period (default 250; 50 for backlogs of 100k or less)
 #   BENCH_LOG_DIR               if set, logs and STATS samples are copied there at the end
 #
@@ -95,6 +99,8 @@ CFLAGS=(-O2 -Wall -Wextra -Werror)
 "$CC" "${CFLAGS[@]}" -Iclients/c/include bench/sluice_publisher.c -o "$out/sluice_publisher" \
     clients/c/build/libsluice.a -lzstd
 "$CC" "${CFLAGS[@]}" -Iclients/c/include bench/stats_poll.c -o "$out/stats_poll" clients/c/build/libsluice.a -lzstd
+"$CC" "${CFLAGS[@]}" -isystem "$rdkafka/include" bench/count_events.c -o "$out/count_events" \
+    -L"$rdkafka/lib" -Wl,-rpath,"$rdkafka/lib" -lrdkafka
 
 # ---- scratch space, cleanup ----------------------------------------------------
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/sluice-bench.XXXXXX")
@@ -440,6 +446,36 @@ if ((want_recovery)); then
     fi
     echo "after the load stopped: $wait_out"
     sed 's/^/    /' <<<"$report"
+    if [ "${BENCH_RECOVERY_VERIFY:-1}" = 1 ]; then
+        # Events sent after the kill: those the client scheduled after it, plus its largest lag.
+        sent=$(field events "$result")
+        min_seq=$(awk -v r="$recovery_rate" -v t0="$t0" -v tk="$t_kill" -v lag="$(field max_lag_events "$result")" \
+            'BEGIN { s = int(r * (tk - t0)) + 1 + lag; print s }')
+        ((min_seq <= sent)) || min_seq=$sent
+        pending_left=$(python3 "$stats_py" last "$samples" retry.pending)
+        count=$("$out/count_events" --brokers "127.0.0.1:$rport" --topic bench-recovery --events "$sent" \
+            --min-seq "$min_seq" --keys "$keys" --timeout-s "$timeout_s" 2>>"$tmp/count-recovery.log") ||
+            echo "bench: recovery: reading the topic back failed or timed out: $count" >&2
+        found=$(field seqs_from_min "$count")
+        of=$(field of "$count")
+        if [[ $found =~ ^[0-9]+$ && $of =~ ^[0-9]+$ && $pending_left =~ ^[0-9]+$ ]]; then
+            # Records the gateway failed were not acked: the client was told; they need not be there.
+            absent=$((of - found))
+            if ((absent == 0)); then
+                verdict_read="all read back"
+            elif ((absent <= pending_left + failed)); then
+                verdict_read="$absent not in Kafka: $pending_left still pending in the spool, $failed failed to the client"
+                verdict_read+=" (not contradicted; a full check needs an empty spool)"
+            else
+                verdict_read="MISSING at least $((absent - pending_left - failed)) acked events (first absent seq"
+                verdict_read+=" $(field missing_first "$count"); $pending_left pending, $failed failed to the client)"
+            fi
+            printf '%-58s %s\n' "events sent after the kill (seq >= $min_seq) in the new broker" "$found of $of: $verdict_read"
+            printf '%-58s %s\n' "read back: records / distinct event ids / per-key reordered" \
+                "$(field records "$count") / $(field distinct "$count") / $(field reordered "$count")"
+        fi
+        sed 's/^/    /' <<<"$count"
+    fi
     stop "$gateway_pid"
     gateway_pid=
     stop "$broker_pid"
