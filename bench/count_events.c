@@ -7,13 +7,16 @@
  *
  *   count_events --brokers HOST:PORT --topic T --events N [--min-seq S]
  *                [--keys K (10000)] [--idle-ms MS (3000)] [--timeout-s S (120)]
+ *                [--missing-out FILE]
  *
  * For each record: the "event-id" header (distinct ids vs. duplicates), and
  * the key ("player-NNNNNN") and "seq" of the bench workload's value. A record
  * whose event id was not seen before but whose seq is below the highest seq
  * already read for its key arrived out of order (a duplicate may repeat older
  * seqs; that is at-least-once, not a reordering). Events with seq in
- * [S, N) are tracked one by one: how many distinct ones were read back.
+ * [S, N) are tracked one by one: how many distinct ones were read back, and
+ * (--missing-out) the seqs not read back, one per line, for the script to
+ * look up in the gateway's spool.
  * One line on stdout:
  *   records=R distinct=D duplicates=R-D reordered=X seqs_from_min=F of=N-S
  *   missing_first=SEQ|- seconds=T
@@ -90,7 +93,7 @@ static int64_t key_player(const char *k, size_t n) {
 }
 
 int main(int argc, char **argv) {
-    const char *brokers = NULL, *topic = NULL;
+    const char *brokers = NULL, *topic = NULL, *missing_out = NULL;
     uint64_t events = 0, min_seq = 0, keys = 10000, idle_ms = 3000, timeout_s = 120;
     for (int i = 1; i + 1 < argc; i += 2) {
         const char *o = argv[i], *v = argv[i + 1];
@@ -102,6 +105,7 @@ int main(int argc, char **argv) {
         else if (strcmp(o, "--keys") == 0) bad = bench_parse_u64(v, &keys);
         else if (strcmp(o, "--idle-ms") == 0) bad = bench_parse_u64(v, &idle_ms);
         else if (strcmp(o, "--timeout-s") == 0) bad = bench_parse_u64(v, &timeout_s);
+        else if (strcmp(o, "--missing-out") == 0) missing_out = v;
         else bad = 1;
         if (bad) brokers = NULL, i = argc;
     }
@@ -109,7 +113,7 @@ int main(int argc, char **argv) {
         min_seq > events) {
         fprintf(stderr,
                 "usage: %s --brokers HOST:PORT --topic T --events N [--min-seq S] [--keys K] [--idle-ms MS]"
-                " [--timeout-s S]\n",
+                " [--timeout-s S] [--missing-out FILE]\n",
                 argv[0]);
         return 2;
     }
@@ -215,11 +219,18 @@ int main(int argc, char **argv) {
         rd_kafka_message_destroy(m);
     }
     long long missing_first = -1;
+    FILE *mf = missing_out ? fopen(missing_out, "w") : NULL;
+    if (missing_out && mf == NULL) {
+        perror(missing_out);
+        rc = 1;
+    }
     for (uint64_t b = 0; b < span; b++)
         if (!(seen[b / 8] & (1u << (b % 8)))) {
-            missing_first = (long long)(b + min_seq);
-            break;
+            if (missing_first < 0) missing_first = (long long)(b + min_seq);
+            if (mf) fprintf(mf, "%llu\n", (unsigned long long)(b + min_seq));
+            else break;
         }
+    if (mf && fclose(mf) != 0) rc = 1;
     if (unparsed || no_id)
         fprintf(stderr, "count_events: %llu records not of the bench workload, %llu without an event-id\n",
                 (unsigned long long)unparsed, (unsigned long long)no_id);

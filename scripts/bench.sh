@@ -110,11 +110,11 @@ child_pid=
 poller_pid=
 publisher_pid=
 
-stop() { # stop PID: SIGTERM, wait up to 5 s, then SIGKILL
-    local pid=$1
+stop() { # stop PID [SECONDS]: SIGTERM, wait up to SECONDS (5), then SIGKILL
+    local pid=$1 grace=${2:-5}
     [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 0
     kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 1 50); do
+    for _ in $(seq 1 $((grace * 10))); do
         kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
         sleep 0.1
     done
@@ -442,42 +442,50 @@ if ((want_recovery)); then
     failed=$(field failed "$result")
     if [ "$failed" != 0 ]; then
         printf '%-58s %s\n' "records the gateway FAILED (not acked; durable client)" \
-            "$failed: $(grep -o 'failed: [A-Z_]*' "$tmp/publisher-recovery.log" | sort | uniq -c | tr -s ' ' | paste -sd ';')"
+            "$failed (codes of the first ones the client logged: $(grep -o 'failed: [A-Z_]*' "$tmp/publisher-recovery.log" |
+                sed 's/failed: //' | sort -u | paste -sd ' '))"
     fi
     echo "after the load stopped: $wait_out"
     sed 's/^/    /' <<<"$report"
+    # Stop the gateway (SIGTERM: it spools what Kafka did not take) before reading back,
+    # so nothing moves between the read and the look into its spool.
+    stop "$gateway_pid" 15
+    gateway_pid=
     if [ "${BENCH_RECOVERY_VERIFY:-1}" = 1 ]; then
         # Events sent after the kill: those the client scheduled after it, plus its largest lag.
         sent=$(field events "$result")
         min_seq=$(awk -v r="$recovery_rate" -v t0="$t0" -v tk="$t_kill" -v lag="$(field max_lag_events "$result")" \
             'BEGIN { s = int(r * (tk - t0)) + 1 + lag; print s }')
         ((min_seq <= sent)) || min_seq=$sent
-        pending_left=$(python3 "$stats_py" last "$samples" retry.pending)
         count=$("$out/count_events" --brokers "127.0.0.1:$rport" --topic bench-recovery --events "$sent" \
-            --min-seq "$min_seq" --keys "$keys" --timeout-s "$timeout_s" 2>>"$tmp/count-recovery.log") ||
+            --min-seq "$min_seq" --keys "$keys" --idle-ms 2000 --timeout-s "$timeout_s" \
+            --missing-out "$tmp/recovery/missing.txt" 2>>"$tmp/count-recovery.log") ||
             echo "bench: recovery: reading the topic back failed or timed out: $count" >&2
         found=$(field seqs_from_min "$count")
         of=$(field of "$count")
-        if [[ $found =~ ^[0-9]+$ && $of =~ ^[0-9]+$ && $pending_left =~ ^[0-9]+$ ]]; then
-            # Records the gateway failed were not acked: the client was told; they need not be there.
-            absent=$((of - found))
-            if ((absent == 0)); then
-                verdict_read="all read back"
-            elif ((absent <= pending_left + failed)); then
-                verdict_read="$absent not in Kafka: $pending_left still pending in the spool, $failed failed to the client"
-                verdict_read+=" (not contradicted; a full check needs an empty spool)"
+        if [[ $found =~ ^[0-9]+$ && $of =~ ^[0-9]+$ ]]; then
+            check=$(python3 "$stats_py" spool-check "$tmp/recovery/spool.db" --topic bench-recovery \
+                --missing "$tmp/recovery/missing.txt") || true
+            neither=$(kv in_neither "$check")
+            # Records the gateway failed were not acked (the client was told): they need not be anywhere.
+            if ((found == of)); then
+                verdict_read="all in Kafka"
+            elif [[ $neither =~ ^[0-9]+$ ]] && ((neither <= failed)); then
+                verdict_read="the other $((of - found)) in the spool ($(kv of_those_in_spool "$check")) or failed to the"
+                verdict_read+=" client ($failed): none lost"
+            elif [[ $neither =~ ^[0-9]+$ ]]; then
+                verdict_read="MISSING $((neither - failed)) acked events, in neither Kafka nor the spool"
+                verdict_read+=" (first seq $(kv first_in_neither "$check"); $failed failed to the client)"
             else
-                verdict_read="MISSING at least $((absent - pending_left - failed)) acked events (first absent seq"
-                verdict_read+=" $(field missing_first "$count"); $pending_left pending, $failed failed to the client)"
+                verdict_read="$((of - found)) not in Kafka; spool not readable: $check"
             fi
-            printf '%-58s %s\n' "events sent after the kill (seq >= $min_seq) in the new broker" "$found of $of: $verdict_read"
+            printf '%-58s %s\n' "events sent after the kill (seq >= $min_seq), in Kafka" "$found of $of; $verdict_read"
             printf '%-58s %s\n' "read back: records / distinct event ids / per-key reordered" \
                 "$(field records "$count") / $(field distinct "$count") / $(field reordered "$count")"
+            sed 's/^/    /' <<<"$check"
         fi
         sed 's/^/    /' <<<"$count"
     fi
-    stop "$gateway_pid"
-    gateway_pid=
     stop "$broker_pid"
     broker_pid=
 fi

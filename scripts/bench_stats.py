@@ -12,6 +12,9 @@ and printed are wall-clock (REALTIME) seconds, so they compare with `date +%s.%N
       The drain of a backlog after the broker came back at T: key=value lines.
   bench_stats.py recovery FILE --start T0 --kill T --up T --load-end T --topic TOPIC --acked N
       The recovery scenario's figures: key=value lines.
+  bench_stats.py spool-check SPOOL_DB --topic T --missing FILE
+      For a stopped gateway's spool: which of the seqs in FILE (events not read back
+      from Kafka) are waiting in it (PENDING, DLQ or DLQ_FAILED): key=value lines.
   bench_stats.py field JSON_FILE PATH.TO.FIELD
       One field of a STATS document (for the shell).
   bench_stats.py last FILE PATH.TO.FIELD
@@ -279,6 +282,34 @@ def cmd_last(a):
     return 0
 
 
+def cmd_spool_check(a):
+    import re
+    import sqlite3
+    with open(a.missing) as f:
+        missing = {int(line) for line in f if line.strip()}
+    seq_re = re.compile(rb'"seq":([0-9]+)')
+    counts = {}
+    found = set()
+    try:
+        db = sqlite3.connect(f"file:{a.spool}?mode=ro", uri=True)
+        rows = db.execute("SELECT status, value FROM failed_kafka_events WHERE topic = ? AND status != 'RESOLVED'",
+                          (a.topic,))
+        for status, value in rows:
+            counts[status] = counts.get(status, 0) + 1
+            m = seq_re.search(bytes(value[:96]))
+            if m and int(m.group(1)) in missing:
+                found.add(int(m.group(1)))
+        db.close()
+    except sqlite3.Error as e:
+        print(f'spool_check="could not read the spool: {e}"')
+        return 1
+    absent = sorted(missing - found)
+    print(" ".join(f"spool_{k.lower()}={v}" for k, v in sorted(counts.items())) or "spool_pending=0")
+    print(f"not_in_kafka={len(missing)} of_those_in_spool={len(found)} in_neither={len(absent)}"
+          f" first_in_neither={absent[0] if absent else '-'}")
+    return 0
+
+
 def cmd_field(a):
     with open(a.json_file) as f:
         v = json.load(f)
@@ -308,6 +339,10 @@ def main():
         r.add_argument(name, type=float, required=True)
     r.add_argument("--topic", required=True)
     r.add_argument("--acked", type=int, required=True)
+    sc = sub.add_parser("spool-check")
+    sc.add_argument("spool")
+    sc.add_argument("--topic", required=True)
+    sc.add_argument("--missing", required=True)
     last = sub.add_parser("last")
     last.add_argument("file")
     last.add_argument("path")
@@ -315,7 +350,7 @@ def main():
     f.add_argument("json_file")
     f.add_argument("path")
     a = p.parse_args()
-    return {"wait": cmd_wait, "drain": cmd_drain, "recovery": cmd_recovery, "field": cmd_field, "last": cmd_last}[a.cmd](a)
+    return {"wait": cmd_wait, "drain": cmd_drain, "recovery": cmd_recovery, "field": cmd_field, "last": cmd_last, "spool-check": cmd_spool_check}[a.cmd](a)
 
 
 if __name__ == "__main__":
