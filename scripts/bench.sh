@@ -212,9 +212,10 @@ start_broker() {
 # create_topic PORT TOPIC: with $partitions partitions. A topic the gateway's producer
 # already had auto-created (it reconnects on its own) is reported, not fatal.
 create_topic() {
-    if ! timeout 30 "$tansu" topic create --broker "tcp://127.0.0.1:$1" --partitions "$partitions" "$2" \
-        >>"$tmp/topics.log" 2>&1; then
-        grep -qi 'exist' "$tmp/topics.log" || fail "creating topic $2 failed"
+    local said
+    if ! said=$(timeout 30 "$tansu" topic create --broker "tcp://127.0.0.1:$1" --partitions "$partitions" "$2" 2>&1); then
+        echo "$said" >>"$tmp/topics.log"
+        grep -qi 'exist' <<<"$said" || fail "creating topic $2 failed: $said"
         echo "bench: note: topic $2 existed already (auto-created by the gateway's producer?)" >&2
     fi
 }
@@ -287,6 +288,12 @@ stop "$broker_pid"
 broker_pid=
 
 # ---- scenario "outage" ------------------------------------------------------------
+# The drain rate is measured over the steady middle of the drain: from the first STATS
+# sample with retry.pending at or below 90% of its peak to the first at or below 10%
+# (scripts/bench_stats.py, drain_rate). That leaves out the wait for the breaker to
+# close at the start and the tail at the end. A drain that does not reach 10% within
+# BENCH_DRAIN_TIMEOUT is reported with its rate so far.
+#
 # outage_run LABEL N: a gateway pointed at a loopback port where nothing listens; one
 # client publishes N durable events, all of which go to the spool. Then a broker
 # starts on that port and the backlog drains. Sets o_rate (ingest events/s), o_rss and
