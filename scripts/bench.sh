@@ -427,19 +427,23 @@ if ((want_recovery)); then
     [ -n "$result" ] || fail "recovery: the client printed no result (exit status $rc)"
     ((rc == 0)) || echo "bench: recovery: the client exited with status $rc: $result" >&2
     acked=$(field acked "$result")
+    # The load is the client's sending; its final flush (waiting for the last acks) is not.
+    t_send_end=$(awk -v t="$t0" -v s="$(field seconds "$result")" 'BEGIN { printf "%.3f", t + s }')
     # Load over: wait (bounded) for the spool to empty, then a last STATS.
     wait_out=$(python3 "$stats_py" wait "$samples" --pending-zero --since "$t_up" \
         --timeout "$recovery_drain_timeout" --watch-pid "$gateway_pid") || true
     sleep 0.5
     stop_poller
     report=$(python3 "$stats_py" recovery "$samples" --start "$t0" --kill "$t_kill" --up "$t_up" \
-        --load-end "$t_end" --topic bench-recovery --acked "$acked")
+        --load-end "$t_send_end" --topic bench-recovery --acked "$acked")
     closed=$(kv closed_after_return_s "$report")
     empty=$(kv empty_after_return_s "$report")
     echo
     echo "== recovery ($recovery_rate events/s for ${recovery_seconds}s, durable; broker -9 at 10 s, back at 20 s;" \
-        "load ended at +$(elapsed "$t0" "$t_end")s)"
+        "sending ended at +$(elapsed "$t0" "$t_send_end")s, the client's final flush at +$(elapsed "$t0" "$t_end")s)"
     printf '%-58s %s\n' "client" "$result"
+    printf '%-58s %s\n' "longest the client waited with no ack coming" "$(field max_ack_stall_ms "$result") ms" \
+        "final flush (acks of the last records)" "$(elapsed "$t_send_end" "$t_end") s"
     printf '%-58s %s\n' "peak pending" "$(kv peak_pending "$report") (at +$(kv peak_at_s "$report")s)"
     printf '%-58s %s\n' "seconds from the broker's return to breaker CLOSED" \
         "$closed ($(kv closed_when "$report"); target <= 15 = wait-in-open 10 s + 5 s, under load: $(verdict \
