@@ -40,7 +40,7 @@
 #   BENCH_RECOVERY_SECONDS      its duration (default 60; the kill is at 10 s, the return at 20 s)
 #   BENCH_RECOVERY_DRAIN_TIMEOUT  how long after the load stops to wait for an empty spool (default 120)
 #   BENCH_RECOVERY_VERIFY       1 (default): read the topic back after the recovery scenario; 0: skip
-#   BENCH_STATS_INTERVAL_MS     STATS sampling period (default 250; 50 for backlogs of 100k or less)
+#   BENCH_STATS_INTERVAL_MS     STATS sampling period (default 250; 20 for backlogs of 100k or less)
 #   BENCH_LOG_DIR               if set, logs and STATS samples are copied there at the end
 #
 # The gateway runs with its defaults, except the socket, spool and brokers paths
@@ -320,7 +320,9 @@ outage_run() {
         echo "bench: outage ($label): retry.pending is $pending with $n + 1 warm-up events acked, no broker" >&2
 
     # The drain: a broker on the port, the topic re-created, pending sampled until 0.
-    interval=${stats_interval:-$(((n <= 100000) ? 50 : 250))}
+    # A small backlog drains in well under a second once the spool is fast: sample it
+    # often (STATS is cheap on a small spool, and the sampler backs off when it is not).
+    interval=${stats_interval:-$(((n <= 100000) ? 20 : 250))}
     samples=$dir/stats.txt
     start_poller "$samples" "$interval"
     sleep 0.5 # a few samples of the full spool first

@@ -177,8 +177,10 @@ def cmd_drain(a):
     print(f"last_pending={last['pending']} last_state={last['state']}")
     print(f"drain_rate={fmt(rate, 0)} drain_method={method}")
     if window:
-        print(f"drain_window=+{window[0]['t'] - a.since:.1f}s({window[0]['pending']})"
-              f"..+{window[1]['t'] - a.since:.1f}s({window[1]['pending']})")
+        inside = sum(1 for s in after if window[0]["t"] <= s["t"] <= window[1]["t"])
+        coarse = " (coarse: fewer than 5 samples, the rate is uncertain)" if inside < 5 else ""
+        print(f"drain_window=+{window[0]['t'] - a.since:.2f}s({window[0]['pending']})"
+              f"..+{window[1]['t'] - a.since:.2f}s({window[1]['pending']}) samples={inside}{coarse}")
     overall = None
     if first_dec is not None and last["t"] > peak_s["t"]:
         overall = (peak - last["pending"]) / (last["t"] - peak_s["t"])
