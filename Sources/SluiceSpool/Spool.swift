@@ -38,6 +38,8 @@ public final class Spool: Sendable {
     /// when another connection (an operator command) commits.
     private let countedVersion = Atomic<Int>(-1)
 
+    private let checkpointer: Checkpointer?
+
     /// Held (`flock`) by the gateway that owns the spool, or -1 for operator tools.
     private let lockDescriptor: Atomic<Int32>
 
@@ -79,10 +81,17 @@ public final class Spool: Sendable {
         configuration.maximumReaderCount = 2
         configuration.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = \(synchronous.rawValue)")
+            // The gateway checkpoints from a connection of its own, off the writer's thread;
+            // the writer's own checkpoint, at a high mark, finds little left to copy and
+            // rewinds the WAL, so it stays about that size.
+            if exclusive {
+                try db.execute(sql: "PRAGMA wal_autocheckpoint = 16384; PRAGMA journal_size_limit = 67108864")
+            }
         }
         do {
             pool = try DatabasePool(path: path, configuration: configuration)
             try Self.migrator.migrate(pool)
+            checkpointer = exclusive ? try Checkpointer(path: path, synchronous: synchronous) : nil
         } catch {
             throw SpoolError("cannot open the spool at \(path): \(error)")
         }
@@ -267,5 +276,34 @@ struct SpoolTally {
             }
         }
         if let run { topics[run.topic, default: .init()].pending += run.count }
+    }
+}
+
+/// Copies the WAL into the database file from a connection and a thread of its own, so the
+/// spool's writer spends its time on inserts (SQLite's automatic checkpoint would run on
+/// the writer, in the commit that crosses the threshold).
+final class Checkpointer: Sendable {
+    private let connection: DatabaseQueue
+    /// Set once in init, then only cancelled.
+    nonisolated(unsafe) private let timer: DispatchSourceTimer
+
+    init(path: String, synchronous: SpoolSynchronous) throws {
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(10)
+        configuration.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = \(synchronous.rawValue)")
+        }
+        connection = try DatabaseQueue(path: path, configuration: configuration)
+        timer = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "sluice.spool.checkpoint"))
+        timer.schedule(deadline: .now() + .milliseconds(200), repeating: .milliseconds(200))
+        timer.setEventHandler { [connection] in
+            _ = try? connection.writeWithoutTransaction { try $0.checkpoint(.passive) }
+        }
+        timer.activate()
+    }
+
+    deinit {
+        timer.cancel()
+        _ = try? connection.writeWithoutTransaction { try $0.checkpoint(.passive) }
     }
 }
