@@ -93,6 +93,9 @@ struct RecoveryTests {
         let during = test.gateway.stats()
         #expect(during.retry.pending > 0, "records waited in the spool")
         #expect(during.publisher.circuitBreakerState != "CLOSED")
+        #expect((during.retry.oldestPendingAgeSeconds ?? 0) > 1, "STATS shows how old the backlog is")
+        #expect(during.retry.spoolRate > 0, "STATS shows the backlog growing")
+        #expect(during.retry.secondsToEmpty == nil, "no estimate while the backlog only grows")
         #expect(load.roundsAcked > firstAfterKill + 50, "durable acks kept coming during the outage")
 
         try broker.start()  // fresh and empty, on the same port
@@ -102,9 +105,18 @@ struct RecoveryTests {
         try waitUntil("the circuit closes within wait-in-open + 5 s", timeout: waitInOpen + 5) {
             test.gateway.circuitState == .closed
         }
+        var fastestDrain = 0.0
+        var estimated = false
         try waitUntil("the spool empties while the load goes on", timeout: 60 - Date().timeIntervalSince(returned)) {
-            test.gateway.stats().retry.pending == 0
+            let retry = test.gateway.stats().retry
+            fastestDrain = max(fastestDrain, retry.drainRate)
+            estimated = estimated || (retry.pending > 0 && (retry.secondsToEmpty ?? 0) > 0)
+            return retry.pending == 0
         }
+        #expect(fastestDrain > 0, "STATS shows the drain rate")
+        let after = test.gateway.stats().retry
+        #expect(after.oldestPendingAgeSeconds == nil && after.secondsToEmpty == 0)
+        #expect(after.drainRate > 0 || estimated, "the drain's rate is still in the 5-second window")
         let acked = load.stop()
         #expect(load.failure == nil)
         #expect(
