@@ -26,6 +26,9 @@ let package = Package(
         .systemLibrary(name: "CRdKafka", pkgConfig: "rdkafka"),
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd"),
         .target(name: "SluiceProtocol", dependencies: ["CZstd"]),
+        // epoll and accept4 for the network layer: <sys/epoll.h> is not in Swift's Glibc module.
+        .target(name: "CEpoll", cSettings: [.unsafeFlags(["-Wall", "-Wextra", "-Werror"])]),
+        .target(name: "SluiceNetwork", dependencies: ["CEpoll", .product(name: "Logging", package: "swift-log")]),
         .target(
             name: "SluiceKafka",
             dependencies: ["CRdKafka", .product(name: "Logging", package: "swift-log")],
@@ -35,8 +38,8 @@ let package = Package(
         .target(
             name: "SluiceGateway",
             dependencies: [
-                "SluiceProtocol", "SluiceKafka", "SluiceSpool", .product(name: "Logging", package: "swift-log"),
-                .product(name: "Yams", package: "Yams"), .product(name: "Metrics", package: "swift-metrics"),
+                "SluiceProtocol", "SluiceNetwork", "SluiceKafka", "SluiceSpool",
+                .product(name: "Logging", package: "swift-log"), .product(name: "Yams", package: "Yams"), .product(name: "Metrics", package: "swift-metrics"),
             ]
         ),
         .executableTarget(
@@ -88,6 +91,6 @@ let package = Package(
 )
 
 // Warnings are errors in every Swift target of this package (not in dependencies).
-for target in package.targets where target.type != .system && target.name != "CSluiceClient" {
+for target in package.targets where target.type != .system && target.name != "CSluiceClient" && target.name != "CEpoll" {
     target.swiftSettings = (target.swiftSettings ?? []) + [.treatAllWarnings(as: .error)]
 }
