@@ -39,7 +39,8 @@ let package = Package(
             name: "SluiceGateway",
             dependencies: [
                 "SluiceProtocol", "SluiceNetwork", "SluiceKafka", "SluiceSpool",
-                .product(name: "Logging", package: "swift-log"), .product(name: "Yams", package: "Yams"), .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Logging", package: "swift-log"), .product(name: "Yams", package: "Yams"),
+                .product(name: "Metrics", package: "swift-metrics"),
             ]
         ),
         .executableTarget(
@@ -91,6 +92,7 @@ let package = Package(
 )
 
 // Warnings are errors in every Swift target of this package (not in dependencies).
-for target in package.targets where target.type != .system && target.name != "CSluiceClient" && target.name != "CEpoll" {
+for target in package.targets where target.type != .system && target.name != "CSluiceClient" && target.name != "CEpoll"
+{
     target.swiftSettings = (target.swiftSettings ?? []) + [.treatAllWarnings(as: .error)]
 }
