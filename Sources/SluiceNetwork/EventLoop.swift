@@ -26,6 +26,9 @@ public final class EventLoop: @unchecked Sendable {
     private var nextToken: UInt64 = 1
     private var timed: [UInt64: Connection] = [:]
     private var ticker: DispatchSourceTimer?
+    /// Work for the next tick: deferred without a new Dispatch timer, which libdispatch cannot
+    /// create (and crashes) while the process is out of descriptors.
+    private var onNextTick: [() -> Void] = []
     private let stopped = DispatchSemaphore(value: 0)
     /// The buffer every connection of this loop reads into; its bytes are consumed at once.
     let readBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 65_536, alignment: 16)
@@ -110,7 +113,18 @@ public final class EventLoop: @unchecked Sendable {
     /// The connections this loop serves.
     var connections: [Connection] { Array(timed.values) }
 
+    /// Runs `work` on the queue at the next tick, within `tickMilliseconds`.
+    func atNextTick(_ work: @escaping () -> Void) {
+        dispatchPrecondition(condition: .onQueue(queue))
+        onNextTick.append(work)
+    }
+
     private func checkDeadlines() {
+        if !onNextTick.isEmpty {
+            let due = onNextTick
+            onNextTick = []
+            for work in due { work() }
+        }
         let now = monotonicMilliseconds()
         for connection in timed.values where connection.deadline <= now {
             connection.deadlinePassed()

@@ -12,7 +12,8 @@ import Logging
 ///
 /// When the process is out of descriptors (EMFILE, ENFILE) it gives up a spare descriptor
 /// to accept each waiting client and hand it to `overLimit` (which answers and closes it),
-/// then pauses accepting for `pauseMilliseconds`; it never spins and no client waits forever.
+/// then pauses accepting until the loop's next tick (at most `EventLoop.tickMilliseconds`);
+/// it never spins and no client waits forever.
 ///
 /// `@unchecked Sendable`: the mutable state is touched only on `loop.queue`.
 public final class Listener: @unchecked Sendable, Pollable {
@@ -25,10 +26,7 @@ public final class Listener: @unchecked Sendable, Pollable {
     private var accepted: (@Sendable (Int32) -> Void)?
     private var overLimit: (@Sendable (Int32) -> Void)?
     private var stopped = false
-    private var lastLimitWarning: Int64 = .min
-
-    /// How long accepting pauses after the process ran out of descriptors.
-    public static let pauseMilliseconds = 100
+    private var lastLimitWarning: Int64?
 
     /// Binds `path` with `mode`, replacing a socket file no process listens on; creates a
     /// missing parent directory with mode 0750.
@@ -124,7 +122,7 @@ public final class Listener: @unchecked Sendable, Pollable {
     /// Accepts and refuses the clients in the backlog, one at a time through the spare descriptor.
     private func refuseWaitingClients() {
         let now = monotonicMilliseconds()
-        if now - lastLimitWarning > 10_000 {
+        if lastLimitWarning.map({ now - $0 > 10_000 }) ?? true {
             lastLimitWarning = now
             logger.warning("out of file descriptors: refusing new clients with TOO_MANY_CONNECTIONS")
         }
@@ -137,8 +135,9 @@ public final class Listener: @unchecked Sendable, Pollable {
         }
     }
 
+    /// Resumes accepting after the loop's next tick (no new Dispatch timer: see `atNextTick`).
     private func pause() {
-        loop.queue.asyncAfter(deadline: .now() + .milliseconds(Self.pauseMilliseconds)) { [self] in
+        loop.atNextTick { [self] in
             if !stopped {
                 if spare < 0 { spare = open("/dev/null", O_RDONLY | O_CLOEXEC) }
                 rearm()

@@ -1,0 +1,81 @@
+import Foundation
+import SluiceProtocol
+import SluiceTestSupport
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// The gateway out of file descriptors: it answers, pauses, never spins, and recovers.
+@Suite("File descriptor limits", .serialized, .timeLimit(.minutes(2)))
+struct DescriptorLimitTests {
+    static let prlimit = "/usr/bin/prlimit"
+
+    @Test func outOfDescriptorsRefusesWithoutSpinningAndRecovers() throws {
+        try #require(FileManager.default.isExecutableFile(atPath: Self.prlimit), "util-linux prlimit is needed")
+        let broker = try DevBroker()
+        let gateway = try GatewayProcess(brokers: broker.bootstrapServers)
+        let limit = gateway.openDescriptors + 6
+        let lowered = try run(Self.prlimit, ["--pid", "\(gateway.pid)", "--nofile=\(limit):\(limit)"])
+        try #require(lowered.status == 0, "prlimit: \(lowered.output)")
+
+        var held: [RawClient] = []
+        var refused = 0
+        for _ in 0..<30 {
+            let client = try RawClient(socketPath: gateway.socketPath)
+            if case .error(let error)? = try? client.read(timeout: 0.3) {
+                #expect(error.rawCode == ErrorCode.tooManyConnections.rawValue, "\(error)")
+                refused += 1
+                continue
+            }
+            // The refusal may come after the first wait (accepting pauses); it is read below.
+            try? client.send(Hello(clientName: "held").frame(requestID: 1))
+            // No client waits forever: a HELLO_OK, or the refusal, within a bounded time.
+            switch try client.read(timeout: 5) {
+            case .helloOK: held.append(client)
+            case .error(let error):
+                #expect(error.rawCode == ErrorCode.tooManyConnections.rawValue, "\(error)")
+                refused += 1
+            default: Issue.record("unexpected reply to HELLO")
+            }
+        }
+        // librdkafka opens and closes sockets too, so the count served varies by a few.
+        #expect((1...12).contains(held.count), "\(held.count) clients served under a limit of \(limit)")
+        #expect(held.count + refused == 30, "\(held.count) served and \(refused) refused of 30")
+
+        // Saturated, with clients still knocking: the gateway must not spin.
+        let start = gateway.cpuTicks
+        let began = Date()
+        for _ in 0..<5 {
+            let client = try RawClient(socketPath: gateway.socketPath)
+            guard case .error = try client.read(timeout: 5) else {
+                Issue.record("a client over the limit got no TOO_MANY_CONNECTIONS")
+                continue
+            }
+        }
+        try waitUntil("a second has passed", timeout: 2) { Date().timeIntervalSince(began) >= 1 }
+        let ticks = gateway.cpuTicks - start
+        let seconds = Date().timeIntervalSince(began)
+        let share = Double(ticks) / Double(sysconf(Int32(_SC_CLK_TCK))) / seconds
+        #expect(share < 0.10, "the saturated gateway used \(Int(share * 100)) % of a core")
+
+        // Descriptors come back: a new client is served again.
+        held.removeAll()
+        try waitUntil("a client is served after descriptors were freed", timeout: 5) {
+            (try? RawClient.handshaken(socketPath: gateway.socketPath)) != nil
+        }
+        #expect(gateway.process.isRunning)
+    }
+
+    @Test func refusesToStartWhenTheLimitCannotFitMaxConnections() throws {
+        try #require(FileManager.default.isExecutableFile(atPath: Self.prlimit), "util-linux prlimit is needed")
+        let broker = try DevBroker()
+        let gateway = try GatewayProcess(
+            brokers: broker.bootstrapServers, prefix: [Self.prlimit, "--nofile=64:64"], waitUntilServing: false)
+        try waitUntil("sluice serve exits", timeout: 15) { !gateway.process.isRunning }
+        #expect(gateway.process.terminationStatus != 0)
+        #expect(gateway.log.contains("file descriptors"), "the reason is logged: \(gateway.log)")
+        #expect(!FileManager.default.fileExists(atPath: gateway.socketPath))
+    }
+}
