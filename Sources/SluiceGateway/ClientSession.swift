@@ -12,7 +12,7 @@ import SluiceProtocol
 /// block while librdkafka's queue is full, so it runs on a publish lane, never on the loop.
 ///
 /// `@unchecked Sendable`: every mutable property is touched only on the loop's queue, except
-/// `eventIDs`, which the publish lane uses while `publishing` keeps the loop off it.
+/// `eventIDs`, which the publish lane uses while `laneBusy` keeps the loop off it.
 final class ClientSession: @unchecked Sendable, ConnectionHandler {
     let id: UInt64
     let connection: Connection
@@ -25,7 +25,7 @@ final class ClientSession: @unchecked Sendable, ConnectionHandler {
     private var eventIDs = EventIDGenerator()
     private var stopped = false
     private var closing = false
-    private var publishing = false
+    private var laneBusy = false
     /// Set by `finish`: SHUTTING_DOWN goes out once every batch is settled.
     private var finishing = false
     /// Payload bytes of `PUBLISH` frames not yet settled.
@@ -108,7 +108,7 @@ final class ClientSession: @unchecked Sendable, ConnectionHandler {
         guard !closing else { return }
         if session.version == nil {
             reject(ProtocolError(.timedOut, "no HELLO within \(context.limits.handshakeTimeoutMilliseconds) ms"))
-        } else if outstandingBatches > 0 || publishing {
+        } else if outstandingBatches > 0 || laneBusy {
             extendIdleDeadline()
         } else {
             reject(ProtocolError(.timedOut, "idle for \(context.limits.idleTimeoutMilliseconds) ms"))
@@ -127,7 +127,7 @@ final class ClientSession: @unchecked Sendable, ConnectionHandler {
     }
 
     private var mayProcess: Bool {
-        !stopped && !closing && !publishing && !connection.isClosed
+        !stopped && !closing && !laneBusy && !connection.isClosed
             && unackedBytes <= Int(context.limits.maxUnackedBytes)
             && connection.pendingOutput <= Connection.outputHighWater
     }
@@ -161,7 +161,11 @@ final class ClientSession: @unchecked Sendable, ConnectionHandler {
             if peer.topicPrefixes != nil { applyTopicPolicy(&batch) }
             publish(batch, requestID: requestID)
         case .stats(let requestID):
-            send(Frame(.statsReply, requestID: requestID, version: version, payload: context.statsJSON()))
+            // The snapshot reads the spool, so it is taken off the loop too.
+            onLane { [self] in
+                let json = context.statsJSON()
+                loop.async { [self] in send(Frame(.statsReply, requestID: requestID, version: version, payload: json)) }
+            }
         case .ping(let payload, let requestID):
             send(Frame(.pong, requestID: requestID, version: version, payload: payload))
         }
@@ -172,9 +176,7 @@ final class ClientSession: @unchecked Sendable, ConnectionHandler {
         let size = batch.payload.count
         unackedBytes += size
         outstandingBatches += 1
-        publishing = true
-        updateReading()
-        lane.async { [self] in
+        onLane { [self] in
             context.router.publish(
                 batch, requestID: requestID, client: identity, peer: stamp, eventIDs: &eventIDs,
                 onAck: { [self] requestID, ack in
@@ -189,8 +191,17 @@ final class ClientSession: @unchecked Sendable, ConnectionHandler {
                         processRequests()
                     }
                 })
+        }
+    }
+
+    /// Runs `work` on the publish lane; no other request is processed until it is done.
+    private func onLane(_ work: @escaping @Sendable () -> Void) {
+        laneBusy = true
+        updateReading()
+        lane.async { [self] in
+            work()
             loop.async { [self] in
-                publishing = false
+                laneBusy = false
                 updateReading()
                 processRequests()
             }
@@ -222,7 +233,7 @@ final class ClientSession: @unchecked Sendable, ConnectionHandler {
     }
 
     private func finishIfSettled() {
-        guard finishing, outstandingBatches == 0, !publishing, !connection.isClosed else { return }
+        guard finishing, outstandingBatches == 0, !laneBusy, !connection.isClosed else { return }
         finishing = false
         sendShuttingDown()
         closing = true
@@ -241,6 +252,6 @@ final class ClientSession: @unchecked Sendable, ConnectionHandler {
     /// Pauses or resumes reading from the socket as the session's limits require.
     private func updateReading() {
         connection.wantsToRead =
-            !stopped && !closing && !publishing && unackedBytes <= Int(context.limits.maxUnackedBytes)
+            !stopped && !closing && !laneBusy && unackedBytes <= Int(context.limits.maxUnackedBytes)
     }
 }
