@@ -70,6 +70,7 @@ let package = Package(
             linkerSettings: rdkafkaRpath
         ),
         .testTarget(name: "SluiceProtocolTests", dependencies: ["SluiceProtocol"]),
+        .testTarget(name: "SluiceNetworkTests", dependencies: ["SluiceNetwork"]),
         .testTarget(
             name: "SluiceSpoolTests", dependencies: ["SluiceSpool", "SluiceTestSupport"], linkerSettings: rdkafkaRpath),
         .testTarget(

@@ -65,6 +65,7 @@ final class ClientSession: @unchecked Sendable, ConnectionHandler {
         connection.handler = self
         let timeout = Int64(context.limits.handshakeTimeoutMilliseconds)
         connection.deadline = timeout > 0 ? uptimeMilliseconds() + timeout : .max
+        updateReading()
         connection.start()
     }
 

@@ -44,7 +44,8 @@ public final class Connection: @unchecked Sendable, Pollable {
 
     /// Registers with the loop; call on `loop.queue`.
     public func start() {
-        guard let token = loop.register(descriptor, events: CEPOLL_IN, for: self) else {
+        let events = isReading ? CEPOLL_IN : 0
+        guard let token = loop.register(descriptor, events: events, for: self) else {
             isClosed = true
             Glibc.close(descriptor)
             handler?.connectionClosed(self)
@@ -52,7 +53,8 @@ public final class Connection: @unchecked Sendable, Pollable {
             return
         }
         self.token = token
-        armed = CEPOLL_IN
+        armed = events
+        readingPaused = events == 0
         loop.watchDeadline(of: self, token: token)
     }
 
