@@ -34,7 +34,12 @@ let package = Package(
             dependencies: ["CRdKafka", .product(name: "Logging", package: "swift-log")],
             linkerSettings: rdkafkaRpath
         ),
-        .target(name: "SluiceSpool", dependencies: [.product(name: "GRDB", package: "GRDB.swift")]),
+        .target(
+            name: "SluiceSpool",
+            dependencies: [
+                .product(name: "GRDB", package: "GRDB.swift"), .product(name: "GRDBSQLite", package: "GRDB.swift"),
+            ]
+        ),
         .target(
             name: "SluiceGateway",
             dependencies: [

@@ -83,7 +83,8 @@ public final class Gateway: Sendable {
         try Self.makeParentDirectory(of: configuration.spoolPath)
         let spool = try Spool(
             path: configuration.spoolPath, synchronous: configuration.spoolSynchronous,
-            maxBytes: configuration.spoolMaxBytes, exclusive: true)
+            maxBytes: configuration.spoolMaxBytes, exclusive: true,
+            fileMode: configuration.access.socketGroup == nil ? 0o600 : 0o640)
         if !configuration.storeFailures {
             logger.warning(
                 "kafka.fallback.store-failures is OFF: records Kafka does not take will be DROPPED (counted in STATS)")
@@ -103,6 +104,7 @@ public final class Gateway: Sendable {
             configuration: configuration.producer, logger: logger,
             onError: { error in
                 if error.isAllBrokersDown { wiring.routing?.forceOpen(reason: "all brokers are down") }
+                if error.isFatal { wiring.router?.restartProducer(reason: "fatal error: \(error.reason)") }
             },
             onDelivery: { opaque, outcome in
                 guard let opaque else { return }
@@ -112,27 +114,24 @@ public final class Gateway: Sendable {
             breaker: configuration.circuitBreaker, spooledKeys: spooledKeys,
             nextSequence: try spool.maxSequence() + 1, clock: clock, stats: stats, logger: logger,
             onTransition: { transition in wiring.transition(transition) })
+        let held = HeldKeys()
         let router = Router(
             producer: producer, spool: spool, routing: routing, stats: stats, logger: logger, clock: clock,
-            storeFailures: configuration.storeFailures, retry: configuration.retry,
+            storeFailures: configuration.storeFailures, retry: configuration.retry, held: held,
             wakeRetryWorker: { wiring.worker?.wake() })
         let worker = RetryWorker(
-            producer: producer, spool: spool, routing: routing, router: router, stats: stats, logger: logger,
-            clock: clock, configuration: configuration.retry,
+            producer: producer, spool: spool, routing: routing, router: router, held: held, stats: stats,
+            logger: logger, clock: clock, configuration: configuration.retry,
             reportTimeoutMilliseconds: configuration.producer.deliveryTimeoutMilliseconds + 5_000)
+        try worker.loadRejectedKeys()
         let waitInOpen = configuration.circuitBreaker.waitDurationInOpenStateMilliseconds
         wiring.routing = routing
+        wiring.router = router
         wiring.worker = worker
-        wiring.onOpen = { probeFailed in
-            // What waits in librdkafka goes to the spool now rather than after its timeout.
-            router.purgeQueue(now: clock.now())
-            if probeFailed {
-                // Kafka answers but the probe failed: a cluster that came back empty refuses
-                // the old producer id until the producer starts over.
-                DispatchQueue.global().async {
-                    do { try producer.reset() } catch { logger.error("cannot restart the Kafka producer: \(error)") }
-                }
-            }
+        wiring.onOpen = {
+            // What waits in librdkafka goes to the spool now rather than after its timeout,
+            // and the producer that comes back is one an empty or restarted cluster accepts.
+            router.restartProducer(reason: "the circuit opened")
             DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(Int(waitInOpen))) {
                 _ = routing.allowsCalls()
             }
@@ -147,10 +146,11 @@ public final class Gateway: Sendable {
         context = GatewayContext(
             limits: configuration.limits, stats: stats, router: router, logger: logger,
             statsSource: {
-                stats.snapshot(
+                try? spool.recountIfChangedElsewhere()
+                return stats.snapshot(
                     queueDepth: producer.queueDepth, brokers: brokers, circuitState: routing.breakerState,
-                    storeFailures: storeFailures, spool: (try? spool.counts()) ?? [:],
-                    spoolByTopic: (try? spool.countsByTopic()) ?? [:])
+                    storeFailures: storeFailures, spool: spool.counts(), spoolByTopic: spool.countsByTopic(),
+                    oldestPendingAt: (try? spool.oldestPendingCreatedAt()) ?? nil, now: clock.now())
             })
         do {
             loops = try EventLoopGroup()
@@ -273,10 +273,11 @@ public final class Gateway: Sendable {
         for lane in publishLanes { lane.sync {} }
         worker.stop()
         healthTimer?.cancel()
+        router.stopRestarts()
         var left = producer.flush(timeoutMilliseconds: configuration.shutdownFlushTimeoutMilliseconds)
         if left > 0 && configuration.storeFailures {
             logger.warning("\(left) records not delivered in time; moving them to the spool")
-            router.purgeQueue(now: clock.now())
+            producer.purge(inFlight: true)
             left = producer.flush(timeoutMilliseconds: 5_000)
         }
         if left > 0 { logger.error("\(left) records were neither delivered nor spooled at shutdown") }
@@ -312,12 +313,13 @@ private final class Wiring: @unchecked Sendable {
     // `@unchecked Sendable`: every property is set once in `Gateway.init` before the
     // producer can call back, and only read afterwards.
     var routing: Routing?
+    var router: Router?
     var worker: RetryWorker?
-    var onOpen: (@Sendable (_ probeFailed: Bool) -> Void)?
+    var onOpen: (@Sendable () -> Void)?
 
     func transition(_ transition: CircuitBreakerStateMachine.Transition) {
         switch transition.to {
-        case .open: onOpen?(transition.from == .halfOpen)
+        case .open: onOpen?()
         case .halfOpen, .closed: worker?.wake()
         }
     }

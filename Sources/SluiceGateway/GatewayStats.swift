@@ -20,6 +20,9 @@ public final class GatewayStats: Sendable {
     /// Count of each error code sent, in an `ERROR` frame or as a per-record code.
     private let errors = Mutex<[ErrorCode: Int]>([:])
     private let topics = Mutex<[String: TopicCounters]>([:])
+    /// Records per second into the spool and out of it to Kafka.
+    private let spoolInflow = Mutex(RateMeter())
+    private let spoolDrain = Mutex(RateMeter())
 
     struct TopicCounters {
         var received = 0
@@ -65,6 +68,7 @@ public final class GatewayStats: Sendable {
         if fromSpool {
             recordsPublished.add(total, ordering: .relaxed)
             retrySuccess.increment(by: Int64(total))
+            spoolDrain.withLock { $0.add(total, at: uptimeMilliseconds()) }
         }
         topics.withLock { table in
             for (name, count) in zip(names, counts) where count > 0 { table[name, default: .init()].published += count }
@@ -79,6 +83,7 @@ public final class GatewayStats: Sendable {
 
     func countStoredForRetry(_ count: Int) {
         storedForRetry.increment(by: Int64(count))
+        spoolInflow.withLock { $0.add(count, at: uptimeMilliseconds()) }
     }
 
     func countTransition(to state: CircuitBreakerStateMachine.State) {
@@ -91,8 +96,15 @@ public final class GatewayStats: Sendable {
     /// Everything STATS reports; `spool` counts come from the spool file.
     func snapshot(
         queueDepth: Int, brokers: String, circuitState: CircuitBreakerStateMachine.State, storeFailures: Bool,
-        spool: [SpoolStatus: Int], spoolByTopic: [String: [SpoolStatus: Int]]
+        spool: [SpoolStatus: Int], spoolByTopic: [String: [SpoolStatus: Int]], oldestPendingAt: Int64?, now: Int64
     ) -> StatsSnapshot {
+        let uptime = uptimeMilliseconds()
+        let drainRate = spoolDrain.withLock { $0.rate(at: uptime) }
+        let inflowRate = spoolInflow.withLock { $0.rate(at: uptime) }
+        let pending = spool[.pending] ?? 0
+        // Time to empty at the current net rate; unknown while the backlog does not shrink.
+        let secondsToEmpty: Double? =
+            pending == 0 ? 0 : drainRate > inflowRate ? Double(pending) / (drainRate - inflowRate) : nil
         let errorCounts = errors.withLock { Dictionary(uniqueKeysWithValues: $0.map { ($0.key.name, $0.value) }) }
         let counters = topics.withLock { $0 }
         var balance: [String: StatsSnapshot.TopicBalance] = [:]
@@ -118,8 +130,10 @@ public final class GatewayStats: Sendable {
                 asyncEnabled: true, storeFailures: storeFailures, circuitBreakerState: circuitState.rawValue,
                 circuitOpenings: circuitOpenings.load(ordering: .relaxed), queueDepth: queueDepth, retryWorkers: 1),
             retry: .init(
-                pending: spool[.pending] ?? 0, resolved: spool[.resolved] ?? 0, dlq: spool[.dlq] ?? 0,
-                dlqFailed: spool[.dlqFailed] ?? 0),
+                pending: pending, resolved: spool[.resolved] ?? 0, dlq: spool[.dlq] ?? 0,
+                dlqFailed: spool[.dlqFailed] ?? 0,
+                oldestPendingAgeSeconds: oldestPendingAt.map { max(0, Double(now - $0) / 1000) },
+                drainRate: drainRate, spoolRate: inflowRate, secondsToEmpty: secondsToEmpty),
             topics: balance)
     }
 }
@@ -161,9 +175,18 @@ public struct StatsSnapshot: Codable, Sendable, Equatable {
 
     public struct Retry: Codable, Sendable, Equatable {
         public var pending: Int
+        /// Records delivered from the spool, over the spool file's life.
         public var resolved: Int
         public var dlq: Int
         public var dlqFailed: Int
+        /// Age of the oldest PENDING record; absent when none is pending.
+        public var oldestPendingAgeSeconds: Double?
+        /// Records per second delivered from the spool, over the last 5 seconds.
+        public var drainRate: Double
+        /// Records per second written to the spool, over the last 5 seconds.
+        public var spoolRate: Double
+        /// Estimated seconds until nothing is pending; absent while the backlog does not shrink.
+        public var secondsToEmpty: Double?
     }
 
     /// Per topic, once quiet: received = published + pending + dlq + dropped.
@@ -189,5 +212,32 @@ public struct StatsSnapshot: Codable, Sendable, Equatable {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         return Array((try? encoder.encode(self)) ?? Data("{}".utf8))
+    }
+}
+
+/// Events per second over the last few whole seconds, in one-second buckets.
+struct RateMeter {
+    private static let seconds = 5
+    private var buckets = [Int](repeating: 0, count: seconds + 1)
+    private var current: Int64 = 0
+
+    mutating func add(_ count: Int, at milliseconds: Int64) {
+        advance(to: milliseconds / 1000)
+        buckets[Int(current % Int64(buckets.count))] += count
+    }
+
+    /// The mean over the `seconds` whole seconds before the current one.
+    mutating func rate(at milliseconds: Int64) -> Double {
+        advance(to: milliseconds / 1000)
+        let total = buckets.indices.reduce(0) { $0 + ($1 == Int(current % Int64(buckets.count)) ? 0 : buckets[$1]) }
+        return Double(total) / Double(Self.seconds)
+    }
+
+    private mutating func advance(to second: Int64) {
+        guard second > current else { return }
+        for skipped in (current + 1)...min(second, current + Int64(buckets.count)) {
+            buckets[Int(skipped % Int64(buckets.count))] = 0
+        }
+        current = second
     }
 }

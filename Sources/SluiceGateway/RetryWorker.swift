@@ -5,12 +5,15 @@ import SluiceKafka
 import SluiceSpool
 import Synchronization
 
-/// Delivers spooled records: every `retry.interval`, and at once when the circuit closes.
+/// Delivers spooled records: every `retry.interval`, whenever records are spooled behind a
+/// closed circuit, when the circuit closes, and as the HALF_OPEN probe.
 ///
-/// Drains due records in sequence order per key, in whole batches. Only failures a
-/// reachable broker reported cost an attempt (with backoff 1, 5, 15, 60 minutes); after
-/// `maxAttempts` the record goes to `{topic}.dlq`, or stays as `DLQ_FAILED` if that fails too.
-/// An outage stops the round and costs nothing.
+/// A round walks the spool with a cursor in sequence order and keeps `window` chunks in
+/// flight, so the drain runs at Kafka's speed and costs the same per record whatever the
+/// backlog. Only failures a reachable broker reported cost an attempt: that record's key is
+/// held (backoff 1, 5, 15, 60 minutes) while other keys go on, and after `maxAttempts` the
+/// record goes to `{topic}.dlq`, or stays as `DLQ_FAILED` if that fails too. An outage ends
+/// the round and costs nothing.
 final class RetryWorker: Sendable {
     private let producer: KafkaProducer
     private let spool: Spool
@@ -20,18 +23,23 @@ final class RetryWorker: Sendable {
     private let logger: Logger
     private let clock: any MillisecondClock
     private let configuration: RetryConfiguration
-    /// How long to wait for a batch's delivery reports before giving up on the round.
+    /// How long to wait for a chunk's delivery reports before giving up on the round.
     private let reportTimeoutMilliseconds: Int
     private let queue = DispatchQueue(label: "sluice.retry")
     private let scheduled = Atomic<Bool>(false)
     private let stopped = Atomic<Bool>(false)
+    private let held: HeldKeys
     /// Set once in `start`, then only cancelled (an inactive source must not be released).
     nonisolated(unsafe) private var timer: DispatchSourceTimer?
 
+    /// Chunks produced and not yet settled; more would only queue up inside librdkafka.
+    static let window = 4
+
     init(
-        producer: KafkaProducer, spool: Spool, routing: Routing, router: Router, stats: GatewayStats, logger: Logger,
-        clock: any MillisecondClock, configuration: RetryConfiguration, reportTimeoutMilliseconds: Int
+        producer: KafkaProducer, spool: Spool, routing: Routing, router: Router, held: HeldKeys, stats: GatewayStats,
+        logger: Logger, clock: any MillisecondClock, configuration: RetryConfiguration, reportTimeoutMilliseconds: Int
     ) {
+        self.held = held
         self.producer = producer
         self.spool = spool
         self.routing = routing
@@ -43,13 +51,24 @@ final class RetryWorker: Sendable {
         self.reportTimeoutMilliseconds = reportTimeoutMilliseconds
     }
 
+    /// Holds the keys whose head a broker rejected before a restart, until their next retry.
+    func loadRejectedKeys() throws(SpoolError) {
+        for stored in try spool.rejected() {
+            held.holdIfFree(
+                keyHash(topic: stored.record.topic, key: stored.record.key), head: stored.id, until: stored.nextRetryAt)
+        }
+    }
+
     /// Starts the periodic rounds; the first runs at once (records left by a previous run).
     func start() {
         let interval = DispatchTimeInterval.milliseconds(Int(configuration.intervalMilliseconds))
         let timer = DispatchSource.makeTimerSource(queue: .global())
         self.timer = timer
         timer.schedule(deadline: .now(), repeating: interval, leeway: .milliseconds(100))
-        timer.setEventHandler { [weak self] in self?.wake() }
+        timer.setEventHandler { [weak self] in
+            guard let self else { return }
+            wake()
+        }
         timer.activate()
     }
 
@@ -78,76 +97,139 @@ final class RetryWorker: Sendable {
 
     @discardableResult
     private func runRound() -> Int {
-        guard !stopped.load(ordering: .acquiring), routing.allowsCalls() else { return 0 }
-        // Records sent before the last purge may still fail and join the spool; until they
-        // are settled, later records of their keys must not be delivered.
-        if router.isSettlingAfterPurge {
-            queue.asyncAfter(deadline: .now() + .milliseconds(200)) { [weak self] in self?.wake() }
+        // During a producer restart the spool may still miss records the old producer held;
+        // the restart wakes the worker when it is done.
+        guard !stopped.load(ordering: .acquiring), !router.isRestartingProducer, routing.allowsCalls() else {
+            return 0
+        }
+        // Operator commands in another process (replay, purge) change what is pending.
+        do { try spool.recountIfChangedElsewhere() } catch { logger.error("retry: cannot count the spool: \(error)") }
+        if routing.breakerState == .halfOpen && !producer.brokerAnswers(timeoutMilliseconds: 2_000) {
+            routing.forceOpen(reason: "probe: no broker answered within 2 s")
             return 0
         }
         var delivered = 0
-        while !stopped.load(ordering: .acquiring) {
-            let due: [StoredRecord]
+        var cursor: Int64 = 0
+        var inFlight: [Chunk] = []
+        /// Held keys retried in this round: one record each, the rest wait for the next round.
+        var probing: Set<UInt64> = []
+        var outage = false
+        reading: while !stopped.load(ordering: .acquiring) && !outage {
+            let rows: [StoredRecord]
             do {
-                due = try spool.due(now: clock.now(), limit: configuration.batchSize)
+                rows = try spool.pending(after: cursor, limit: configuration.batchSize)
             } catch {
                 logger.error("retry: cannot read the spool: \(error)")
-                return delivered
+                break
             }
-            if due.isEmpty { break }
-            let (sent, outage) = send(due)
-            delivered += sent
-            if outage { break }
+            if rows.isEmpty || router.isRestartingProducer { break }
+            cursor = rows[rows.count - 1].id
+            let now = clock.now()
+            let sendable = held.withKeys { held -> [StoredRecord] in
+                guard !held.isEmpty || !probing.isEmpty else { return rows }
+                return rows.filter { stored in
+                    let hash = keyHash(topic: stored.record.topic, key: stored.record.key)
+                    if probing.contains(hash) { return false }
+                    guard let key = held[hash] else { return true }
+                    return key.retryAt <= now && probing.insert(hash).inserted
+                }
+            }
+            if !sendable.isEmpty { inFlight.append(produce(sendable)) }
+            // A short read is the log's tail: settle everything before looking for more.
+            while inFlight.count >= Self.window || (rows.count < configuration.batchSize && !inFlight.isEmpty) {
+                let (sent, failed) = settle(inFlight.removeFirst())
+                delivered += sent
+                if failed {
+                    outage = true
+                    continue reading
+                }
+            }
         }
+        for chunk in inFlight { delivered += settle(chunk).delivered }
         if delivered > 0 { logger.info("retry: delivered \(delivered) spooled records") }
         return delivered
     }
 
-    /// Sends one batch of due records and settles each; returns (delivered, outage seen).
-    private func send(_ records: [StoredRecord]) -> (Int, Bool) {
-        let outcomes = produceAndWait(records.map { ($0.record.topic, $0.record) })
-        var resolved: [Int64] = []
+    /// Records produced together, waiting for their delivery reports.
+    private struct Chunk {
+        var records: [StoredRecord]
+        var batch: RetryBatch
+        var done: DispatchSemaphore
+    }
+
+    private func produce(_ records: [StoredRecord]) -> Chunk {
+        let done = DispatchSemaphore(value: 0)
+        let batch = RetryBatch(recordCount: records.count) { done.signal() }
+        let session = producer.session()
+        for (index, stored) in records.enumerated() {
+            produce(
+                topic: stored.record.topic, record: stored.record, session: session,
+                opaque: batch.opaque(forRecord: index), batch: batch, index: index)
+        }
+        return Chunk(records: records, batch: batch, done: done)
+    }
+
+    /// Waits for a chunk's reports, deletes what Kafka took, and books the rest; returns
+    /// (delivered, outage seen).
+    private func settle(_ chunk: Chunk) -> (delivered: Int, outage: Bool) {
+        wait(for: chunk.done)
+        var resolved: [StoredRecord] = []
+        resolved.reserveCapacity(chunk.records.count)
         var resolvedPerTopic: [String: Int] = [:]
+        var unspooled: [UInt64: Int] = [:]
         var outage = false
-        var successes = 0
         var failures = 0
-        for (stored, outcome) in zip(records, outcomes) {
+        for (stored, outcome) in zip(chunk.records, chunk.batch.results) {
             switch outcome {
             case .delivered:
-                resolved.append(stored.id)
+                resolved.append(stored)
                 resolvedPerTopic[stored.record.topic, default: 0] += 1
-                successes += 1
+                unspooled[keyHash(topic: stored.record.topic, key: stored.record.key), default: 0] += 1
             case .failed(let error, _) where !error.isBrokerReported:
                 outage = true
                 if !error.isPurged { failures += 1 }
+                if error.isProducerStateError { router.restartProducer(reason: error.reason) }
             case .failed(let error, _):
                 settleRejected(stored, error: error)
             case nil:
                 outage = true
             }
         }
-        routing.record(successes: successes, failures: failures)
+        routing.record(successes: resolved.count, failures: failures)
         do {
-            try spool.markResolved(resolved)
+            try spool.remove(delivered: resolved)
         } catch {
-            logger.error("retry: delivered records could not be marked resolved (they will be sent again): \(error)")
+            logger.error("retry: delivered records could not be removed (they will be sent again): \(error)")
             return (0, true)
         }
-        for stored in records where resolved.contains(stored.id) {
-            routing.unspool(keyHash: keyHash(topic: stored.record.topic, key: stored.record.key))
-        }
+        held.release(delivered: resolved.map { (keyHash(topic: $0.record.topic, key: $0.record.key), $0.id) })
+        routing.unspool(unspooled)
         let names = Array(resolvedPerTopic.keys)
         stats.countPublished(topics: names, counts: names.map { resolvedPerTopic[$0]! }, fromSpool: true)
         return (resolved.count, outage)
     }
 
-    /// A broker rejected the record: count the attempt, back off, or dead-letter it.
+    /// Waits for delivery reports, in slices so that a shutdown does not sit out a whole
+    /// delivery timeout.
+    private func wait(for done: DispatchSemaphore) {
+        let deadline = DispatchTime.now() + .milliseconds(reportTimeoutMilliseconds)
+        while done.wait(timeout: min(deadline, .now() + .milliseconds(100))) == .timedOut {
+            if stopped.load(ordering: .acquiring) || DispatchTime.now() >= deadline {
+                logger.warning("retry: delivery reports did not arrive in time; the round stops")
+                return
+            }
+        }
+    }
+
+    /// A broker rejected the record: count the attempt and hold its key, or dead-letter it.
     private func settleRejected(_ stored: StoredRecord, error: KafkaError) {
         let attempts = stored.attempts + 1
+        let hash = keyHash(topic: stored.record.topic, key: stored.record.key)
         do {
             if attempts < configuration.maxAttempts {
                 let next = clock.now() + configuration.backoff(afterAttempts: attempts)
                 try spool.recordFailure(id: stored.id, attempts: attempts, nextRetryAt: next, error: error.reason)
+                held.hold(hash, head: stored.id, until: next)
                 logger.warning("retry: record \(stored.id) rejected (\(error.reason)), attempt \(attempts)")
                 return
             }
@@ -161,8 +243,11 @@ final class RetryWorker: Sendable {
                 SpoolHeader(name: "dlq-first-failure-ms", value: Array(String(stored.createdAt).utf8)),
                 SpoolHeader(name: "dlq-client", value: Array(stored.record.client.utf8)),
             ]
-            let outcome = produceAndWait([(record.topic, record)]).first ?? nil
-            switch outcome {
+            var dead = stored
+            dead.record = record
+            let chunk = produce([dead])
+            wait(for: chunk.done)
+            switch chunk.batch.results.first ?? nil {
             case .delivered:
                 try spool.markDeadLettered(id: stored.id, status: .dlq, attempts: attempts, error: error.reason)
                 stats.dlqSent.increment()
@@ -176,52 +261,37 @@ final class RetryWorker: Sendable {
                 // Kafka went away meanwhile: the record stays PENDING and is dead-lettered next round.
                 try spool.recordFailure(
                     id: stored.id, attempts: attempts, nextRetryAt: clock.now(), error: error.reason)
+                held.hold(hash, head: stored.id, until: clock.now())
                 return
             }
-            routing.unspool(keyHash: keyHash(topic: stored.record.topic, key: stored.record.key))
+            // The next record of the key is its head now, with attempts of its own.
+            held.release(hash)
+            routing.unspool([hash: 1])
         } catch {
             logger.error("retry: cannot update record \(stored.id): \(error)")
         }
-    }
-
-    /// Produces records and waits (bounded) for their delivery reports; nil where none came.
-    private func produceAndWait(_ records: [(String, SpoolRecord)]) -> [DeliveryOutcome?] {
-        let done = DispatchSemaphore(value: 0)
-        let batch = RetryBatch(recordCount: records.count) { done.signal() }
-        let session = producer.session()
-        for (index, (topic, record)) in records.enumerated() {
-            produce(
-                topic: topic, record: record, session: session, opaque: batch.opaque(forRecord: index), batch: batch,
-                index: index)
-        }
-        // Waits in slices so that a shutdown does not sit out a whole delivery timeout.
-        let deadline = DispatchTime.now() + .milliseconds(reportTimeoutMilliseconds)
-        while done.wait(timeout: min(deadline, .now() + .milliseconds(100))) == .timedOut {
-            if stopped.load(ordering: .acquiring) || DispatchTime.now() >= deadline {
-                logger.warning("retry: delivery reports did not arrive in time; the round stops")
-                break
-            }
-        }
-        return batch.results
     }
 
     private func produce(
         topic: String, record: SpoolRecord, session: ProducerSession, opaque: UnsafeMutableRawPointer,
         batch: RetryBatch, index: Int
     ) {
-        let topicBytes = Array(topic.utf8)
+        var topic = topic
         while true {
             do {
-                try topicBytes.withUnsafeBytes { topicBuffer in
+                try topic.withUTF8 { topicBytes in
                     try record.key.withUnsafeBytes { key in
                         try record.value.withUnsafeBytes { value in
                             try session.produce(
-                                topic: topicBuffer, key: key, value: value, timestamp: record.timestamp,
-                                headerCount: record.headers.count, opaque: opaque
+                                topic: UnsafeRawBufferPointer(topicBytes), key: key, value: value,
+                                timestamp: record.timestamp, headerCount: record.headers.count, opaque: opaque
                             ) { writer in
                                 for header in record.headers {
-                                    Array(header.name.utf8).withUnsafeBytes { name in
-                                        header.value.withUnsafeBytes { writer.add(name: name, value: $0) }
+                                    var name = header.name
+                                    name.withUTF8 { name in
+                                        header.value.withUnsafeBytes {
+                                            writer.add(name: UnsafeRawBufferPointer(name), value: $0)
+                                        }
                                     }
                                 }
                             }

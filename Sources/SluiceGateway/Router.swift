@@ -10,8 +10,8 @@ import Synchronization
 ///
 /// A record goes to Kafka directly unless the circuit is OPEN or its key already has
 /// records in the spool; then it is spooled behind them. A record whose delivery fails is
-/// spooled too (`storeFailures`), and an outage failure purges librdkafka's queue so what
-/// waits there is spooled now, in order, instead of after the message timeout.
+/// spooled too (`storeFailures`), and an outage failure restarts the producer, so that what
+/// it still holds is spooled now, in routing order, instead of after the message timeout.
 final class Router: Sendable {
     private let producer: KafkaProducer
     private let spool: Spool
@@ -21,25 +21,23 @@ final class Router: Sendable {
     private let clock: any MillisecondClock
     private let storeFailures: Bool
     private let retry: RetryConfiguration
+    private let held: HeldKeys
     /// Called when a record was spooled while the circuit is not OPEN, so the worker retries soon.
     private let wakeRetryWorker: @Sendable () -> Void
     /// Last time a delivery report arrived, in monotonic ms (`uptimeMilliseconds()`), for
     /// stall detection. Real time even when tests inject a clock.
     let lastDeliveryAt = Atomic<Int64>(uptimeMilliseconds())
-    /// Last purge of librdkafka's queue (ms): one outage purges once, not once per record.
-    let lastPurgeAt = Atomic<Int64>(0)
-    /// Client records produced directly whose delivery report has not arrived.
-    private let directInFlight = Atomic<Int>(0)
-    /// Set by a purge, cleared once no direct record is in flight: until then a record sent
-    /// before the purge may still fail and be spooled, so the retry worker must not yet
-    /// deliver later records of its key.
-    private let purgeSettling = Atomic<Bool>(false)
+    /// Set while the producer is being replaced; see `restartProducer`.
+    private let restarting = Atomic<Bool>(false)
+    private let restartsStopped = Atomic<Bool>(false)
+    private let restartQueue = DispatchQueue(label: "sluice.producer-restart")
 
     init(
         producer: KafkaProducer, spool: Spool, routing: Routing, stats: GatewayStats, logger: Logger,
-        clock: any MillisecondClock, storeFailures: Bool, retry: RetryConfiguration,
+        clock: any MillisecondClock, storeFailures: Bool, retry: RetryConfiguration, held: HeldKeys,
         wakeRetryWorker: @escaping @Sendable () -> Void
     ) {
+        self.held = held
         self.producer = producer
         self.spool = spool
         self.routing = routing
@@ -107,15 +105,19 @@ final class Router: Sendable {
                                 record, of: batch, bytes: bytes, eventID: ids[index], timestamp: timestamp,
                                 peer: peer, session: session, opaque: pending.opaque(forRecord: index))
                             {
-                            case .queued: directInFlight.add(1, ordering: .relaxed)
+                            case .queued: continue
                             case .queueFull:
                                 // Records of this pass routed to the spool still go there, in order.
                                 if !toSpool.isEmpty { enqueue(toSpool, for: pending) }
                                 return (index, transition)
-                            case .failed: pending.resolve(record: index, failure: .internal)
+                            case .unavailable: break  // spooled below, like a record behind an open circuit
+                            case .failed:
+                                pending.resolve(record: index, failure: .internal)
+                                continue
                             }
-                        } else if storeFailures {
-                            state.spooledKeys[hash, default: 0] += 1
+                        }
+                        if storeFailures {
+                            state.spooledKeys[hash == 0 ? keyHash(topic: topic, key: key) : hash, default: 0] += 1
                             toSpool.append(
                                 (
                                     index,
@@ -143,7 +145,8 @@ final class Router: Sendable {
         if let ack = pending.acceptedAll() { onAck(requestID, ack) }
     }
 
-    private enum ProduceResult { case queued, queueFull, failed }
+    /// `unavailable`: the producer is unusable until restarted (a restart is under way).
+    private enum ProduceResult { case queued, queueFull, unavailable, failed }
 
     private func produce(
         _ record: RecordView, of batch: PublishBatch, bytes: UnsafeRawBufferPointer, eventID: EventID, timestamp: Int64,
@@ -178,6 +181,9 @@ final class Router: Sendable {
             return .queued
         } catch  where error.code == .queueFull {
             return .queueFull
+        } catch  where error.isProducerStateError {
+            restartProducer(reason: error.reason)
+            return .unavailable
         } catch {
             logger.error("produce failed: \(error)")
             stats.recordsFailed.add(1, ordering: .relaxed)
@@ -210,13 +216,15 @@ final class Router: Sendable {
     /// Hands records to the spool (call with the routing lock held, so spool order is routing order).
     private func enqueue(_ records: [(index: Int, record: SpoolRecord)], for pending: PendingBatch) {
         stats.countStoredForRetry(records.count)
-        spool.enqueue(records.map(\.record)) { [routing, stats] result in
+        spool.enqueue(records.map(\.record)) { [routing, stats, wakeRetryWorker] result in
             switch result {
             case .success:
                 for entry in records { pending.resolve(record: entry.index, failure: nil) }
+                // Behind a closed circuit the worker delivers them now, not at its next interval.
+                if routing.breakerState != .open { wakeRetryWorker() }
             case .failure(let error):
                 for entry in records {
-                    routing.unspool(keyHash: keyHash(topic: entry.record.topic, key: entry.record.key))
+                    routing.unspool([keyHash(topic: entry.record.topic, key: entry.record.key): 1])
                     stats.countError(error.isFull ? .overloaded : .internal)
                     pending.resolve(record: entry.index, failure: error.isFull ? .overloaded : .internal)
                 }
@@ -228,9 +236,6 @@ final class Router: Sendable {
     private func delivered(_ pending: PendingBatch, _ index: Int, _ outcome: DeliveryOutcome) {
         let now = clock.now()
         lastDeliveryAt.store(uptimeMilliseconds(), ordering: .relaxed)
-        if directInFlight.subtract(1, ordering: .acquiringAndReleasing).newValue == 0 {
-            purgeSettling.store(false, ordering: .releasing)
-        }
         switch outcome {
         case .delivered:
             stats.recordsPublished.add(1, ordering: .relaxed)
@@ -239,7 +244,12 @@ final class Router: Sendable {
         case .failed(let error, let message):
             stats.recordsFailed.add(1, ordering: .relaxed)
             let outage = !error.isBrokerReported
-            if outage && !error.isPurged { pending.countOutcome(failure: true) }
+            if outage && !error.isPurged {
+                pending.countOutcome(failure: true)
+                // Before this record is spooled: the retry worker must not deliver later
+                // records of its key until what the producer still holds is spooled too.
+                restartProducer(reason: error.reason)
+            }
             guard storeFailures else {
                 stats.countDropped(topic: message.topic)
                 let code: ErrorCode = error.isRetriable ? .deliveryFailed : .rejectedByBroker
@@ -256,31 +266,43 @@ final class Router: Sendable {
                 headers: message.headers.map { SpoolHeader(name: $0.name, value: $0.value) }, value: message.value,
                 timestamp: message.timestamp, client: pending.client, reason: error.reason,
                 attempts: outage ? 0 : 1, nextRetryAt: outage ? 0 : now + retry.backoff(afterAttempts: 1))
-            let purge = routing.withState { state -> (Bool, CircuitBreakerStateMachine.Transition?) in
-                state.spooledKeys[keyHash(topic: message.topic, key: message.key), default: 0] += 1
+            let hash = keyHash(topic: message.topic, key: message.key)
+            if !outage { held.hold(hash, head: record.sequence, until: record.nextRetryAt) }
+            routing.withState { state in
+                state.spooledKeys[hash, default: 0] += 1
                 enqueue([(index, record)], for: pending)
-                // The first outage failure takes back everything queued behind it, so no later
-                // record of the same key can reach Kafka before this one is retried.
-                let purge = outage && !error.isPurged && now - lastPurgeAt.load(ordering: .relaxed) > 1_000
-                if purge { purgeQueue(now: now) }
-                return (purge, nil)
+                return ((), nil)
             }
-            if purge { logger.warning("delivery failed (\(error.reason)): spooling what librdkafka still held") }
-            if routing.breakerState != .open { wakeRetryWorker() }
         }
     }
 
-    /// Fails what waits in librdkafka's queue so it is spooled now, in order.
-    func purgeQueue(now: Int64) {
-        lastPurgeAt.store(now, ordering: .relaxed)
-        purgeSettling.store(directInFlight.load(ordering: .acquiring) > 0, ordering: .releasing)
-        producer.purge()
+    /// Replaces the producer after an outage failure, a fatal error or the circuit opening.
+    ///
+    /// Everything the old producer holds fails as purged and is spooled, so afterwards no
+    /// record of a spooled key is left in flight and the retry worker may deliver in
+    /// sequence order. A cluster that came back empty, or that fences the old producer
+    /// id, accepts the new one. Requests while a restart runs are merged into it.
+    func restartProducer(reason: String) {
+        guard !restartsStopped.load(ordering: .acquiring),
+            !restarting.exchange(true, ordering: .acquiringAndReleasing)
+        else { return }
+        logger.warning("restarting the Kafka producer (\(reason)); what it holds goes to the spool")
+        restartQueue.async { [self] in
+            do { try producer.reset() } catch { logger.error("cannot restart the Kafka producer: \(error)") }
+            spool.waitForQueuedCommits()
+            restarting.store(false, ordering: .releasing)
+            wakeRetryWorker()
+        }
     }
 
-    /// Whether records sent before the last purge may still come back to the spool.
-    var isSettlingAfterPurge: Bool {
-        purgeSettling.load(ordering: .acquiring) && directInFlight.load(ordering: .acquiring) > 0
+    /// Refuses further restarts and waits for one under way (the gateway is stopping).
+    func stopRestarts() {
+        restartsStopped.store(true, ordering: .releasing)
+        restartQueue.sync {}
     }
+
+    /// Whether a producer restart is under way: the spool may still miss records it holds.
+    var isRestartingProducer: Bool { restarting.load(ordering: .acquiring) }
 
     /// The distinct topics of a batch and, per record, the index of its topic.
     static func topicTable(_ batch: PublishBatch) -> ([String], [UInt16]) {

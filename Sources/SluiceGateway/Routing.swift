@@ -75,11 +75,14 @@ final class Routing: Sendable {
 
     var breakerState: CircuitBreakerStateMachine.State { state.withLock { $0.breaker.state } }
 
-    /// Forgets spooled records of a key that left the spool (delivered or dead-lettered).
-    func unspool(keyHash: UInt64, count: Int = 1) {
+    /// Forgets spooled records that left the spool (delivered or dead-lettered), counted per key hash.
+    func unspool(_ counts: [UInt64: Int]) {
+        guard !counts.isEmpty else { return }
         withState { state in
-            if let left = state.spooledKeys[keyHash] {
-                state.spooledKeys[keyHash] = left > count ? left - count : nil
+            for (hash, count) in counts {
+                if let left = state.spooledKeys[hash] {
+                    state.spooledKeys[hash] = left > count ? left - count : nil
+                }
             }
             return ((), nil)
         }

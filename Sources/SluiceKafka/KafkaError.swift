@@ -54,10 +54,26 @@ public struct KafkaError: Error, Sendable, CustomStringConvertible {
         }
     }
 
-    /// Whether a reachable broker reported the failure (Kafka's positive error codes), as
-    /// opposed to a local one: timeouts, transport failures, purges. Only these count as
-    /// delivery attempts; an outage is not the record's fault.
-    public var isBrokerReported: Bool { rawCode > 0 }
+    /// Whether a reachable broker reported the failure because of the record (Kafka's
+    /// positive error codes), as opposed to a local one (timeouts, transport failures,
+    /// purges) or one about the producer itself. Only these count as delivery attempts;
+    /// an outage is not the record's fault.
+    public var isBrokerReported: Bool { rawCode > 0 && !isProducerStateError }
+
+    /// Whether the failure is the producer's, not the record's: a restarted or empty cluster
+    /// fences it or does not know its id, or librdkafka raised a fatal error. Such a
+    /// producer keeps failing until it is replaced by one with a new producer id.
+    public var isProducerStateError: Bool {
+        switch rd_kafka_resp_err_t(rawValue: rawCode) {
+        case RD_KAFKA_RESP_ERR__FATAL, RD_KAFKA_RESP_ERR__FENCED, RD_KAFKA_RESP_ERR__INCONSISTENT,
+            RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER, RD_KAFKA_RESP_ERR_INVALID_PRODUCER_EPOCH,
+            RD_KAFKA_RESP_ERR_INVALID_PRODUCER_ID_MAPPING, RD_KAFKA_RESP_ERR_UNKNOWN_PRODUCER_ID,
+            RD_KAFKA_RESP_ERR_PRODUCER_FENCED:
+            true
+        default:
+            false
+        }
+    }
 
     /// Whether the record was taken back out of librdkafka's queue by `KafkaProducer.purge()`.
     public var isPurged: Bool {
@@ -66,6 +82,9 @@ public struct KafkaError: Error, Sendable, CustomStringConvertible {
 
     /// Whether every broker connection is down (from librdkafka's error callback).
     public var isAllBrokersDown: Bool { rawCode == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN.rawValue }
+
+    /// Whether librdkafka raised a fatal error: the producer is unusable until replaced.
+    public var isFatal: Bool { rawCode == RD_KAFKA_RESP_ERR__FATAL.rawValue }
 
     public var description: String { "Kafka \(code): \(reason) (\(rawCode)) at \(file):\(line)" }
 }

@@ -63,29 +63,42 @@ final class CallbackContext: Sendable {
 /// remaining state is immutable or atomic.
 final class RDKafkaProducerHandle: @unchecked Sendable {
     let handle: OpaquePointer
-    private let stopping = Atomic<Bool>(false)
-    private let pollerDone = DispatchSemaphore(value: 0)
+    private let poller = Poller()
     private let closed = Mutex(false)
 
-    init(properties: [(String, String)], context: Unmanaged<CallbackContext>) throws(KafkaError) {
+    /// What the polling thread shares with the handle; not the handle itself, whose
+    /// `deinit` stops the thread.
+    private final class Poller: Sendable {
+        let stopping = Atomic<Bool>(false)
+        let done = DispatchSemaphore(value: 0)
+    }
+
+    /// The callbacks' context lives as long as any handle that may call them.
+    private let context: CallbackContext
+
+    init(properties: [(String, String)], context: CallbackContext) throws(KafkaError) {
+        self.context = context
         let config = try RDKafkaConfig(properties)
-        rd_kafka_conf_set_opaque(config.pointer, context.toOpaque())
+        rd_kafka_conf_set_opaque(config.pointer, Unmanaged.passUnretained(context).toOpaque())
         rd_kafka_conf_set_dr_msg_cb(config.pointer, deliveryReportCallback)
         rd_kafka_conf_set_log_cb(config.pointer, logCallback)
         rd_kafka_conf_set_error_cb(config.pointer, errorCallback)
         handle = try config.makeClient(RD_KAFKA_PRODUCER)
-        // Unowned: close(), called at the latest from deinit, waits for this thread to end.
-        let poller = Thread { [unowned self] in
-            while !stopping.load(ordering: .acquiring) {
+        // close(), called at the latest from deinit, waits for this thread to end.
+        nonisolated(unsafe) let handle = handle
+        let thread = Thread { [poller] in
+            while !poller.stopping.load(ordering: .acquiring) {
                 rd_kafka_poll(handle, 100)
             }
-            pollerDone.signal()
+            poller.done.signal()
         }
-        poller.name = "sluice-kafka-poll"
-        poller.start()
+        thread.name = "sluice-kafka-poll"
+        thread.start()
     }
 
-    deinit { close(flushTimeoutMilliseconds: 0) }
+    /// A handle replaced by `KafkaProducer.reset()` goes when the last session holding it
+    /// does; whatever such a session added late fails as purged, with its report.
+    deinit { close(flushTimeoutMilliseconds: 5_000, purging: true) }
 
     var queueDepth: Int { Int(rd_kafka_outq_len(handle)) }
 
@@ -94,15 +107,16 @@ final class RDKafkaProducerHandle: @unchecked Sendable {
         return queueDepth
     }
 
-    func close(flushTimeoutMilliseconds: Int) {
+    func close(flushTimeoutMilliseconds: Int, purging: Bool = false) {
         let first = closed.withLock { closed in
             defer { closed = true }
             return !closed
         }
         guard first else { return }
+        if purging { _ = rd_kafka_purge(handle, Int32(RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT)) }
         _ = flush(timeoutMilliseconds: flushTimeoutMilliseconds)
-        stopping.store(true, ordering: .releasing)
-        pollerDone.wait()
+        poller.stopping.store(true, ordering: .releasing)
+        poller.done.wait()
         rd_kafka_destroy(handle)
     }
 }
@@ -115,7 +129,9 @@ final class RDKafkaProducerHandle: @unchecked Sendable {
 public final class KafkaProducer: Sendable {
     private let current: Mutex<RDKafkaProducerHandle>
     private let properties: [(String, String)]
-    private let context: Unmanaged<CallbackContext>
+    /// With `test.mock.num.brokers`, one mock cluster that outlives producer restarts.
+    private let mock: MockClusterOwner?
+    private let context: CallbackContext
     private let closed = Mutex(false)
     private let logger: Logger
 
@@ -128,14 +144,18 @@ public final class KafkaProducer: Sendable {
         onDelivery: @escaping @Sendable (UnsafeMutableRawPointer?, DeliveryOutcome) -> Void
     ) throws(KafkaError) {
         self.logger = logger
-        properties = configuration.librdkafkaProperties
-        let context = Unmanaged.passRetained(CallbackContext(onDelivery: onDelivery, onError: onError, logger: logger))
-        do {
-            current = Mutex(try RDKafkaProducerHandle(properties: properties, context: context))
-        } catch {
-            context.release()
-            throw error
+        var properties = configuration.librdkafkaProperties
+        if let brokers = properties.last(where: { $0.0 == "test.mock.num.brokers" }).flatMap({ Int32($0.1) }) {
+            let owner = try MockClusterOwner(brokers: brokers)
+            properties.removeAll { $0.0 == "test.mock.num.brokers" || $0.0 == "bootstrap.servers" }
+            properties.append(("bootstrap.servers", owner.cluster.bootstrapServers))
+            mock = owner
+        } else {
+            mock = nil
         }
+        self.properties = properties
+        let context = CallbackContext(onDelivery: onDelivery, onError: onError, logger: logger)
+        current = Mutex(try RDKafkaProducerHandle(properties: properties, context: context))
         self.context = context
     }
 
@@ -172,17 +192,29 @@ public final class KafkaProducer: Sendable {
     }
 
     /// Starts over with a new librdkafka handle (and so a new producer id). Everything the
-    /// old one still holds fails as purged (possibly delivered) and its reports are served
-    /// before it is destroyed.
+    /// old one still holds, queued or in flight, fails as purged (possibly delivered); every
+    /// report is served before this returns and the old handle is destroyed.
     public func reset() throws(KafkaError) {
         let fresh = try RDKafkaProducerHandle(properties: properties, context: context)
         let old = current.withLock { current in
             defer { current = fresh }
             return current
         }
-        _ = rd_kafka_purge(old.handle, Int32(RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT))
-        old.close(flushTimeoutMilliseconds: 5_000)
+        // A session that took the old handle just before the swap may still add records:
+        // purge until it is empty. The handle itself goes with its last session.
+        let deadline = uptimeNanoseconds() + 10_000_000_000
+        repeat {
+            _ = rd_kafka_purge(old.handle, Int32(RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT))
+        } while old.flush(timeoutMilliseconds: 100) > 0 && uptimeNanoseconds() < deadline
         logger.notice("Kafka producer restarted with a new producer id")
+    }
+
+    /// Whether a broker answers a metadata request within `timeoutMilliseconds`.
+    public func brokerAnswers(timeoutMilliseconds: Int) -> Bool {
+        var metadata: UnsafePointer<rd_kafka_metadata>?
+        let error = rd_kafka_metadata(client.handle, 0, nil, &metadata, Int32(clamping: timeoutMilliseconds))
+        if let metadata { rd_kafka_metadata_destroy(metadata) }
+        return error == RD_KAFKA_RESP_ERR_NO_ERROR
     }
 
     /// Flushes, stops polling and destroys the client. Later calls do nothing.
@@ -198,9 +230,10 @@ public final class KafkaProducer: Sendable {
             logger.warning("closing the producer with \(left) records undelivered")
         }
         client.close(flushTimeoutMilliseconds: 0)
-        context.release()
     }
 }
+
+func uptimeNanoseconds() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
 
 private func deliveryReportCallback(
     _ client: OpaquePointer?, _ message: UnsafePointer<rd_kafka_message_t>?, _ opaque: UnsafeMutableRawPointer?
@@ -262,25 +295,48 @@ extension KafkaProducer {
         _ = rd_kafka_poll(client.handle, milliseconds)
     }
 
-    /// Fails every record still waiting in librdkafka's queues at once (their delivery
-    /// reports say `isPurged`), instead of letting them wait out the message timeout.
-    /// Records already sent to a broker are left to finish: purging those would make the
-    /// idempotent producer reset its state, stalling recovery.
-    public func purge() {
-        _ = rd_kafka_purge(client.handle, Int32(RD_KAFKA_PURGE_F_QUEUE))
+    /// Fails every record still waiting in librdkafka's queue, and with `inFlight` those
+    /// sent to a broker too, at once (their delivery reports say `isPurged`), instead of
+    /// letting them wait out the message timeout.
+    public func purge(inFlight: Bool = false) {
+        let flags = RD_KAFKA_PURGE_F_QUEUE | (inFlight ? RD_KAFKA_PURGE_F_INFLIGHT : 0)
+        _ = rd_kafka_purge(client.handle, Int32(flags))
     }
 
     /// The in-process mock cluster, when `test.mock.num.brokers` is set.
-    public var mockCluster: KafkaMockCluster? {
-        rd_kafka_handle_mock_cluster(client.handle).map { KafkaMockCluster(pointer: $0, owner: client) }
+    public var mockCluster: KafkaMockCluster? { mock?.cluster }
+}
+
+/// A librdkafka handle of its own that carries a mock cluster, so producers can be
+/// replaced while the cluster (its topics and injected faults) stays.
+final class MockClusterOwner: @unchecked Sendable {
+    // `@unchecked Sendable`: both pointers are only passed to librdkafka's thread-safe mock API.
+    private let handle: OpaquePointer
+    fileprivate let pointer: OpaquePointer
+
+    init(brokers: Int32) throws(KafkaError) {
+        handle = try RDKafkaConfig([("log_level", "3")]).makeClient(RD_KAFKA_PRODUCER)
+        guard let pointer = rd_kafka_mock_cluster_new(handle, brokers) else {
+            rd_kafka_destroy(handle)
+            throw KafkaError(.clientCreation, reason: "cannot create a mock cluster")
+        }
+        self.pointer = pointer
+    }
+
+    /// The cluster; it keeps this owner alive as long as it is used.
+    var cluster: KafkaMockCluster { KafkaMockCluster(owner: self) }
+
+    deinit {
+        rd_kafka_mock_cluster_destroy(pointer)
+        rd_kafka_destroy(handle)
     }
 }
 
 /// librdkafka's mock cluster, for deterministic fault injection in tests.
 public struct KafkaMockCluster: @unchecked Sendable {
     // `@unchecked Sendable`: librdkafka serialises mock-cluster calls on its own thread.
-    let pointer: OpaquePointer
-    let owner: RDKafkaProducerHandle
+    let owner: MockClusterOwner
+    var pointer: OpaquePointer { owner.pointer }
 
     /// Takes broker `id` down (connections refused) or back up.
     public func setBroker(_ id: Int32, up: Bool) {

@@ -1,6 +1,7 @@
 import Dispatch
 import Foundation
 import GRDB
+import GRDBSQLite
 import Synchronization
 
 /// How hard SQLite syncs commits to disk (`PRAGMA synchronous`).
@@ -12,35 +13,46 @@ public enum SpoolSynchronous: String, Sendable, CaseIterable {
     case off = "OFF"
 }
 
-/// The SQLite spool: records that could not (yet) go to Kafka, kept in order until delivered.
+/// The SQLite spool: an ordered log of records that could not (yet) go to Kafka.
+///
+/// Rows are keyed by their routing sequence (`id`), appended in routing order and drained
+/// by a cursor over that key; delivered rows are deleted in batches, so an outage costs
+/// O(1) per record whatever the backlog. Rows a reachable broker rejected stay PENDING with
+/// attempts and a next retry time until they are delivered or dead-lettered (DLQ,
+/// DLQ_FAILED), and are found through a small partial index.
 ///
 /// Writes from many threads are grouped: `enqueue` calls that arrive while a commit runs
 /// are committed together in the next transaction (group commit), and each caller hears
 /// back once its records are durable.
 public final class Spool: Sendable {
     public let path: String
-    private let pool: DatabasePool
+    let pool: DatabasePool
     private let maxBytes: Int64
     private let writer = DispatchQueue(label: "sluice.spool.writer")
     private let queued = Mutex<[(records: [SpoolRecord], done: @Sendable (Result<[Int64], SpoolError>) -> Void)]>([])
-    /// Bytes of PENDING, DLQ and DLQ_FAILED records: what counts against `maxBytes`.
-    private let storedBytes = Atomic<Int64>(0)
+    /// Counts and bytes by status and topic, kept by this process and recounted by `recount()`.
+    let tally = Mutex(SpoolTally())
+    /// `PRAGMA data_version` of the writer connection when last counted: it changes only
+    /// when another connection (an operator command) commits.
+    private let countedVersion = Atomic<Int>(-1)
 
     /// Held (`flock`) by the gateway that owns the spool, or -1 for operator tools.
     private let lockDescriptor: Atomic<Int32>
 
     /// Opens (creating if absent) the spool at `path`; never deletes or replaces an existing file.
     ///
-    /// `exclusive` (the gateway) takes a lock that a second gateway on the same file cannot
-    /// get: two gateways would each believe they alone know which keys wait in the spool.
-    /// Operator commands open it without the lock.
-    public init(path: String, synchronous: SpoolSynchronous = .full, maxBytes: Int64 = 1 << 30, exclusive: Bool = false)
-        throws(SpoolError)
-    {
+    /// The file, its WAL and shared-memory files and its lock file get `fileMode` (0600 by
+    /// default: event payloads are private). `exclusive` (the gateway) takes a lock that a
+    /// second gateway on the same file cannot get: two gateways would each believe they
+    /// alone know which keys wait in the spool. Operator commands open it without the lock.
+    public init(
+        path: String, synchronous: SpoolSynchronous = .full, maxBytes: Int64 = 1 << 30, exclusive: Bool = false,
+        fileMode: mode_t = 0o600
+    ) throws(SpoolError) {
         self.path = path
         self.maxBytes = maxBytes
         if exclusive {
-            let descriptor = open(path + ".lock", O_CREAT | O_RDWR | O_CLOEXEC, 0o600)
+            let descriptor = open(path + ".lock", O_CREAT | O_RDWR | O_CLOEXEC, fileMode)
             guard descriptor >= 0 else {
                 throw SpoolError("cannot open \(path).lock: \(String(cString: strerror(errno)))")
             }
@@ -48,26 +60,31 @@ public final class Spool: Sendable {
                 close(descriptor)
                 throw SpoolError("another gateway is using the spool at \(path)")
             }
+            _ = fchmod(descriptor, fileMode)
             lockDescriptor = Atomic(descriptor)
         } else {
             lockDescriptor = Atomic(-1)
         }
+        // SQLite gives the WAL and shared-memory files the main file's mode, so setting it
+        // on the main file (new or old) covers all three.
+        let file = open(path, O_CREAT | O_RDWR | O_CLOEXEC, fileMode)
+        if file >= 0 {
+            if exclusive { _ = fchmod(file, fileMode) }
+            close(file)
+        }
         var configuration = Configuration()
         configuration.busyMode = .timeout(10)
+        configuration.maximumReaderCount = 2
         configuration.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = \(synchronous.rawValue)")
         }
         do {
             pool = try DatabasePool(path: path, configuration: configuration)
             try Self.migrator.migrate(pool)
-            let bytes = try pool.read { db in
-                try Int64.fetchOne(
-                    db, sql: "SELECT COALESCE(SUM(size), 0) FROM failed_kafka_events WHERE status != 'RESOLVED'")
-            }
-            storedBytes.store(bytes ?? 0, ordering: .relaxed)
         } catch {
             throw SpoolError("cannot open the spool at \(path): \(error)")
         }
+        try recountIfChangedElsewhere()
     }
 
     deinit { releaseLock() }
@@ -78,40 +95,9 @@ public final class Spool: Sendable {
         if descriptor >= 0 { close(descriptor) }
     }
 
-    static let migrator: DatabaseMigrator = {
-        var migrator = DatabaseMigrator()
-        migrator.registerMigration("v1 failed_kafka_events") { db in
-            try db.execute(
-                sql: """
-                    CREATE TABLE failed_kafka_events (
-                        id INTEGER PRIMARY KEY AUTOINCREMENT,
-                        seq INTEGER NOT NULL,
-                        event_id TEXT NOT NULL,
-                        topic TEXT NOT NULL,
-                        key BLOB NOT NULL,
-                        headers BLOB NOT NULL,
-                        value BLOB NOT NULL,
-                        timestamp INTEGER NOT NULL,
-                        client TEXT NOT NULL,
-                        created_at INTEGER NOT NULL,
-                        attempts INTEGER NOT NULL DEFAULT 0,
-                        next_retry_at INTEGER NOT NULL,
-                        last_error TEXT,
-                        status TEXT NOT NULL DEFAULT 'PENDING'
-                            CHECK (status IN ('PENDING', 'RESOLVED', 'DLQ', 'DLQ_FAILED')),
-                        updated_at INTEGER NOT NULL,
-                        size INTEGER NOT NULL
-                    );
-                    CREATE INDEX failed_kafka_events_pending ON failed_kafka_events (status, topic, key, seq);
-                    CREATE INDEX failed_kafka_events_status_time ON failed_kafka_events (status, updated_at);
-                    """)
-        }
-        return migrator
-    }()
-
     // MARK: writing
 
-    /// Appends records in order; `done` is called once they are committed (or failed).
+    /// Appends records; `done` is called once they are committed (or failed).
     ///
     /// Fails with `isFull` when the spool is at its size cap; nothing is stored then.
     public func enqueue(_ records: [SpoolRecord], done: @escaping @Sendable (Result<[Int64], SpoolError>) -> Void) {
@@ -122,7 +108,7 @@ public final class Spool: Sendable {
         if startCommit { writer.async { self.commitQueued() } }
     }
 
-    /// Appends records and waits until they are committed; returns their sequence ids.
+    /// Appends records and waits until they are committed; returns their ids (sequences).
     @discardableResult
     public func enqueueAndWait(_ records: [SpoolRecord]) throws(SpoolError) -> [Int64] {
         let result = Mutex<Result<[Int64], SpoolError>?>(nil)
@@ -135,13 +121,18 @@ public final class Spool: Sendable {
         return try result.withLock { $0! }.get()
     }
 
+    /// Waits until every record enqueued before this call is committed (or failed).
+    public func waitForQueuedCommits() {
+        _ = try? enqueueAndWait([])
+    }
+
     /// Commits every queued batch in one transaction, then reports to each caller.
     private func commitQueued() {
         // Whatever is queued now goes in this transaction; later arrivals start the next one.
         let batches = queued.withLock { queue in queue }
         var outcomes: [Result<[Int64], SpoolError>] = []
         var admitted: [Int] = []
-        var bytes = storedBytes.load(ordering: .relaxed)
+        var bytes = tally.withLock { $0.bytes }
         for (index, batch) in batches.enumerated() {
             let size = Int64(batch.records.reduce(0) { $0 + $1.byteCount })
             if bytes + size > maxBytes && size > 0 {
@@ -152,33 +143,19 @@ public final class Spool: Sendable {
                 outcomes.append(.success([]))
             }
         }
-        let now = Self.now()
-        do {
-            let ids = try pool.write { db -> [[Int64]] in
-                let insert = try db.cachedStatement(
-                    sql: """
-                        INSERT INTO failed_kafka_events
-                            (seq, event_id, topic, key, headers, value, timestamp, client, created_at, attempts,
-                             next_retry_at, last_error, status, updated_at, size)
-                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'PENDING', ?, ?)
-                        """)
-                return try admitted.map { index in
-                    try batches[index].records.map { record in
-                        try insert.execute(arguments: [
-                            record.sequence, record.eventID, record.topic, Data(record.key),
-                            HeaderCoding.encode(record.headers),
-                            Data(record.value), record.timestamp, record.client, now, record.attempts,
-                            record.nextRetryAt, record.reason, now,
-                            record.byteCount,
-                        ])
-                        return db.lastInsertedRowID
-                    }
+        if !admitted.isEmpty {
+            do {
+                try pool.write { db in
+                    var insert = try RowInserter(db)
+                    for index in admitted { try insert.append(batches[index].records) }
                 }
+                tally.withLock { tally in
+                    for index in admitted { tally.add(batches[index].records) }
+                }
+                for index in admitted { outcomes[index] = .success(batches[index].records.map(\.sequence)) }
+            } catch {
+                for index in admitted { outcomes[index] = .failure(SpoolError("spool write failed: \(error)")) }
             }
-            for (position, index) in admitted.enumerated() { outcomes[index] = .success(ids[position]) }
-            storedBytes.store(bytes, ordering: .relaxed)
-        } catch {
-            for index in admitted { outcomes[index] = .failure(SpoolError("spool write failed: \(error)")) }
         }
         let more = queued.withLock { queue in
             queue.removeFirst(batches.count)
@@ -188,211 +165,93 @@ public final class Spool: Sendable {
         if more { writer.async { self.commitQueued() } }
     }
 
-    // MARK: reading
+    // MARK: counts
 
-    /// Every (topic, key) with PENDING records, and how many: new records for them queue behind.
-    public func pendingKeys() throws(SpoolError) -> [SpoolKey: Int] {
-        try read { db in
-            let rows = try Row.fetchAll(
-                db,
-                sql: """
-                    SELECT topic, key, COUNT(*) AS n FROM failed_kafka_events WHERE status = 'PENDING'
-                    GROUP BY topic, key
-                    """)
-            var keys: [SpoolKey: Int] = [:]
-            for row in rows { keys[SpoolKey(topic: row["topic"], key: [UInt8](row["key"] as Data))] = row["n"] }
-            return keys
-        }
-    }
-
-    /// The highest sequence ever spooled, so a restarted gateway continues above it.
-    public func maxSequence() throws(SpoolError) -> Int64 {
-        try read { db in try Int64.fetchOne(db, sql: "SELECT COALESCE(MAX(seq), 0) FROM failed_kafka_events") ?? 0 }
-    }
-
-    /// PENDING records ready to deliver, in sequence order: for each key whose first PENDING
-    /// record is due at `now`, that key's PENDING records (up to `limit` in all).
-    public func due(now: Int64, limit: Int) throws(SpoolError) -> [StoredRecord] {
-        try read { db in
-            let rows = try Row.fetchAll(
-                db,
-                sql: """
-                    SELECT e.* FROM failed_kafka_events e
-                    JOIN (SELECT topic, key, MIN(seq) AS head FROM failed_kafka_events
-                          WHERE status = 'PENDING' GROUP BY topic, key) h
-                      ON e.topic = h.topic AND e.key = h.key
-                    JOIN failed_kafka_events first
-                      ON first.topic = h.topic AND first.key = h.key AND first.seq = h.head AND first.status = 'PENDING'
-                    WHERE e.status = 'PENDING' AND first.next_retry_at <= ?
-                    ORDER BY e.seq
-                    LIMIT ?
-                    """, arguments: [now, limit])
-            return rows.map(Self.stored)
-        }
-    }
-
-    /// The record with sequence id `id`, whatever its status.
-    public func record(id: Int64) throws(SpoolError) -> StoredRecord? {
-        try read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM failed_kafka_events WHERE id = ?", arguments: [id]).map(
-                Self.stored)
-        }
-    }
-
-    /// Records filtered by status, topic and key, in sequence order.
-    public func list(status: SpoolStatus? = nil, topic: String? = nil, key: [UInt8]? = nil, limit: Int = 100)
-        throws(SpoolError) -> [StoredRecord]
-    {
-        try read { db in
-            var conditions: [String] = []
-            var arguments: StatementArguments = []
-            if let status {
-                conditions.append("status = ?")
-                arguments += [status.rawValue]
-            }
-            if let topic {
-                conditions.append("topic = ?")
-                arguments += [topic]
-            }
-            if let key {
-                conditions.append("key = ?")
-                arguments += [Data(key)]
-            }
-            let filter = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
-            arguments += [limit]
-            return try Row.fetchAll(
-                db, sql: "SELECT * FROM failed_kafka_events \(filter) ORDER BY seq LIMIT ?", arguments: arguments
-            ).map(Self.stored)
-        }
-    }
-
-    /// Record counts by status.
-    public func counts() throws(SpoolError) -> [SpoolStatus: Int] {
-        try read { db in
-            var counts = Dictionary(uniqueKeysWithValues: SpoolStatus.allCases.map { ($0, 0) })
-            for row in try Row.fetchAll(
-                db, sql: "SELECT status, COUNT(*) AS n FROM failed_kafka_events GROUP BY status")
-            {
-                if let status = SpoolStatus(rawValue: row["status"]) { counts[status] = row["n"] }
-            }
-            return counts
+    /// Record counts by status; RESOLVED counts every record delivered from this spool.
+    public func counts() -> [SpoolStatus: Int] {
+        tally.withLock { tally in
+            [
+                .pending: tally.total(\.pending), .resolved: tally.resolved, .dlq: tally.total(\.dlq),
+                .dlqFailed: tally.total(\.dlqFailed),
+            ]
         }
     }
 
     /// PENDING, DLQ and DLQ_FAILED counts per topic.
-    public func countsByTopic() throws(SpoolError) -> [String: [SpoolStatus: Int]] {
-        try read { db in
-            var result: [String: [SpoolStatus: Int]] = [:]
+    public func countsByTopic() -> [String: [SpoolStatus: Int]] {
+        tally.withLock { tally in
+            tally.topics.mapValues {
+                [.pending: max(0, $0.pending), .dlq: max(0, $0.dlq), .dlqFailed: max(0, $0.dlqFailed)]
+            }
+        }
+    }
+
+    /// Recounts when another process (an operator command) changed the file since the last count.
+    public func recountIfChangedElsewhere() throws(SpoolError) {
+        let version = try write { db in try Int.fetchOne(db, sql: "PRAGMA data_version") ?? 0 }
+        if countedVersion.exchange(version, ordering: .relaxed) != version { try recount() }
+    }
+
+    /// Recounts from the file.
+    public func recount() throws(SpoolError) {
+        let fresh = try read { db in
+            var tally = SpoolTally()
             for row in try Row.fetchAll(
-                db, sql: "SELECT topic, status, COUNT(*) AS n FROM failed_kafka_events GROUP BY topic, status")
+                db,
+                sql: """
+                    SELECT topic, status, COUNT(*) AS n, COALESCE(SUM(size), 0) AS bytes
+                    FROM failed_kafka_events GROUP BY topic, status
+                    """)
             {
-                if let status = SpoolStatus(rawValue: row["status"]) {
-                    result[row["topic"], default: [:]][status] = row["n"]
+                let count: Int = row["n"]
+                tally.bytes += row["bytes"] as Int64
+                let topic: String = row["topic"]
+                switch SpoolStatus(rawValue: row["status"]) {
+                case .pending: tally.topics[topic, default: .init()].pending += count
+                case .dlq: tally.topics[topic, default: .init()].dlq += count
+                case .dlqFailed: tally.topics[topic, default: .init()].dlqFailed += count
+                case .resolved, nil: break
                 }
             }
-            return result
+            tally.resolved =
+                try Int.fetchOne(db, sql: "SELECT value FROM spool_counters WHERE name = 'resolved'") ?? 0
+            return tally
         }
-    }
-
-    // MARK: status changes
-
-    /// Marks records delivered.
-    public func markResolved(_ ids: [Int64]) throws(SpoolError) {
-        try update(ids, sql: "UPDATE failed_kafka_events SET status = 'RESOLVED', updated_at = ? WHERE id = ?")
-    }
-
-    /// Records a broker-reported failure: counts an attempt and schedules the next one.
-    public func recordFailure(id: Int64, attempts: Int, nextRetryAt: Int64, error: String) throws(SpoolError) {
-        try write { db in
-            try db.execute(
-                sql: """
-                    UPDATE failed_kafka_events SET attempts = ?, next_retry_at = ?, last_error = ?, updated_at = ?
-                    WHERE id = ? AND status = 'PENDING'
-                    """, arguments: [attempts, nextRetryAt, error, Self.now(), id])
-        }
-    }
-
-    /// Moves a record to DLQ (sent to the dead-letter topic) or DLQ_FAILED after `attempts`.
-    public func markDeadLettered(id: Int64, status: SpoolStatus, attempts: Int, error: String) throws(SpoolError) {
-        precondition(status == .dlq || status == .dlqFailed)
-        try write { db in
-            try db.execute(
-                sql:
-                    "UPDATE failed_kafka_events SET status = ?, attempts = ?, last_error = ?, updated_at = ? WHERE id = ?",
-                arguments: [status.rawValue, attempts, error, Self.now(), id])
-        }
-    }
-
-    /// Puts DLQ and DLQ_FAILED records back to PENDING with no attempts counted; returns how many.
-    public func replay(ids: [Int64]? = nil, topic: String? = nil) throws(SpoolError) -> Int {
-        try write { db in
-            var sql = """
-                UPDATE failed_kafka_events SET status = 'PENDING', attempts = 0, next_retry_at = ?, updated_at = ?
-                WHERE status IN ('DLQ', 'DLQ_FAILED')
-                """
-            var arguments: StatementArguments = [Self.now(), Self.now()]
-            if let ids {
-                sql += " AND id IN (\(ids.map { _ in "?" }.joined(separator: ",")))"
-                arguments += StatementArguments(ids)
-            }
-            if let topic {
-                sql += " AND topic = ?"
-                arguments += [topic]
-            }
-            try db.execute(sql: sql, arguments: arguments)
-            return db.changesCount
-        }
-    }
-
-    /// Deletes RESOLVED records last updated before `olderThan` (ms since the epoch); returns how many.
-    public func purgeResolved(olderThan cutoff: Int64) throws(SpoolError) -> Int {
-        try write { db in
-            try db.execute(
-                sql: "DELETE FROM failed_kafka_events WHERE status = 'RESOLVED' AND updated_at < ?", arguments: [cutoff]
-            )
-            return db.changesCount
-        }
+        tally.withLock { $0 = fresh }
     }
 
     // MARK: helpers
 
-    private func update(_ ids: [Int64], sql: String) throws(SpoolError) {
-        guard !ids.isEmpty else { return }
-        let now = Self.now()
-        try write { db in
-            let statement = try db.cachedStatement(sql: sql)
-            for id in ids { try statement.execute(arguments: [now, id]) }
-        }
-        try refreshStoredBytes()
-    }
-
-    private func refreshStoredBytes() throws(SpoolError) {
-        let bytes = try read { db in
-            try Int64.fetchOne(
-                db, sql: "SELECT COALESCE(SUM(size), 0) FROM failed_kafka_events WHERE status != 'RESOLVED'")
-        }
-        storedBytes.store(bytes ?? 0, ordering: .relaxed)
-    }
-
-    private func read<T>(_ body: (Database) throws -> T) throws(SpoolError) -> T {
+    func read<T>(_ body: (Database) throws -> T) throws(SpoolError) -> T {
         do { return try pool.read(body) } catch { throw SpoolError("spool read failed: \(error)") }
     }
 
-    private func write<T>(_ body: (Database) throws -> T) throws(SpoolError) -> T {
+    func write<T>(_ body: (Database) throws -> T) throws(SpoolError) -> T {
         do { return try pool.write(body) } catch { throw SpoolError("spool write failed: \(error)") }
     }
 
-    static func stored(_ row: Row) -> StoredRecord {
-        StoredRecord(
-            id: row["id"],
-            record: SpoolRecord(
-                sequence: row["seq"], eventID: row["event_id"], topic: row["topic"], key: [UInt8](row["key"] as Data),
-                headers: HeaderCoding.decode(row["headers"]), value: [UInt8](row["value"] as Data),
-                timestamp: row["timestamp"], client: row["client"], reason: ""),
-            status: SpoolStatus(rawValue: row["status"]) ?? .pending, attempts: row["attempts"],
-            nextRetryAt: row["next_retry_at"], createdAt: row["created_at"], lastError: row["last_error"],
-            updatedAt: row["updated_at"])
+    static func now() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
+}
+
+/// Counts of PENDING, DLQ and DLQ_FAILED records per topic, delivered records, and bytes held.
+struct SpoolTally {
+    struct Topic {
+        var pending = 0
+        var dlq = 0
+        var dlqFailed = 0
     }
 
-    static func now() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
+    var topics: [String: Topic] = [:]
+    var resolved = 0
+    /// Bytes of every record held (any status): what counts against the size cap.
+    var bytes: Int64 = 0
+
+    func total(_ field: KeyPath<Topic, Int>) -> Int { topics.values.reduce(0) { $0 + max(0, $1[keyPath: field]) } }
+
+    mutating func add(_ records: [SpoolRecord]) {
+        for record in records {
+            topics[record.topic, default: .init()].pending += 1
+            bytes += Int64(record.byteCount)
+        }
+    }
 }

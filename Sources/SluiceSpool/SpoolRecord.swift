@@ -109,32 +109,30 @@ public struct SpoolError: Error, Sendable, CustomStringConvertible {
 
 /// Headers as one blob: `u16` count, then per header `u16` name length, name, `u32` value length, value.
 enum HeaderCoding {
-    static func encode(_ headers: [SpoolHeader]) -> Data {
-        var out = Data()
+    static func encode(_ headers: [SpoolHeader], into out: inout [UInt8]) {
+        out.removeAll(keepingCapacity: true)
         func u16(_ v: Int) { out.append(UInt8(v >> 8 & 0xFF)); out.append(UInt8(v & 0xFF)) }
         func u32(_ v: Int) { for shift in [24, 16, 8, 0] { out.append(UInt8(v >> shift & 0xFF)) } }
         u16(headers.count)
         for header in headers {
-            let name = Array(header.name.utf8)
-            u16(name.count)
-            out.append(contentsOf: name)
+            u16(header.name.utf8.count)
+            out.append(contentsOf: header.name.utf8)
             u32(header.value.count)
             out.append(contentsOf: header.value)
         }
-        return out
     }
 
-    static func decode(_ data: Data) -> [SpoolHeader] {
-        let bytes = [UInt8](data)
+    static func decode(_ bytes: UnsafeRawBufferPointer) -> [SpoolHeader] {
         var offset = 0
-        func take(_ n: Int) -> ArraySlice<UInt8>? {
+        func take(_ n: Int) -> UnsafeRawBufferPointer? {
             guard offset + n <= bytes.count else { return nil }
             defer { offset += n }
-            return bytes[offset..<(offset + n)]
+            return UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + n)])
         }
         func number(_ width: Int) -> Int? { take(width).map { $0.reduce(0) { $0 << 8 | Int($1) } } }
         guard let count = number(2) else { return [] }
         var headers: [SpoolHeader] = []
+        headers.reserveCapacity(count)
         for _ in 0..<count {
             guard let nameLength = number(2), let name = take(nameLength), let valueLength = number(4),
                 let value = take(valueLength)

@@ -23,7 +23,7 @@ struct SpoolCommand: ParsableCommand {
     struct List: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List records by status, topic or key.")
         @OptionGroup var spool: SpoolOption
-        @Option(help: "PENDING, RESOLVED, DLQ or DLQ_FAILED.") var status: String?
+        @Option(help: "PENDING, DLQ or DLQ_FAILED (delivered records leave the spool).") var status: String?
         @Option(help: "Only this topic.") var topic: String?
         @Option(help: "Only this key.") var key: String?
         @Option(help: "At most this many records.") var limit = 100
@@ -87,7 +87,8 @@ struct SpoolCommand: ParsableCommand {
     }
 
     struct Purge: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Delete RESOLVED records older than an age.")
+        static let configuration = CommandConfiguration(
+            abstract: "Delete DLQ records (already in {topic}.dlq) older than an age; DLQ_FAILED ones are kept.")
         @OptionGroup var spool: SpoolOption
         @Option(help: "Minimum age, e.g. 30m, 12h, 7d.") var olderThan: String
 
@@ -96,7 +97,7 @@ struct SpoolCommand: ParsableCommand {
                 let seconds = ["s": 1.0, "m": 60, "h": 3_600, "d": 86_400][String(unit)]
             else { throw ValidationError("--older-than takes a number and s, m, h or d, e.g. 7d") }
             let cutoff = Int64((Date().timeIntervalSince1970 - amount * seconds) * 1000)
-            print("purged \(try spool.open().purgeResolved(olderThan: cutoff)) resolved records")
+            print("purged \(try spool.open().purgeDeadLettered(olderThan: cutoff)) dead-lettered records")
         }
     }
 }

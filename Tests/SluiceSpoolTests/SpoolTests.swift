@@ -33,31 +33,44 @@ struct SpoolTests {
             try spool.enqueueAndWait([spoolRecord(key: "a", "2")])
         }
         let reopened = try Spool(path: path)
-        let due = try reopened.due(now: Int64.max, limit: 10)
-        #expect(due.map { String(decoding: $0.record.value, as: UTF8.self) } == ["1", "1", "2"])
-        #expect(due.map { String(decoding: $0.record.key, as: UTF8.self) } == ["a", "b", "a"])
-        #expect(due[0].record.headers == [SpoolHeader(name: "event-type", value: Array("t".utf8))])
+        let pending = try reopened.pending(after: 0, limit: 10)
+        #expect(pending.map { String(decoding: $0.record.value, as: UTF8.self) } == ["1", "1", "2"])
+        #expect(pending.map { String(decoding: $0.record.key, as: UTF8.self) } == ["a", "b", "a"])
+        #expect(pending[0].record.headers == [SpoolHeader(name: "event-type", value: Array("t".utf8))])
         #expect(
             try reopened.pendingKeys() == [
                 SpoolKey(topic: "events", key: Array("a".utf8)): 2, SpoolKey(topic: "events", key: Array("b".utf8)): 1,
             ])
-        #expect(try reopened.maxSequence() == due.map(\.record.sequence).max())
+        #expect(try reopened.maxSequence() == pending.map(\.record.sequence).max())
+        #expect(reopened.counts()[.pending] == 3)
     }
 
-    @Test func aKeyWaitsBehindItsHeadsBackoff() throws {
+    @Test func theCursorPagesInSequenceOrderAndDeliveredRecordsLeave() throws {
+        let spool = try Spool(path: directory + "/cursor.db")
+        let ids = try spool.enqueueAndWait((0..<10).map { spoolRecord(key: "k\($0 % 3)", "\($0)") })
+        let first = try spool.pending(after: 0, limit: 4)
+        #expect(first.map(\.id) == Array(ids[0..<4]))
+        let second = try spool.pending(after: first[3].id, limit: 4)
+        #expect(second.map(\.id) == Array(ids[4..<8]))
+        try spool.remove(delivered: first + second)
+        #expect(try spool.pending(after: 0, limit: 100).map(\.id) == Array(ids[8...]))
+        #expect(spool.counts() == [.pending: 2, .resolved: 8, .dlq: 0, .dlqFailed: 0])
+        #expect(try spool.record(id: ids[0]) == nil, "a delivered record is deleted, not kept as RESOLVED")
+        #expect(try Spool(path: directory + "/cursor.db").counts()[.resolved] == 8, "the resolved count persists")
+    }
+
+    @Test func rejectedRecordsAreFoundApartFromTheLog() throws {
         let spool = try Spool(path: directory + "/s.db")
         let ids = try spool.enqueueAndWait([
             spoolRecord(key: "a", "1"), spoolRecord(key: "a", "2"), spoolRecord(key: "b", "1"),
         ])
-        let now = Int64(Date().timeIntervalSince1970 * 1000) + 1_000
-        let later = now + 60_000
+        let later = Int64(Date().timeIntervalSince1970 * 1000) + 60_000
         try spool.recordFailure(id: ids[0], attempts: 1, nextRetryAt: later, error: "broker said no")
-        #expect(
-            try spool.due(now: now, limit: 10).map(\.id) == [ids[2]], "a's second record must not overtake its head")
-        #expect(try spool.due(now: later, limit: 10).map(\.id) == ids)
-        #expect(try spool.due(now: later, limit: 2).map(\.id) == [ids[0], ids[1]])
-        try spool.markResolved([ids[0]])
-        #expect(try spool.due(now: now, limit: 10).map(\.id) == [ids[1], ids[2]])
+        let rejected = try spool.rejected()
+        #expect(rejected.map(\.id) == [ids[0]])
+        #expect(rejected.first?.attempts == 1 && rejected.first?.nextRetryAt == later)
+        #expect(rejected.first?.lastError == "broker said no")
+        #expect(try spool.pending(after: 0, limit: 10).map(\.id) == ids, "the cursor still sees every record")
     }
 
     @Test func lateArrivalsSortBySequenceNotArrival() throws {
@@ -66,8 +79,45 @@ struct SpoolTests {
             spoolRecord(key: "a", "third", sequence: 30), spoolRecord(key: "a", "first", sequence: 10),
         ])
         try spool.enqueueAndWait([spoolRecord(key: "a", "second", sequence: 20)])
-        let values = try spool.due(now: Int64.max, limit: 10).map { String(decoding: $0.record.value, as: UTF8.self) }
+        let values = try spool.pending(after: 0, limit: 10).map { String(decoding: $0.record.value, as: UTF8.self) }
         #expect(values == ["first", "second", "third"])
+    }
+
+    @Test func theFilesArePrivate() throws {
+        let path = directory + "/private.db"
+        let spool = try Spool(path: path, exclusive: true)
+        try spool.enqueueAndWait([spoolRecord(key: "a", "secret")])
+        for file in [path, path + "-wal", path + "-shm", path + ".lock"] {
+            let attributes = try FileManager.default.attributesOfItem(atPath: file)
+            let mode = (attributes[.posixPermissions] as? NSNumber)?.intValue
+            #expect(mode == 0o600, "\(file) has mode \(String(mode ?? -1, radix: 8))")
+        }
+    }
+
+    @Test func aVersionOneSpoolIsMigratedWithoutLosingRecords() throws {
+        let path = directory + "/v1.db"
+        let v1 = """
+            CREATE TABLE grdb_migrations (identifier TEXT NOT NULL PRIMARY KEY);
+            INSERT INTO grdb_migrations VALUES ('v1 failed_kafka_events');
+            CREATE TABLE failed_kafka_events (id INTEGER PRIMARY KEY AUTOINCREMENT, seq INTEGER NOT NULL,
+                event_id TEXT NOT NULL, topic TEXT NOT NULL, key BLOB NOT NULL, headers BLOB NOT NULL,
+                value BLOB NOT NULL, timestamp INTEGER NOT NULL, client TEXT NOT NULL, created_at INTEGER NOT NULL,
+                attempts INTEGER NOT NULL DEFAULT 0, next_retry_at INTEGER NOT NULL, last_error TEXT,
+                status TEXT NOT NULL DEFAULT 'PENDING', updated_at INTEGER NOT NULL, size INTEGER NOT NULL);
+            INSERT INTO failed_kafka_events (seq, event_id, topic, key, headers, value, timestamp, client, created_at,
+                attempts, next_retry_at, status, updated_at, size) VALUES
+                (7, 'e7', 't', X'61', X'0000', X'31', 1, 'c', 1, 0, 0, 'PENDING', 1, 3),
+                (5, 'e5', 't', X'61', X'0000', X'30', 1, 'c', 1, 0, 0, 'RESOLVED', 1, 3),
+                (9, 'e9', 't', X'62', X'0000', X'32', 1, 'c', 1, 3, 0, 'DLQ', 1, 3),
+                (6, 'e6', 't', X'61', X'0000', X'35', 1, 'c', 1, 1, 99, 'PENDING', 1, 3);
+            """
+        let created = try run("/usr/bin/sqlite3", [path, v1])
+        #expect(created.status == 0, "\(created.output)")
+        let spool = try Spool(path: path)
+        #expect(try spool.pending(after: 0, limit: 10).map(\.record.eventID) == ["e6", "e7"])
+        #expect(try spool.rejected().map(\.id) == [6])
+        #expect(spool.counts() == [.pending: 2, .resolved: 1, .dlq: 1, .dlqFailed: 0])
+        #expect(try spool.list(status: .dlq).map(\.id) == [9])
     }
 
     @Test func groupCommitFromManyThreads() async throws {
@@ -86,7 +136,7 @@ struct SpoolTests {
             return await group.reduce(0, +)
         }
         #expect(committed == 400)
-        #expect(try spool.counts()[.pending] == 400)
+        #expect(spool.counts()[.pending] == 400)
         for thread in 0..<8 {
             let values = try spool.list(status: .pending, key: Array("k\(thread)".utf8), limit: 100)
                 .map { Int(String(decoding: $0.record.value, as: UTF8.self))! }
@@ -100,7 +150,7 @@ struct SpoolTests {
         #expect {
             try spool.enqueueAndWait([spoolRecord(key: "a", String(repeating: "y", count: 100))])
         } throws: { ($0 as? SpoolError)?.isFull == true }
-        #expect(try spool.counts()[.pending] == 1)
+        #expect(spool.counts()[.pending] == 1)
     }
 
     @Test func operatorCommands() throws {
@@ -114,10 +164,10 @@ struct SpoolTests {
         #expect(try spool.replay(topic: "other") == 1)
         #expect(try spool.record(id: ids[1])?.status == .pending)
         #expect(try spool.record(id: ids[1])?.attempts == 0)
-        try spool.markResolved([ids[1]])
-        #expect(try spool.purgeResolved(olderThan: 0) == 0, "nothing resolved before the epoch")
-        #expect(try spool.purgeResolved(olderThan: Int64.max) == 1)
-        #expect(try spool.counts() == [.pending: 0, .resolved: 0, .dlq: 1, .dlqFailed: 0])
+        #expect(try spool.purgeDeadLettered(olderThan: 0) == 0, "nothing dead-lettered before the epoch")
+        #expect(try spool.purgeDeadLettered(olderThan: Int64.max) == 1)
+        #expect(try spool.record(id: ids[0]) == nil)
+        #expect(spool.counts() == [.pending: 1, .resolved: 0, .dlq: 0, .dlqFailed: 0])
     }
 
     @Test func anUnreadableFileIsRefusedAndKept() throws {

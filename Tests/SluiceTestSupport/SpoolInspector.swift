@@ -17,7 +17,7 @@ public struct SpoolInspector {
             "/usr/bin/sqlite3",
             [
                 "-separator", "\t", path,
-                "SELECT id, CAST(key AS TEXT), status, attempts FROM failed_kafka_events ORDER BY seq",
+                "SELECT id, CAST(key AS TEXT), status, attempts FROM failed_kafka_events ORDER BY id",
             ])
         guard result.status == 0 else { throw TestFailure("sqlite3 failed: \(result.output)") }
         return result.output.split(separator: "\n").map { line in

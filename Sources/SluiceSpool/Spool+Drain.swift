@@ -1,0 +1,128 @@
+import Foundation
+import GRDB
+import GRDBSQLite
+
+/// What the retry worker reads and changes: the cursor over PENDING rows, deletion of
+/// delivered rows, and the bookkeeping of rows a broker rejected.
+extension Spool {
+    /// Up to `limit` PENDING records with an id above `cursor`, in id (routing) order.
+    public func pending(after cursor: Int64, limit: Int) throws(SpoolError) -> [StoredRecord] {
+        try read { db in
+            var records: [StoredRecord] = []
+            records.reserveCapacity(limit)
+            try db.forEachRow(
+                "SELECT \(Self.columns) FROM failed_kafka_events WHERE id > ? AND status = 'PENDING' ORDER BY id LIMIT ?",
+                bind: {
+                    sqlite3_bind_int64($0, 1, cursor)
+                    sqlite3_bind_int64($0, 2, Int64(limit))
+                }
+            ) { records.append(StoredRecord(row: $0)) }
+            return records
+        }
+    }
+
+    /// PENDING records a reachable broker has rejected at least once (attempts > 0), in order.
+    public func rejected() throws(SpoolError) -> [StoredRecord] {
+        try read { db in
+            var records: [StoredRecord] = []
+            try db.forEachRow(
+                """
+                SELECT \(Self.columns) FROM failed_kafka_events
+                WHERE (status != 'PENDING' OR attempts > 0) AND status = 'PENDING' AND attempts > 0 ORDER BY id
+                """
+            ) { records.append(StoredRecord(row: $0)) }
+            return records
+        }
+    }
+
+    /// Deletes records Kafka has acknowledged, in one transaction, and counts them as resolved.
+    public func remove(delivered records: [StoredRecord]) throws(SpoolError) {
+        guard !records.isEmpty else { return }
+        try write { db in
+            let delete = try db.cachedStatement(sql: "DELETE FROM failed_kafka_events WHERE id = ?").sqliteStatement
+            for record in records {
+                sqlite3_reset(delete)
+                sqlite3_bind_int64(delete, 1, record.id)
+                guard sqlite3_step(delete) == SQLITE_DONE else {
+                    throw SpoolError("delete failed: \(String(cString: sqlite3_errmsg(sqlite3_db_handle(delete))))")
+                }
+            }
+            sqlite3_reset(delete)
+            try db.execute(
+                sql: """
+                    INSERT INTO spool_counters (name, value) VALUES ('resolved', ?)
+                    ON CONFLICT (name) DO UPDATE SET value = value + excluded.value
+                    """, arguments: [records.count])
+        }
+        tally.withLock { tally in
+            for record in records {
+                tally.topics[record.record.topic, default: .init()].pending -= 1
+                tally.bytes -= Int64(record.record.byteCount)
+            }
+            tally.resolved += records.count
+        }
+    }
+
+    /// Records a broker-reported failure: counts an attempt and schedules the next one.
+    public func recordFailure(id: Int64, attempts: Int, nextRetryAt: Int64, error: String) throws(SpoolError) {
+        try write { db in
+            try db.execute(
+                sql: """
+                    UPDATE failed_kafka_events SET attempts = ?, next_retry_at = ?, last_error = ?, updated_at = ?
+                    WHERE id = ? AND status = 'PENDING'
+                    """, arguments: [attempts, nextRetryAt, error, Self.now(), id])
+        }
+    }
+
+    /// Moves a PENDING record to DLQ (sent to the dead-letter topic) or DLQ_FAILED after `attempts`.
+    public func markDeadLettered(id: Int64, status: SpoolStatus, attempts: Int, error: String) throws(SpoolError) {
+        precondition(status == .dlq || status == .dlqFailed)
+        let topic = try write { db -> String? in
+            let topic = try String.fetchOne(
+                db, sql: "SELECT topic FROM failed_kafka_events WHERE id = ? AND status = 'PENDING'", arguments: [id])
+            try db.execute(
+                sql:
+                    "UPDATE failed_kafka_events SET status = ?, attempts = ?, last_error = ?, updated_at = ? WHERE id = ?",
+                arguments: [status.rawValue, attempts, error, Self.now(), id])
+            return topic
+        }
+        guard let topic else { return }
+        tally.withLock { tally in
+            tally.topics[topic, default: .init()].pending -= 1
+            if status == .dlq {
+                tally.topics[topic, default: .init()].dlq += 1
+            } else {
+                tally.topics[topic, default: .init()].dlqFailed += 1
+            }
+        }
+    }
+
+    /// Every (topic, key) with PENDING records, and how many: new records for them queue behind.
+    public func pendingKeys() throws(SpoolError) -> [SpoolKey: Int] {
+        try read { db in
+            var keys: [SpoolKey: Int] = [:]
+            try db.forEachRow(
+                "SELECT topic, key, COUNT(*) FROM failed_kafka_events WHERE status = 'PENDING' GROUP BY topic, key"
+            ) { row in
+                let topic = String(cString: sqlite3_column_text(row, 0))
+                let count = Int(sqlite3_column_bytes(row, 1))
+                let key = sqlite3_column_blob(row, 1).map { Array(UnsafeRawBufferPointer(start: $0, count: count)) }
+                keys[SpoolKey(topic: topic, key: key ?? [])] = Int(sqlite3_column_int64(row, 2))
+            }
+            return keys
+        }
+    }
+
+    /// The highest sequence in the spool, so a restarted gateway continues above it.
+    public func maxSequence() throws(SpoolError) -> Int64 {
+        try read { db in try Int64.fetchOne(db, sql: "SELECT COALESCE(MAX(id), 0) FROM failed_kafka_events") ?? 0 }
+    }
+
+    /// When the oldest PENDING record was spooled (ms since the epoch), or nil when none is.
+    public func oldestPendingCreatedAt() throws(SpoolError) -> Int64? {
+        try read { db in
+            try Int64.fetchOne(
+                db, sql: "SELECT created_at FROM failed_kafka_events WHERE status = 'PENDING' ORDER BY id LIMIT 1")
+        }
+    }
+}

@@ -1,0 +1,199 @@
+import Foundation
+import GRDB
+import GRDBSQLite
+
+extension Spool {
+    static let migrator: DatabaseMigrator = {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1 failed_kafka_events") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE failed_kafka_events (
+                        id INTEGER PRIMARY KEY AUTOINCREMENT,
+                        seq INTEGER NOT NULL,
+                        event_id TEXT NOT NULL,
+                        topic TEXT NOT NULL,
+                        key BLOB NOT NULL,
+                        headers BLOB NOT NULL,
+                        value BLOB NOT NULL,
+                        timestamp INTEGER NOT NULL,
+                        client TEXT NOT NULL,
+                        created_at INTEGER NOT NULL,
+                        attempts INTEGER NOT NULL DEFAULT 0,
+                        next_retry_at INTEGER NOT NULL,
+                        last_error TEXT,
+                        status TEXT NOT NULL DEFAULT 'PENDING'
+                            CHECK (status IN ('PENDING', 'RESOLVED', 'DLQ', 'DLQ_FAILED')),
+                        updated_at INTEGER NOT NULL,
+                        size INTEGER NOT NULL
+                    );
+                    CREATE INDEX failed_kafka_events_pending ON failed_kafka_events (status, topic, key, seq);
+                    CREATE INDEX failed_kafka_events_status_time ON failed_kafka_events (status, updated_at);
+                    """)
+        }
+        // v2: an ordered log keyed by routing sequence. Delivered rows are deleted (their
+        // count kept in spool_counters); v1's RESOLVED rows are counted and dropped. The
+        // per-key index goes: only the few rows a broker rejected, and dead letters, are
+        // looked up apart from the cursor, through a partial index.
+        migrator.registerMigration("v2 ordered log") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE spool_log (
+                        id INTEGER PRIMARY KEY,
+                        event_id TEXT NOT NULL,
+                        topic TEXT NOT NULL,
+                        key BLOB NOT NULL,
+                        headers BLOB NOT NULL,
+                        value BLOB NOT NULL,
+                        timestamp INTEGER NOT NULL,
+                        client TEXT NOT NULL,
+                        created_at INTEGER NOT NULL,
+                        attempts INTEGER NOT NULL DEFAULT 0,
+                        next_retry_at INTEGER NOT NULL DEFAULT 0,
+                        last_error TEXT,
+                        status TEXT NOT NULL DEFAULT 'PENDING' CHECK (status IN ('PENDING', 'DLQ', 'DLQ_FAILED')),
+                        updated_at INTEGER NOT NULL,
+                        size INTEGER NOT NULL
+                    );
+                    INSERT INTO spool_log
+                        SELECT seq, event_id, topic, key, headers, value, timestamp, client, created_at, attempts,
+                               next_retry_at, last_error, status, updated_at, size
+                        FROM failed_kafka_events WHERE status != 'RESOLVED' ORDER BY seq;
+                    CREATE TABLE spool_counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+                    INSERT INTO spool_counters
+                        SELECT 'resolved', COUNT(*) FROM failed_kafka_events WHERE status = 'RESOLVED';
+                    DROP TABLE failed_kafka_events;
+                    ALTER TABLE spool_log RENAME TO failed_kafka_events;
+                    CREATE INDEX failed_kafka_events_held ON failed_kafka_events (status, id)
+                        WHERE status != 'PENDING' OR attempts > 0;
+                    """)
+        }
+        return migrator
+    }()
+
+    /// The columns every read selects, in `StoredRecord(row:)`'s order.
+    static let columns =
+        "id, event_id, topic, key, headers, value, timestamp, client, created_at, attempts, next_retry_at, last_error, status, updated_at"
+}
+
+/// Inserts rows through one prepared statement, binding straight from the records' bytes.
+struct RowInserter {
+    private let statement: SQLiteStatement
+    private let now = Spool.now()
+    private var headers: [UInt8] = []
+
+    init(_ db: Database) throws {
+        statement = try db.cachedStatement(
+            sql: """
+                INSERT INTO failed_kafka_events
+                    (id, event_id, topic, key, headers, value, timestamp, client, created_at, attempts,
+                     next_retry_at, last_error, updated_at, size)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """
+        ).sqliteStatement
+    }
+
+    mutating func append(_ records: [SpoolRecord]) throws {
+        for record in records {
+            HeaderCoding.encode(record.headers, into: &headers)
+            sqlite3_reset(statement)
+            sqlite3_bind_int64(statement, 1, record.sequence)
+            bindText(2, record.eventID)
+            bindText(3, record.topic)
+            bindBlob(4, record.key)
+            bindBlob(5, headers)
+            bindBlob(6, record.value)
+            sqlite3_bind_int64(statement, 7, record.timestamp)
+            bindText(8, record.client)
+            sqlite3_bind_int64(statement, 9, now)
+            sqlite3_bind_int64(statement, 10, Int64(record.attempts))
+            sqlite3_bind_int64(statement, 11, record.nextRetryAt)
+            bindText(12, record.reason)
+            sqlite3_bind_int64(statement, 13, now)
+            sqlite3_bind_int64(statement, 14, Int64(record.byteCount))
+            let result = sqlite3_step(statement)
+            guard result == SQLITE_DONE else {
+                let message = String(cString: sqlite3_errmsg(sqlite3_db_handle(statement)))
+                sqlite3_reset(statement)
+                throw SpoolError("insert of record \(record.sequence) failed: \(message) (\(result))")
+            }
+        }
+        sqlite3_reset(statement)
+        sqlite3_clear_bindings(statement)
+    }
+
+    private func bindBlob(_ index: Int32, _ bytes: [UInt8]) {
+        bytes.withUnsafeBytes {
+            // A non-null pointer even for an empty blob: NULL would violate NOT NULL.
+            _ = sqlite3_bind_blob(
+                statement, index, $0.baseAddress ?? UnsafeRawPointer(bitPattern: 1), Int32($0.count), sqliteTransient)
+        }
+    }
+
+    private func bindText(_ index: Int32, _ text: String) {
+        var text = text
+        text.withUTF8 { utf8 in
+            utf8.withMemoryRebound(to: CChar.self) { chars in
+                if let base = chars.baseAddress {
+                    _ = sqlite3_bind_text(statement, index, base, Int32(chars.count), sqliteTransient)
+                } else {
+                    _ = sqlite3_bind_text(statement, index, "", 0, sqliteTransient)
+                }
+            }
+        }
+    }
+}
+
+/// SQLite copies the bound bytes before the bind call returns.
+let sqliteTransient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
+
+extension StoredRecord {
+    /// Reads the current row of a statement that selected `Spool.columns`.
+    init(row statement: SQLiteStatement) {
+        func blob(_ column: Int32) -> [UInt8] {
+            let count = Int(sqlite3_column_bytes(statement, column))
+            guard count > 0, let base = sqlite3_column_blob(statement, column) else { return [] }
+            return Array(UnsafeRawBufferPointer(start: base, count: count))
+        }
+        func text(_ column: Int32) -> String? {
+            guard let base = sqlite3_column_text(statement, column) else { return nil }
+            return String(cString: base)
+        }
+        func int(_ column: Int32) -> Int64 { sqlite3_column_int64(statement, column) }
+        let headers = sqlite3_column_blob(statement, 4).map {
+            HeaderCoding.decode(UnsafeRawBufferPointer(start: $0, count: Int(sqlite3_column_bytes(statement, 4))))
+        }
+        self.init(
+            id: int(0),
+            record: SpoolRecord(
+                sequence: int(0), eventID: text(1) ?? "", topic: text(2) ?? "", key: blob(3), headers: headers ?? [],
+                value: blob(5), timestamp: int(6), client: text(7) ?? "", reason: ""),
+            status: text(12).flatMap(SpoolStatus.init(rawValue:)) ?? .pending, attempts: Int(int(9)),
+            nextRetryAt: int(10), createdAt: int(8), lastError: text(11), updatedAt: int(13))
+    }
+}
+
+extension Database {
+    /// Runs `sql` with `bind` applied and calls `each` on every row, through the raw statement.
+    func forEachRow(
+        _ sql: String, bind: (SQLiteStatement) -> Void = { _ in }, _ each: (SQLiteStatement) throws -> Void
+    ) throws {
+        let statement = try cachedStatement(sql: sql).sqliteStatement
+        sqlite3_reset(statement)
+        sqlite3_clear_bindings(statement)
+        defer {
+            sqlite3_reset(statement)
+            sqlite3_clear_bindings(statement)
+        }
+        bind(statement)
+        while true {
+            let result = sqlite3_step(statement)
+            if result == SQLITE_DONE { return }
+            guard result == SQLITE_ROW else {
+                throw SpoolError(
+                    "query failed: \(String(cString: sqlite3_errmsg(sqlite3_db_handle(statement)))) (\(result))")
+            }
+            try each(statement)
+        }
+    }
+}
