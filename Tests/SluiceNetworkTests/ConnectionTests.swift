@@ -85,7 +85,6 @@ struct ConnectionTests {
 
     @Test func pausedConnectionsReadNothingUntilResumed() throws {
         let (server, client) = socketPair()
-        defer { close(client) }
         let handler = RecordingHandler()
         let connection = Connection(descriptor: server, loop: group.nextLoop())
         connection.loop.queue.sync {
