@@ -69,9 +69,9 @@ final class ClientSession: @unchecked Sendable, ConnectionHandler {
         connection.start()
     }
 
-    /// Stops taking new requests (gateway shutdown); replies still go out. Call off the loop.
+    /// Stops taking new requests (gateway shutdown); replies still go out.
     func stopReading() {
-        loop.sync {
+        connection.loop.sync {
             stopped = true
             updateReading()
         }
@@ -85,9 +85,9 @@ final class ClientSession: @unchecked Sendable, ConnectionHandler {
         }
     }
 
-    /// Closes now, sending what the socket takes at once. Call off the loop.
+    /// Closes now, sending what the socket takes at once.
     func forceClose() {
-        loop.sync {
+        connection.loop.sync {
             if !connection.isClosed { sendShuttingDown() }
             connection.close()
         }

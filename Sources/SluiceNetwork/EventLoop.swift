@@ -36,6 +36,8 @@ public final class EventLoop: @unchecked Sendable {
     /// How often deadlines (handshake, idle) are checked, in milliseconds.
     public static let tickMilliseconds = 100
 
+    private static let identity = DispatchSpecificKey<ObjectIdentifier>()
+
     init(index: Int) throws(NetworkError) {
         queue = DispatchQueue(label: "sluice.loop.\(index)")
         epoll = cepoll_create()
@@ -44,6 +46,7 @@ public final class EventLoop: @unchecked Sendable {
             throw NetworkError("cannot create an epoll set: \(String(cString: strerror(errno)))")
         }
         _ = cepoll_ctl(epoll, CEPOLL_ADD, wake, CEPOLL_IN, 0)
+        queue.setSpecific(key: Self.identity, value: ObjectIdentifier(self))
         let thread = Thread { [self] in runReactor() }
         thread.name = "sluice-reactor-\(index)"
         thread.stackSize = 256 * 1024
@@ -78,6 +81,13 @@ public final class EventLoop: @unchecked Sendable {
             }
         }
         stopped.signal()
+    }
+
+    /// Runs `body` on the queue and waits for it; runs it at once when already there, so a
+    /// caller that happens to be on this loop (a last release in a callback) cannot deadlock.
+    public func sync<T>(_ body: () throws -> T) rethrows -> T {
+        if DispatchQueue.getSpecific(key: Self.identity) == ObjectIdentifier(self) { return try body() }
+        return try queue.sync(execute: body)
     }
 
     // MARK: on the queue
@@ -133,7 +143,7 @@ public final class EventLoop: @unchecked Sendable {
 
     /// Stops the reactor thread; the loop must have no registrations left.
     func shutdown() {
-        queue.sync {
+        sync {
             ticker?.cancel()
             ticker = nil
         }

@@ -81,9 +81,9 @@ public final class Listener: @unchecked Sendable, Pollable {
         }
     }
 
-    /// Stops accepting and removes the socket file; call from outside the loop.
+    /// Stops accepting and removes the socket file.
     public func stop() {
-        loop.queue.sync {
+        loop.sync {
             guard !stopped else { return }
             stopped = true
             if token != 0 { loop.deregister(descriptor, token: token) }
