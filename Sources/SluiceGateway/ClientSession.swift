@@ -162,8 +162,9 @@ final class ClientSession: @unchecked Sendable, ConnectionHandler {
             if peer.topicPrefixes != nil { applyTopicPolicy(&batch) }
             publish(batch, requestID: requestID)
         case .stats(let requestID):
-            // The snapshot reads the spool, so it is taken off the loop too.
-            onLane { [self] in
+            // The snapshot reads the spool, so it is taken off the loop, and not on the publish
+            // lane, where it would wait behind a full librdkafka queue.
+            offLoop(on: .global(qos: .utility)) { [self] in
                 let json = context.statsJSON()
                 loop.async { [self] in send(Frame(.statsReply, requestID: requestID, version: version, payload: json)) }
             }
@@ -177,7 +178,7 @@ final class ClientSession: @unchecked Sendable, ConnectionHandler {
         let size = batch.payload.count
         unackedBytes += size
         outstandingBatches += 1
-        onLane { [self] in
+        offLoop(on: lane) { [self] in
             context.router.publish(
                 batch, requestID: requestID, client: identity, peer: stamp, eventIDs: &eventIDs,
                 onAck: { [self] requestID, ack in
@@ -195,11 +196,11 @@ final class ClientSession: @unchecked Sendable, ConnectionHandler {
         }
     }
 
-    /// Runs `work` on the publish lane; no other request is processed until it is done.
-    private func onLane(_ work: @escaping @Sendable () -> Void) {
+    /// Runs `work` on `queue`; no other request is processed until it is done.
+    private func offLoop(on queue: DispatchQueue, _ work: @escaping @Sendable () -> Void) {
         laneBusy = true
         updateReading()
-        lane.async { [self] in
+        queue.async { [self] in
             work()
             loop.async { [self] in
                 laneBusy = false
