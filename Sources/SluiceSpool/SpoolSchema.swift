@@ -96,22 +96,43 @@ struct RowInserter {
     mutating func append(_ records: [SpoolRecord]) throws {
         for record in records {
             HeaderCoding.encode(record.headers, into: &headers)
-            sqlite3_reset(statement)
-            sqlite3_bind_int64(statement, 1, record.sequence)
-            bindText(2, record.eventID)
-            bindText(3, record.topic)
-            bindBlob(4, record.key)
-            bindBlob(5, headers)
-            bindBlob(6, record.value)
-            sqlite3_bind_int64(statement, 7, record.timestamp)
-            bindText(8, record.client)
-            sqlite3_bind_int64(statement, 9, now)
-            sqlite3_bind_int64(statement, 10, Int64(record.attempts))
-            sqlite3_bind_int64(statement, 11, record.nextRetryAt)
-            bindText(12, record.reason)
-            sqlite3_bind_int64(statement, 13, now)
-            sqlite3_bind_int64(statement, 14, Int64(record.byteCount))
-            let result = sqlite3_step(statement)
+            // Bound without copies (SQLITE_STATIC): every buffer outlives the step.
+            var eventID = record.eventID
+            var topic = record.topic
+            var client = record.client
+            var reason = record.reason
+            let result = eventID.withUTF8 { eventID in
+                topic.withUTF8 { topic in
+                    client.withUTF8 { client in
+                        reason.withUTF8 { reason in
+                            record.key.withUnsafeBytes { key in
+                                record.value.withUnsafeBytes { value in
+                                    headers.withUnsafeBytes { headers in
+                                        sqlite3_reset(statement)
+                                        sqlite3_bind_int64(statement, 1, record.sequence)
+                                        bind(2, text: eventID)
+                                        bind(3, text: topic)
+                                        bind(4, blob: key)
+                                        bind(5, blob: headers)
+                                        bind(6, blob: value)
+                                        sqlite3_bind_int64(statement, 7, record.timestamp)
+                                        bind(8, text: client)
+                                        sqlite3_bind_int64(statement, 9, now)
+                                        sqlite3_bind_int64(statement, 10, Int64(record.attempts))
+                                        sqlite3_bind_int64(statement, 11, record.nextRetryAt)
+                                        bind(12, text: reason)
+                                        sqlite3_bind_int64(statement, 13, now)
+                                        sqlite3_bind_int64(statement, 14, Int64(record.byteCount))
+                                        let result = sqlite3_step(statement)
+                                        sqlite3_clear_bindings(statement)
+                                        return result
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
             guard result == SQLITE_DONE else {
                 let message = String(cString: sqlite3_errmsg(sqlite3_db_handle(statement)))
                 sqlite3_reset(statement)
@@ -119,27 +140,22 @@ struct RowInserter {
             }
         }
         sqlite3_reset(statement)
-        sqlite3_clear_bindings(statement)
     }
 
-    private func bindBlob(_ index: Int32, _ bytes: [UInt8]) {
-        bytes.withUnsafeBytes {
-            // A non-null pointer even for an empty blob: NULL would violate NOT NULL.
-            _ = sqlite3_bind_blob(
-                statement, index, $0.baseAddress ?? UnsafeRawPointer(bitPattern: 1), Int32($0.count), sqliteTransient)
+    private func bind(_ index: Int32, blob bytes: UnsafeRawBufferPointer) {
+        if let base = bytes.baseAddress {
+            _ = sqlite3_bind_blob(statement, index, base, Int32(bytes.count), nil)
+        } else {
+            _ = sqlite3_bind_zeroblob(statement, index, 0)  // empty, not NULL (the columns are NOT NULL)
         }
     }
 
-    private func bindText(_ index: Int32, _ text: String) {
-        var text = text
-        text.withUTF8 { utf8 in
-            utf8.withMemoryRebound(to: CChar.self) { chars in
-                if let base = chars.baseAddress {
-                    _ = sqlite3_bind_text(statement, index, base, Int32(chars.count), sqliteTransient)
-                } else {
-                    _ = sqlite3_bind_text(statement, index, "", 0, sqliteTransient)
-                }
-            }
+    private func bind(_ index: Int32, text: UnsafeBufferPointer<UInt8>) {
+        if let base = text.baseAddress {
+            let chars = UnsafeRawPointer(base).assumingMemoryBound(to: CChar.self)
+            _ = sqlite3_bind_text(statement, index, chars, Int32(text.count), nil)
+        } else {
+            _ = sqlite3_bind_text(statement, index, "", 0, nil)
         }
     }
 }

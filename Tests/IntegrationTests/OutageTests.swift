@@ -198,6 +198,70 @@ struct OutageTests {
         #expect(server.terminationStatus == 0)
     }
 
+    @Test func killMinusNineDuringADrainLosesNothingAndKeepsOrder() throws {
+        let broker = try DevBroker()
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let socketPath = directory + "/s.sock"
+        let config = directory + "/sluice.yaml"
+        // A long linger slows the drain down so that the crash lands in the middle of it.
+        try """
+        kafka:
+          lingerMs: 400
+          retry: { batch-size: 500 }
+        """.write(toFile: config, atomically: true, encoding: .utf8)
+        let arguments = [
+            "serve", "--socket", socketPath, "--brokers", broker.bootstrapServers, "--spool", directory + "/spool.db",
+            "--config", config,
+        ]
+        func startServer() throws -> Process {
+            let server = Process()
+            server.executableURL = URL(fileURLWithPath: try sluiceExecutable())
+            server.arguments = arguments
+            server.standardError = FileHandle.nullDevice
+            try server.run()
+            try waitUntil("the gateway serves its socket", timeout: 15) {
+                (try? RawClient.handshaken(socketPath: socketPath)) != nil
+            }
+            return server
+        }
+        func retryStats() throws -> [String: Any] {
+            let client = try RawClient.handshaken(socketPath: socketPath)
+            try client.send(Frame(.stats, requestID: 1, payload: []))
+            guard case .statsReply(let json) = try client.read(),
+                let document = try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any],
+                let retry = document["retry"] as? [String: Any]
+            else { throw TestFailure("no STATS reply") }
+            return retry
+        }
+        var server = try startServer()
+        defer { if server.isRunning { kill(server.processIdentifier, SIGKILL) } }
+        broker.stop()
+        var options = sluice_options()
+        sluice_options_init(&options)
+        let client = try #require(sluice_connect(socketPath, &options))
+        defer { sluice_close(client) }
+        let rounds = 40
+        for round in 0..<rounds { try publishRound(client, topic: "drain", round: round, players: players) }
+        #expect(try retryStats()["pending"] as? Int == rounds * players.count, "everything waits in the spool")
+
+        try broker.start()
+        try waitUntil("the drain is under way", timeout: 60) { (try retryStats()["resolved"] as? Int ?? 0) > 0 }
+        kill(server.processIdentifier, SIGKILL)
+        server.waitUntilExit()
+        server = try startServer()
+        let left = try retryStats()
+        #expect(left["pending"] as? Int ?? 0 > 0, "the crash came before the drain was done: \(left)")
+        try waitUntil("the restarted gateway finishes the drain", timeout: 90) {
+            try retryStats()["pending"] as? Int == 0
+        }
+        let records = try consume(topic: "drain", brokers: broker.bootstrapServers, count: rounds * players.count)
+        try verifyAfterOutage(records, players: players, required: 0..<rounds)
+        kill(server.processIdentifier, SIGTERM)
+        server.waitUntilExit()
+        #expect(server.terminationStatus == 0)
+    }
+
     @Test func sigtermDuringAnOutageExitsPromptlyAndKeepsEverything() throws {
         let broker = try DevBroker()
         let directory = try temporaryDirectory()
