@@ -152,16 +152,24 @@ public final class Gateway: Sendable {
                     storeFailures: storeFailures, spool: spool.counts(), spoolByTopic: spool.countsByTopic(),
                     oldestPendingAt: (try? spool.oldestPendingCreatedAt()) ?? nil, now: clock.now())
             })
+        let loops: EventLoopGroup
         do {
             loops = try EventLoopGroup()
-            publishLanes = loops.loops.indices.map { DispatchQueue(label: "sluice.publish.\($0)") }
-            listener = try Listener(
-                path: configuration.socketPath, mode: configuration.socketMode, group: configuration.access.socketGroup,
-                loop: loops.loops[0], logger: logger)
         } catch {
             producer.close(flushTimeoutMilliseconds: 0)
             throw ConfigurationError(error.reason)
         }
+        do {
+            listener = try Listener(
+                path: configuration.socketPath, mode: configuration.socketMode, group: configuration.access.socketGroup,
+                loop: loops.loops[0], logger: logger)
+        } catch {
+            loops.shutdown()
+            producer.close(flushTimeoutMilliseconds: 0)
+            throw ConfigurationError(error.reason)
+        }
+        self.loops = loops
+        publishLanes = loops.loops.indices.map { DispatchQueue(label: "sluice.publish.\($0)") }
         startHealthChecks(stallTimeout: configuration.stallTimeoutMilliseconds)
         worker.start()
         listener.start(

@@ -22,22 +22,14 @@ struct DescriptorLimitTests {
 
         var held: [RawClient] = []
         var refused = 0
-        for _ in 0..<30 {
-            let client = try RawClient(socketPath: gateway.socketPath)
-            if case .error(let error)? = try? client.read(timeout: 0.3) {
-                #expect(error.rawCode == ErrorCode.tooManyConnections.rawValue, "\(error)")
-                refused += 1
-                continue
-            }
-            // The refusal may come after the first wait (accepting pauses); it is read below.
-            try? client.send(Hello(clientName: "held").frame(requestID: 1))
-            // No client waits forever: a HELLO_OK, or the refusal, within a bounded time.
-            switch try client.read(timeout: 5) {
-            case .helloOK: held.append(client)
-            case .error(let error):
-                #expect(error.rawCode == ErrorCode.tooManyConnections.rawValue, "\(error)")
-                refused += 1
-            default: Issue.record("unexpected reply to HELLO")
+        for attempt in 0..<30 {
+            do {
+                try knock(gateway, held: &held, refused: &refused)
+            } catch {
+                Issue.record(
+                    "client \(attempt): \(error); gateway running: \(gateway.process.isRunning), log: \(gateway.log.suffix(3_000))"
+                )
+                return
             }
         }
         // librdkafka opens and closes sockets too, so the count served varies by a few.
@@ -47,11 +39,17 @@ struct DescriptorLimitTests {
         // Saturated, with clients still knocking: the gateway must not spin.
         let start = gateway.cpuTicks
         let began = Date()
-        for _ in 0..<5 {
+        for attempt in 0..<5 {
             let client = try RawClient(socketPath: gateway.socketPath)
-            guard case .error = try client.read(timeout: 5) else {
-                Issue.record("a client over the limit got no TOO_MANY_CONNECTIONS")
-                continue
+            do {
+                guard case .error = try client.read(timeout: 5) else {
+                    Issue.record("a client over the limit got no TOO_MANY_CONNECTIONS")
+                    continue
+                }
+            } catch {
+                Issue.record(
+                    "saturated client \(attempt): \(error); running: \(gateway.process.isRunning), log: \(gateway.log.suffix(3_000))"
+                )
             }
         }
         try waitUntil("a second has passed", timeout: 2) { Date().timeIntervalSince(began) >= 1 }
@@ -80,5 +78,25 @@ struct DescriptorLimitTests {
         #expect(gateway.process.terminationStatus != 0)
         #expect(gateway.log.contains("file descriptors"), "the reason is logged: \(gateway.log)")
         #expect(!FileManager.default.fileExists(atPath: gateway.socketPath))
+    }
+
+    /// One client knocks: it is either served (kept in `held`) or refused with TOO_MANY_CONNECTIONS.
+    private func knock(_ gateway: GatewayProcess, held: inout [RawClient], refused: inout Int) throws {
+        let client = try RawClient(socketPath: gateway.socketPath)
+        if case .error(let error)? = try? client.read(timeout: 0.3) {
+            #expect(error.rawCode == ErrorCode.tooManyConnections.rawValue, "\(error)")
+            refused += 1
+            return
+        }
+        // The refusal may come after the first wait (accepting pauses); it is read below.
+        try? client.send(Hello(clientName: "held").frame(requestID: 1))
+        // No client waits forever: a HELLO_OK, or the refusal, within a bounded time.
+        switch try client.read(timeout: 5) {
+        case .helloOK: held.append(client)
+        case .error(let error):
+            #expect(error.rawCode == ErrorCode.tooManyConnections.rawValue, "\(error)")
+            refused += 1
+        default: Issue.record("unexpected reply to HELLO")
+        }
     }
 }
