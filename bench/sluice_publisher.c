@@ -5,11 +5,29 @@
  *
  *   sluice_publisher --socket PATH --topic T [--events N] [--keys K]
  *                    [--batch-records R] [--no-compression]
+ *   sluice_publisher --socket PATH --topic T --rate N --seconds S [--keys K] ...
  *
  * One warm-up record is published and flushed before the clock starts (as in
  * rdkafka_baseline). Exit status 0 only when every record was acknowledged
  * and none was rejected. Last line on stdout:
  *   events=N seconds=S rate=R warmup=1
+ *
+ * Paced mode (--rate/--seconds, the "recovery" scenario): publishes N events/s
+ * for S seconds. Every millisecond (an absolute deadline on CLOCK_MONOTONIC,
+ * so sleeping never drifts) it publishes as many events as the schedule
+ * start + i/N says are due; when it falls behind (backpressure) it catches up
+ * in a burst and records the lag. It keeps going through a Kafka outage: the
+ * gateway acks from its spool, and a publish that blocks longer than the
+ * client's I/O timeout is simply tried again. Batches default to N/100
+ * records (one about every 10 ms). A progress line per second goes to stderr:
+ *   progress t=SECONDS sent=N acked=N unacked=N lag=EVENTS
+ * (after a first line "paced start realtime=UNIX_SECONDS") and at the end,
+ * after a flush, one line on stdout:
+ *   events=N acked=N failed=N unacked=N seconds=S rate=R max_lag_events=N
+ *   max_lag_ms=MS max_ack_stall_ms=MS publish_timeouts=N warmup=1
+ * (acked counts the records of this run the gateway acknowledged without
+ * error, not the warm-up; max_ack_stall_ms is the longest time the acked
+ * count stood still while records were waiting for an ack).
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -30,6 +48,92 @@ static int flush_ms(double deadline) {
     return left <= 0 ? 1 : (int)(left * 1000) + 1;
 }
 
+static uint64_t acked_records(const sluice_client *c, uint64_t taken) {
+    uint64_t held = sluice_unacked_records(c) + sluice_failed_records(c);
+    return taken > held ? taken - held : 0;
+}
+
+/* Paced mode: a->rate events/s for a->seconds s, then a flush. Returns the exit status. */
+static int run_paced(sluice_client *c, const bench_args *a, bench_workload *w, double deadline) {
+    const uint64_t total = a->rate * a->seconds;
+    struct timespec next;
+    clock_gettime(CLOCK_MONOTONIC, &next);
+    const double start = (double)next.tv_sec + (double)next.tv_nsec / 1e9;
+    struct timespec real;
+    clock_gettime(CLOCK_REALTIME, &real);
+    /* scripts/bench.sh times the broker's kill and return from this line. */
+    fprintf(stderr, "paced start realtime=%.3f\n", (double)real.tv_sec + (double)real.tv_nsec / 1e9);
+    double last_progress = start, last_ack_change = start, max_lag_s = 0, max_stall_s = 0;
+    uint64_t sent = 0, last_acked = 0, max_lag = 0, timeouts = 0, due = 0;
+    bench_workload_init(w, a->keys, a->value_bytes);
+    for (;;) {
+        double now = bench_now();
+        if (now > deadline) {
+            fprintf(stderr, "sluice_publisher: deadline passed after %llu events\n", (unsigned long long)sent);
+            return 1;
+        }
+        /* Every event whose scheduled time start + i/rate has come. */
+        due = (uint64_t)((now - start) * (double)a->rate);
+        if (due > total) due = total;
+        if (due > sent) {
+            if (due - sent > max_lag) max_lag = due - sent;
+            double behind = now - (start + (double)sent / (double)a->rate);
+            if (behind > max_lag_s) max_lag_s = behind;
+        }
+        while (sent < due) {
+            bench_make_event(w, sent);
+            while (sluice_publish(c, a->topic, w->key, w->value, w->value_bytes, NULL, 0) != SLUICE_OK) {
+                if (sluice_errcode(c) != SLUICE_E_TIMEOUT || bench_now() > deadline) {
+                    fprintf(stderr, "sluice_publisher: publish of event %llu: %s (%s)\n", (unsigned long long)sent,
+                            sluice_errstr(c), sluice_error_name(sluice_errcode(c)));
+                    return 1;
+                }
+                /* Backpressure outlasted io_timeout_ms; the record was not taken: try it again. */
+                if (timeouts++ < 5)
+                    fprintf(stderr, "sluice_publisher: publish blocked past the I/O timeout at event %llu; retrying\n",
+                            (unsigned long long)sent);
+            }
+            sent++;
+        }
+        now = bench_now();
+        uint64_t acked = acked_records(c, sent);
+        if (acked != last_acked || sluice_unacked_records(c) == 0) {
+            last_acked = acked;
+            last_ack_change = now;
+        }
+        if (now - last_ack_change > max_stall_s) max_stall_s = now - last_ack_change;
+        if (now - last_progress >= 1.0) {
+            last_progress += 1.0;
+            fprintf(stderr, "progress t=%.1f sent=%llu acked=%llu unacked=%llu lag=%llu stall_ms=%.0f\n", now - start,
+                    (unsigned long long)sent, (unsigned long long)acked, (unsigned long long)sluice_unacked_records(c),
+                    (unsigned long long)(due - sent), (now - last_ack_change) * 1000);
+        }
+        if (sent >= total) break;
+        /* Next tick: 1 ms after the previous one (absolute, so nothing drifts); after a long block, from now. */
+        next.tv_nsec += 1000000L;
+        if (next.tv_nsec >= 1000000000L) {
+            next.tv_nsec -= 1000000000L;
+            next.tv_sec++;
+        }
+        double next_s = (double)next.tv_sec + (double)next.tv_nsec / 1e9;
+        if (next_s < now) continue; /* behind: no sleep; the schedule is start + i/rate anyway */
+        while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &next, NULL) == EINTR) {
+        }
+    }
+    double seconds = bench_now() - start;
+    int flushed = sluice_flush(c, flush_ms(deadline)) == SLUICE_OK;
+    if (!flushed)
+        fprintf(stderr, "sluice_publisher: final flush: %s (%s)\n", sluice_errstr(c),
+                sluice_error_name(sluice_errcode(c)));
+    uint64_t acked = acked_records(c, sent);
+    printf("events=%llu acked=%llu failed=%llu unacked=%llu seconds=%.3f rate=%.0f max_lag_events=%llu "
+           "max_lag_ms=%.0f max_ack_stall_ms=%.0f publish_timeouts=%llu warmup=1\n",
+           (unsigned long long)sent, (unsigned long long)acked, (unsigned long long)sluice_failed_records(c),
+           (unsigned long long)sluice_unacked_records(c), seconds, (double)sent / seconds,
+           (unsigned long long)max_lag, max_lag_s * 1000, max_stall_s * 1000, (unsigned long long)timeouts);
+    return flushed && failures == 0 && sluice_failed_records(c) == 0 && sluice_unacked_records(c) == 0 ? 0 : 1;
+}
+
 int main(int argc, char **argv) {
     bench_args a;
     if (bench_parse_args(argc, argv, 1, &a) != 0) return 2;
@@ -39,6 +143,12 @@ int main(int argc, char **argv) {
     o.ack_level = SLUICE_ACK_DURABLE;
     o.client_name = "sluice-bench";
     o.on_failure = on_failure;
+    if (a.rate > 0) {
+        /* Paced: a batch about every 10 ms, and a blocked publish is retried every 5 s. */
+        uint64_t per_batch = a.rate / 100;
+        o.max_batch_records = per_batch < 1 ? 1 : per_batch > 1000 ? 1000 : (uint32_t)per_batch;
+        o.io_timeout_ms = 5000;
+    }
     if (a.batch_records > 0) o.max_batch_records = a.batch_records;
     if (a.no_compression) o.compression = 0;
 
@@ -54,11 +164,18 @@ int main(int argc, char **argv) {
         fprintf(stderr, "sluice_publisher: connect %s: %s\n", a.socket_path, sluice_errstr(c));
         goto out;
     }
-    fprintf(stderr,
-            "sluice_publisher: libsluice %s to %s, %llu events over %llu keys, %zu-byte values, "
-            "batches of %u, zstd %s\n",
-            sluice_version(), sluice_server_name(c), (unsigned long long)a.events, (unsigned long long)a.keys,
-            a.value_bytes, o.max_batch_records, o.compression ? "on" : "off");
+    if (a.rate > 0)
+        fprintf(stderr,
+                "sluice_publisher: libsluice %s to %s, %llu events/s for %llu s over %llu keys, %zu-byte values, "
+                "batches of %u, zstd %s\n",
+                sluice_version(), sluice_server_name(c), (unsigned long long)a.rate, (unsigned long long)a.seconds,
+                (unsigned long long)a.keys, a.value_bytes, o.max_batch_records, o.compression ? "on" : "off");
+    else
+        fprintf(stderr,
+                "sluice_publisher: libsluice %s to %s, %llu events over %llu keys, %zu-byte values, "
+                "batches of %u, zstd %s\n",
+                sluice_version(), sluice_server_name(c), (unsigned long long)a.events, (unsigned long long)a.keys,
+                a.value_bytes, o.max_batch_records, o.compression ? "on" : "off");
     double deadline = bench_now() + a.timeout_s;
 
     /* Warm-up: the gateway's producer connects and gets its id outside the clock. */
@@ -71,6 +188,10 @@ int main(int argc, char **argv) {
         goto out;
     }
 
+    if (a.rate > 0) {
+        rc = run_paced(c, &a, w, deadline);
+        goto out;
+    }
     bench_workload_init(w, a.keys, a.value_bytes);
     double start = bench_now();
     for (uint64_t i = 0; i < a.events; i++) {

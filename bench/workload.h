@@ -6,6 +6,11 @@
  * whose tail is pseudo-random text (so compression does not flatter either
  * path). Also: a monotonic clock and the small command-line parser both
  * programs use.
+ *
+ * The Sluice publisher has a second mode for the "recovery" scenario of
+ * scripts/bench.sh: --rate N --seconds S publishes N events/s for S seconds
+ * (paced every millisecond against the monotonic clock) instead of --events
+ * as fast as possible.
  */
 #ifndef SLUICE_BENCH_WORKLOAD_H
 #define SLUICE_BENCH_WORKLOAD_H
@@ -30,6 +35,8 @@ typedef struct bench_args {
     int timeout_s;           /* whole-run bound: produce + flush */
     int no_compression;      /* sluice publisher only: client-side zstd off */
     uint32_t batch_records;  /* sluice publisher only: 0 = library default */
+    uint64_t rate;           /* sluice publisher only: events/s; 0 = as fast as possible (--events mode) */
+    uint64_t seconds;        /* sluice publisher only: duration of --rate mode */
 } bench_args;
 
 typedef struct bench_workload {
@@ -101,7 +108,9 @@ static inline void bench_usage(const char *prog, int sluice) {
             "usage: %s %s --topic T [--events N (1000000)] [--keys K (10000)] [--value-bytes B (200)]\n"
             "          [--timeout-s S (600)]%s\n",
             prog, sluice ? "--socket PATH" : "--brokers HOST:PORT",
-            sluice ? " [--batch-records R] [--no-compression]" : "");
+            sluice ? " [--batch-records R] [--no-compression]\n"
+                     "          [--rate EVENTS_PER_S --seconds S]  (paced mode instead of --events)"
+                   : "");
 }
 
 /* Returns 0, or -1 after printing usage. */
@@ -132,9 +141,14 @@ static inline int bench_parse_args(int argc, char **argv, int sluice, bench_args
         else if (strcmp(opt, "--batch-records") == 0 && sluice && bench_parse_u64(val, &n) == 0 && n > 0 &&
                  n <= 1000000)
             a->batch_records = (uint32_t)n;
+        else if (strcmp(opt, "--rate") == 0 && sluice && bench_parse_u64(val, &n) == 0 && n > 0 && n <= 10000000)
+            a->rate = n;
+        else if (strcmp(opt, "--seconds") == 0 && sluice && bench_parse_u64(val, &n) == 0 && n > 0 && n <= 86400)
+            a->seconds = n;
         else goto bad;
     }
     if (a->topic == NULL || (sluice ? a->socket_path == NULL : a->brokers == NULL)) goto bad;
+    if ((a->rate == 0) != (a->seconds == 0)) goto bad; /* --rate and --seconds go together */
     return 0;
 bad:
     bench_usage(argv[0], sluice);

@@ -1,36 +1,94 @@
 #!/usr/bin/env bash
-# `make bench`: events/s through a plain librdkafka producer and through Sluice
-# (C client -> Unix socket -> gateway -> Kafka, durable acks), measured in the
-# same run against the same fresh Tansu dev broker, and their ratio. Runs vary
-# by 20-50 % from one run to the next, so only the ratio within a run means much.
+# `make bench`: Sluice against a bare librdkafka producer measured in the same run
+# (runs vary by 20-50 % from one run to the next, so only ratios within a run mean
+# much). Three scenarios, all by default; BENCH_SCENARIOS picks some, e.g.
+# BENCH_SCENARIOS=outage make bench.
 #
-#   BENCH_EVENTS   events per run (default 1000000)
-#   BENCH_KEYS     distinct keys (default 10000)
-#   BENCH_TIMEOUT  seconds each publisher may take, produce + flush (default 300)
+#   throughput  events/s through a plain librdkafka producer and through Sluice
+#               (C client -> Unix socket -> gateway -> Kafka, durable acks) against
+#               one fresh Tansu dev broker, and their ratio.
+#   outage      with no broker reachable (the gateway points at a loopback port
+#               where nothing listens), one C client publishes BENCH_OUTAGE_EVENTS
+#               durable events, all spooled (synchronous=FULL): spool ingest rate,
+#               gateway RSS with all of them spooled, gateway CPU-seconds per million
+#               events. Then a broker starts on that port and the drain rate is
+#               measured from retry.pending in STATS; the same with a small backlog
+#               (BENCH_OUTAGE_SMALL_EVENTS), and the ratio of the two drain rates.
+#   recovery    a C client publishes BENCH_RECOVERY_RATE events/s (durable) for
+#               BENCH_RECOVERY_SECONDS; the broker is killed with -9 at 10 s and a
+#               fresh one (same port, topic re-created) starts at 20 s. Peak pending,
+#               seconds from the broker's return until the breaker is CLOSED and
+#               until the spool is empty, the client's acked events against the
+#               gateway's published + pending, and (BENCH_RECOVERY_VERIFY, default 1)
+#               the topic read back from the new broker: every event sent after the
+#               kill there (or still pending), no duplicates counted as events, no
+#               per-key reordering.
 #
-# Expects the release gateway (.build/release/sluice; `make bench` builds it).
-# Everything it starts listens on loopback only and is stopped on exit.
+# Every scenario reports its rates as ratios to the bare producer measured at the
+# start of the same run (the "baseline"), and raw values. Targets (issue #7) are
+# printed next to them.
+#
+#   BENCH_SCENARIOS             "throughput outage recovery" (default: all three)
+#   BENCH_EVENTS                events per throughput/baseline run (default 1000000)
+#   BENCH_KEYS                  distinct keys (default 10000)
+#   BENCH_TIMEOUT               seconds each publisher may take, produce + flush (default 300)
+#   BENCH_OUTAGE_EVENTS         large backlog of the outage scenario (default 1000000)
+#   BENCH_OUTAGE_SMALL_EVENTS   small backlog of the outage scenario (default 10000)
+#   BENCH_DRAIN_TIMEOUT         longest wait for a backlog to drain, seconds (default 600);
+#                               past it the rate so far is reported ("did not drain")
+#   BENCH_RECOVERY_RATE         events/s of the recovery client (default 20000)
+#   BENCH_RECOVERY_SECONDS      its duration (default 60; the kill is at 10 s, the return at 20 s)
+#   BENCH_RECOVERY_DRAIN_TIMEOUT  how long after the load stops to wait for an empty spool (default 120)
+#   BENCH_RECOVERY_VERIFY       1 (default): read the topic back after the recovery scenario; 0: skip
+#   BENCH_STATS_INTERVAL_MS     STATS sampling period (default 250; 20 for backlogs of 100k or less)
+#   BENCH_LOG_DIR               if set, logs and STATS samples are copied there at the end
+#
+# The gateway runs with its defaults, except the socket, spool and brokers paths
+# (a spool in a temporary directory, never /var/lib/sluice). Expects the release
+# gateway (.build/release/sluice; `make bench` builds it). Everything it starts
+# listens on loopback only and is stopped on exit.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
+scenarios=${BENCH_SCENARIOS:-throughput outage recovery}
 events=${BENCH_EVENTS:-1000000}
 keys=${BENCH_KEYS:-10000}
 timeout_s=${BENCH_TIMEOUT:-300}
-for v in "$events" "$keys" "$timeout_s"; do
-    [[ $v =~ ^[1-9][0-9]*$ ]] || { echo "bench: BENCH_EVENTS, BENCH_KEYS and BENCH_TIMEOUT must be positive integers" >&2; exit 2; }
+outage_events=${BENCH_OUTAGE_EVENTS:-1000000}
+outage_small=${BENCH_OUTAGE_SMALL_EVENTS:-10000}
+drain_timeout=${BENCH_DRAIN_TIMEOUT:-600}
+recovery_rate=${BENCH_RECOVERY_RATE:-20000}
+recovery_seconds=${BENCH_RECOVERY_SECONDS:-60}
+recovery_drain_timeout=${BENCH_RECOVERY_DRAIN_TIMEOUT:-120}
+stats_interval=${BENCH_STATS_INTERVAL_MS:-}
+for v in "$events" "$keys" "$timeout_s" "$outage_events" "$outage_small" "$drain_timeout" "$recovery_rate" \
+    "$recovery_seconds" "$recovery_drain_timeout" ${stats_interval:+"$stats_interval"}; do
+    [[ $v =~ ^[1-9][0-9]*$ ]] || { echo "bench: the BENCH_* counts and times must be positive integers (got '$v')" >&2; exit 2; }
 done
+want_throughput=0 want_outage=0 want_recovery=0
+for s in $scenarios; do
+    case $s in
+    throughput) want_throughput=1 ;;
+    outage) want_outage=1 ;;
+    recovery) want_recovery=1 ;;
+    *) echo "bench: unknown scenario '$s' in BENCH_SCENARIOS (throughput, outage, recovery)" >&2; exit 2 ;;
+    esac
+done
+((want_throughput + want_outage + want_recovery > 0)) || { echo "bench: BENCH_SCENARIOS names no scenario" >&2; exit 2; }
+((recovery_seconds > 20)) || { echo "bench: BENCH_RECOVERY_SECONDS must be more than 20 (kill at 10 s, return at 20 s)" >&2; exit 2; }
 
 rdkafka=$root/.deps/librdkafka
 tansu=$root/.deps/bin/tansu
 gateway_bin=$root/.build/release/sluice
 out=$root/bench/build
+stats_py=$root/scripts/bench_stats.py
 partitions=8
 
 [ -x "$tansu" ] && [ -f "$rdkafka/include/librdkafka/rdkafka.h" ] || { echo "bench: dependencies missing; run 'make setup'" >&2; exit 1; }
 [ -x "$gateway_bin" ] || { echo "bench: $gateway_bin missing; run 'make release' (or 'make bench')" >&2; exit 1; }
 
-# ---- build the two publishers ------------------------------------------------
+# ---- build the publishers and the STATS sampler --------------------------------
 make -s -C clients/c build/libsluice.a >/dev/null
 mkdir -p "$out"
 CC=${CC:-cc}
@@ -40,18 +98,23 @@ CFLAGS=(-O2 -Wall -Wextra -Werror)
     -L"$rdkafka/lib" -Wl,-rpath,"$rdkafka/lib" -lrdkafka
 "$CC" "${CFLAGS[@]}" -Iclients/c/include bench/sluice_publisher.c -o "$out/sluice_publisher" \
     clients/c/build/libsluice.a -lzstd
+"$CC" "${CFLAGS[@]}" -Iclients/c/include bench/stats_poll.c -o "$out/stats_poll" clients/c/build/libsluice.a -lzstd
+"$CC" "${CFLAGS[@]}" -isystem "$rdkafka/include" bench/count_events.c -o "$out/count_events" \
+    -L"$rdkafka/lib" -Wl,-rpath,"$rdkafka/lib" -lrdkafka
 
 # ---- scratch space, cleanup ----------------------------------------------------
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/sluice-bench.XXXXXX")
 broker_pid=
 gateway_pid=
 child_pid=
+poller_pid=
+publisher_pid=
 
-stop() { # stop PID: SIGTERM, wait up to 5 s, then SIGKILL
-    local pid=$1
+stop() { # stop PID [SECONDS]: SIGTERM, wait up to SECONDS (5), then SIGKILL
+    local pid=$1 grace=${2:-5}
     [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 0
     kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 1 50); do
+    for _ in $(seq 1 $((grace * 10))); do
         kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
         sleep 0.1
     done
@@ -62,8 +125,15 @@ cleanup() {
     local status=$?
     trap - EXIT INT TERM
     stop "$child_pid"
+    stop "$publisher_pid"
+    stop "$poller_pid"
     stop "$gateway_pid"
     stop "$broker_pid"
+    if [ -n "${BENCH_LOG_DIR:-}" ]; then
+        mkdir -p "$BENCH_LOG_DIR" && find "$tmp" -maxdepth 2 \( -name '*.log' -o -name '*.out' -o -name '*.txt' -o -name '*.json' \) \
+            -exec cp {} "$BENCH_LOG_DIR"/ \; 2>/dev/null || true
+        echo "bench: logs copied to $BENCH_LOG_DIR" >&2
+    fi
     rm -rf "$tmp"
     exit "$status"
 }
@@ -107,50 +177,328 @@ wait_for() {
     done
 }
 
-# ---- broker --------------------------------------------------------------------
-port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-url=tcp://127.0.0.1:$port
-"$tansu" broker --listener-url "$url" --advertised-listener-url "$url" >"$tmp/broker.log" 2>&1 &
-broker_pid=$!
-wait_for "Tansu broker on 127.0.0.1:$port" "$broker_pid" 20 port_open "$port"
-for topic in bench-baseline bench-sluice; do
-    timeout 30 "$tansu" topic create --broker "$url" --partitions "$partitions" "$topic" >>"$tmp/topics.log" 2>&1 ||
-        fail "creating topic $topic failed"
-done
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+now() { date +%s.%N; }
+# elapsed T0 [T1]: seconds from T0 to T1 (default: now), one decimal.
+elapsed() { awk -v a="$1" -v b="${2:-$(now)}" 'BEGIN { printf "%.1f", b - a }'; }
+# ratio A B: A / B with two decimals, "n/a" when either is not a number.
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a ~ /^[0-9.]+$/ && b ~ /^[0-9.]+$/ && b > 0) printf "%.2f", a / b; else print "n/a" }'; }
+# verdict VALUE OP TARGET: "ok" or "MISSED" (n/a when VALUE is not a number).
+verdict() {
+    awk -v v="$1" -v op="$2" -v t="$3" 'BEGIN {
+        if (v !~ /^[0-9.]+$/) { print "n/a"; exit }
+        ok = (op == ">=") ? (v >= t) : (v <= t)
+        print ok ? "ok" : "MISSED" }'
+}
+clk_tck=$(getconf CLK_TCK)
+# cpu_seconds PID: utime + stime of PID so far (fields 14 and 15 of /proc/PID/stat).
+cpu_seconds() {
+    awk -v tck="$clk_tck" '{ sub(/^.*\) /, ""); printf "%.2f", ($12 + $13) / tck }' "/proc/$1/stat"
+}
+# proc_kib PID FIELD: VmRSS / VmHWM of PID in KiB.
+proc_kib() { awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status"; }
+mib() { awk -v k="$1" 'BEGIN { printf "%.0f", k / 1024 }'; }
+field() { sed -n "s/.*\\b$1=\\([^ ]*\\).*/\\1/p" <<<"$2"; }
+# kv KEY TEXT: the value of KEY=VALUE (or KEY="VALUE WITH SPACES") in the lines of TEXT.
+kv() { sed -n "s/.*\\b$1=\"\\([^\"]*\\)\".*/\\1/p; t; s/.*\\b$1=\\([^ ]*\\).*/\\1/p" <<<"$2" | head -n 1; }
 
+# start_broker PORT LOGNAME: a fresh (empty, in-memory) Tansu on 127.0.0.1:PORT.
+start_broker() {
+    local url=tcp://127.0.0.1:$1
+    "$tansu" broker --listener-url "$url" --advertised-listener-url "$url" >>"$tmp/$2.log" 2>&1 &
+    broker_pid=$!
+    wait_for "Tansu broker on 127.0.0.1:$1" "$broker_pid" 20 port_open "$1"
+}
+# create_topic PORT TOPIC: with $partitions partitions. A topic the gateway's producer
+# already had auto-created (it reconnects on its own) is reported, not fatal.
+create_topic() {
+    local said
+    if ! said=$(timeout 30 "$tansu" topic create --broker "tcp://127.0.0.1:$1" --partitions "$partitions" "$2" 2>&1); then
+        echo "$said" >>"$tmp/topics.log"
+        grep -qi 'exist' <<<"$said" || fail "creating topic $2 failed: $said"
+        echo "bench: note: topic $2 existed already (auto-created by the gateway's producer?)" >&2
+    fi
+}
+# start_gateway NAME BROKERS: the release gateway with its defaults, socket and spool
+# in $tmp/NAME/; sets gateway_pid and socket.
+start_gateway() {
+    mkdir -p "$tmp/$1"
+    socket=$tmp/$1/sluice.sock
+    "$gateway_bin" serve --socket "$socket" --brokers "$2" --spool "$tmp/$1/spool.db" >"$tmp/gateway-$1.log" 2>&1 &
+    gateway_pid=$!
+    wait_for "gateway on $socket" "$gateway_pid" 30 test -S "$socket"
+}
+# stats_now FILE: one STATS document into FILE.
+stats_now() {
+    timeout 60 "$gateway_bin" stats --socket "$socket" --json >"$1" || fail "sluice stats failed"
+}
+# start_poller FILE [INTERVAL_MS]: STATS samples of the running gateway into FILE.
+start_poller() {
+    "$out/stats_poll" --socket "$socket" --interval-ms "${2:-${stats_interval:-250}}" >"$1" 2>>"$tmp/poller.log" &
+    poller_pid=$!
+}
+stop_poller() { stop "$poller_pid"; poller_pid=; }
+
+echo "bench: scenarios: $scenarios; $(nproc) cores; load $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+# ---- baseline: a plain librdkafka producer ---------------------------------------
+# Every scenario's ratios are to this figure, measured first, on a fresh broker.
+port=$(free_port)
+start_broker "$port" broker-throughput
+create_topic "$port" bench-baseline
+((want_throughput)) && create_topic "$port" bench-sluice
 echo "bench: $events events of 200 bytes over $keys keys, topics of $partitions partitions, Tansu on 127.0.0.1:$port" >&2
-
-# ---- 1. plain librdkafka -------------------------------------------------------
 run "$tmp/baseline.out" "$out/rdkafka_baseline" --brokers "127.0.0.1:$port" --topic bench-baseline \
     --events "$events" --keys "$keys" --timeout-s "$timeout_s" ||
     fail "the librdkafka baseline failed"
 baseline=$(grep '^events=' "$tmp/baseline.out" | tail -n 1)
-
-# ---- 2. through Sluice ---------------------------------------------------------
-socket=$tmp/sluice.sock
-"$gateway_bin" serve --socket "$socket" --brokers "127.0.0.1:$port" >"$tmp/gateway.log" 2>&1 &
-gateway_pid=$!
-wait_for "gateway on $socket" "$gateway_pid" 30 test -S "$socket"
-run "$tmp/sluice.out" "$out/sluice_publisher" --socket "$socket" --topic bench-sluice \
-    --events "$events" --keys "$keys" --timeout-s "$timeout_s" ||
-    fail "the Sluice publisher failed"
-through=$(grep '^events=' "$tmp/sluice.out" | tail -n 1)
-kill -0 "$gateway_pid" 2>/dev/null || fail "the gateway exited"
-published=$(timeout 30 "$gateway_bin" stats --socket "$socket" --json |
-    python3 -c 'import json, sys; print(json.load(sys.stdin)["records"]["published"])') ||
-    fail "sluice stats failed"
-
-# ---- report --------------------------------------------------------------------
-field() { sed -n "s/.*\\b$1=\\([^ ]*\\).*/\\1/p" <<<"$2"; }
 base_rate=$(field rate "$baseline")
-sluice_rate=$(field rate "$through")
-printf '\n%-58s %12s %9s\n' "path ($events events, ~200 B, $keys keys)" "events/s" "seconds"
+printf '\n%-58s %12s %9s\n' "baseline ($events events, ~200 B, $keys keys)" "events/s" "seconds"
 printf '%-58s %12s %9s\n' "plain librdkafka producer (acks=all, idempotent, lz4)" "$base_rate" "$(field seconds "$baseline")"
-printf '%-58s %12s %9s\n' "Sluice: C client -> socket -> gateway -> Kafka (durable)" "$sluice_rate" "$(field seconds "$through")"
-awk -v s="$sluice_rate" -v b="$base_rate" 'BEGIN { printf "%-58s %12.2f\n", "ratio Sluice / baseline", s / b }'
-expected=$((events + 1))
-if [ "$published" = "$expected" ]; then
-    echo "gateway records.published: $published ($events + 1 warm-up) - all published"
-else
-    fail "gateway records.published is $published, expected $expected"
+
+# ---- scenario "throughput": the same workload through Sluice ------------------------
+if ((want_throughput)); then
+    start_gateway throughput "127.0.0.1:$port"
+    cpu0=$(cpu_seconds "$gateway_pid")
+    run "$tmp/sluice.out" "$out/sluice_publisher" --socket "$socket" --topic bench-sluice \
+        --events "$events" --keys "$keys" --timeout-s "$timeout_s" 2>>"$tmp/publisher-throughput.log" ||
+        fail "the Sluice publisher failed"
+    through=$(grep '^events=' "$tmp/sluice.out" | tail -n 1)
+    kill -0 "$gateway_pid" 2>/dev/null || fail "the gateway exited"
+    cpu1=$(cpu_seconds "$gateway_pid")
+    stats_now "$tmp/throughput-stats.json"
+    published=$(python3 "$stats_py" field "$tmp/throughput-stats.json" records.published)
+    sluice_rate=$(field rate "$through")
+    echo
+    echo "== throughput"
+    printf '%-58s %12s %9s\n' "Sluice: C client -> socket -> gateway -> Kafka (durable)" "$sluice_rate" "$(field seconds "$through")"
+    printf '%-58s %12s\n' "ratio Sluice / baseline" "$(ratio "$sluice_rate" "$base_rate")"
+    printf '%-58s %12s\n' "gateway CPU-seconds per million events" \
+        "$(awk -v a="$cpu0" -v b="$cpu1" -v n="$events" 'BEGIN { printf "%.2f", (b - a) * 1e6 / n }')"
+    expected=$((events + 1))
+    if [ "$published" = "$expected" ]; then
+        echo "gateway records.published: $published ($events + 1 warm-up) - all published"
+    else
+        fail "gateway records.published is $published, expected $expected"
+    fi
+    stop "$gateway_pid"
+    gateway_pid=
+fi
+# The in-memory broker holds every record: give its memory back before the next scenario.
+stop "$broker_pid"
+broker_pid=
+
+# ---- scenario "outage" ------------------------------------------------------------
+# The drain rate is measured over the steady middle of the drain: from the first STATS
+# sample with retry.pending at or below 90% of its peak to the first at or below 10%
+# (scripts/bench_stats.py, drain_rate). That leaves out the wait for the breaker to
+# close at the start and the tail at the end. A drain that does not reach 10% within
+# BENCH_DRAIN_TIMEOUT is reported with its rate so far.
+#
+# outage_run LABEL N: a gateway pointed at a loopback port where nothing listens; one
+# client publishes N durable events, all of which go to the spool. Then a broker
+# starts on that port and the backlog drains. Sets o_rate (ingest events/s), o_rss and
+# o_hwm (KiB), o_cpu (CPU-s per million ingested), o_drain (drain events/s or n/a),
+# o_drain_note, o_report (the analysis lines).
+outage_run() {
+    local label=$1 n=$2 oport dir interval t_up rc=0 wait_out cpu0 cpu1 cpu2 pending samples
+    oport=$(free_port)
+    dir=$tmp/outage-$label
+    start_gateway "outage-$label" "127.0.0.1:$oport"
+    cpu0=$(cpu_seconds "$gateway_pid")
+    run "$tmp/outage-$label.out" "$out/sluice_publisher" --socket "$socket" --topic bench-outage \
+        --events "$n" --keys "$keys" --timeout-s "$timeout_s" 2>>"$tmp/publisher-outage-$label.log" ||
+        fail "outage ($label): the Sluice publisher failed (no broker on 127.0.0.1:$oport)"
+    kill -0 "$gateway_pid" 2>/dev/null || fail "outage ($label): the gateway exited"
+    cpu1=$(cpu_seconds "$gateway_pid")
+    o_rss=$(proc_kib "$gateway_pid" VmRSS)
+    o_hwm=$(proc_kib "$gateway_pid" VmHWM)
+    o_rate=$(field rate "$(grep '^events=' "$tmp/outage-$label.out" | tail -n 1)")
+    o_cpu=$(awk -v a="$cpu0" -v b="$cpu1" -v n="$n" 'BEGIN { printf "%.2f", (b - a) * 1e6 / n }')
+    stats_now "$dir/before-drain.json"
+    pending=$(python3 "$stats_py" field "$dir/before-drain.json" retry.pending)
+    [ "$pending" = "$((n + 1))" ] ||
+        echo "bench: outage ($label): retry.pending is $pending with $n + 1 warm-up events acked, no broker" >&2
+
+    # The drain: a broker on the port, the topic re-created, pending sampled until 0.
+    # A small backlog drains in well under a second once the spool is fast: sample it
+    # often (STATS is cheap on a small spool, and the sampler backs off when it is not).
+    interval=${stats_interval:-$(((n <= 100000) ? 20 : 250))}
+    samples=$dir/stats.txt
+    start_poller "$samples" "$interval"
+    sleep 0.5 # a few samples of the full spool first
+    t_up=$(now)
+    start_broker "$oport" "broker-outage-$label"
+    create_topic "$oport" bench-outage
+    cpu2=$(cpu_seconds "$gateway_pid")
+    wait_out=$(python3 "$stats_py" wait "$samples" --pending-zero --since "$t_up" --timeout "$drain_timeout" \
+        --watch-pid "$gateway_pid") || rc=$?
+    ((rc != 3)) || fail "outage ($label): the gateway exited during the drain"
+    sleep 0.3
+    stop_poller
+    # Per million drained; the drain is incomplete when it timed out, so per record it ended.
+    o_drain_cpu=$(awk -v a="$cpu2" -v b="$(cpu_seconds "$gateway_pid")" -v p="$pending" -v n="$n" \
+        -v left="$(python3 "$stats_py" last "$samples" retry.pending)" \
+        'BEGIN { if (p !~ /^[0-9]+$/) p = n + 1; if (left !~ /^[0-9]+$/) left = 0
+                 d = p - left; if (d > 0) printf "%.2f", (b - a) * 1e6 / d; else print "n/a" }')
+    o_report=$(python3 "$stats_py" drain "$samples" --since "$t_up")
+    o_drain=$(kv drain_rate "$o_report")
+    if ((rc == 0)); then
+        o_drain_note="drained: $wait_out"
+    else
+        o_drain_note="did not drain within ${drain_timeout}s ($wait_out): rate so far"
+    fi
+    echo "bench: outage ($label): $o_drain_note" >&2
+    stop "$gateway_pid"
+    gateway_pid=
+    stop "$broker_pid"
+    broker_pid=
+}
+
+if ((want_outage)); then
+    echo "bench: outage: $outage_small then $outage_events durable events with no broker, then drain" \
+        "(bounded by ${drain_timeout}s each)" >&2
+    outage_run small "$outage_small"
+    s_rate=$o_rate s_drain=$o_drain s_note=$o_drain_note s_report=$o_report
+    outage_run large "$outage_events"
+    l_rate=$o_rate l_drain=$o_drain l_note=$o_drain_note l_report=$o_report
+    echo
+    echo "== outage (no broker reachable, durable acks, synchronous=FULL; baseline $base_rate events/s)"
+    printf '%-50s %12s %8s  %s\n' "" "value" "ratio" "target"
+    row() { printf '%-50s %12s %8s  %s\n' "$@"; }
+    row "spool ingest, $outage_events events (events/s)" "$l_rate" "$(ratio "$l_rate" "$base_rate")" \
+        ">= 0.3x: $(verdict "$(ratio "$l_rate" "$base_rate")" '>=' 0.3)"
+    row "spool ingest, $outage_small events (events/s)" "$s_rate" "$(ratio "$s_rate" "$base_rate")" ""
+    row "gateway RSS with $outage_events spooled (MiB)" "$(mib "$o_rss")" "" \
+        "<= 256 MiB: $(verdict "$(mib "$o_rss")" '<=' 256) (peak VmHWM $(mib "$o_hwm") MiB)"
+    row "gateway CPU-s per million events spooled" "$o_cpu" "" ""
+    row "drain, $outage_events pending (events/s)" "$l_drain" "$(ratio "$l_drain" "$base_rate")" \
+        ">= 0.15x: $(verdict "$(ratio "$l_drain" "$base_rate")" '>=' 0.15)"
+    row "drain, $outage_small pending (events/s)" "$s_drain" "$(ratio "$s_drain" "$base_rate")" ""
+    row "drain rate ${outage_events} / drain rate ${outage_small}" "" "$(ratio "$l_drain" "$s_drain")" \
+        ">= 0.8: $(verdict "$(ratio "$l_drain" "$s_drain")" '>=' 0.8)"
+    row "gateway CPU-s per million events drained" "$o_drain_cpu" "" ""
+    echo "drain, $outage_events: $l_note"
+    sed 's/^/    /' <<<"$l_report"
+    echo "drain, $outage_small: $s_note"
+    sed 's/^/    /' <<<"$s_report"
+    echo "(drain rate: pending from STATS over the steady middle of the drain, from the first sample at or"
+    echo " below 90% of the peak to the first at or below 10%; ingest rate: the client's clock, warm-up excluded)"
+fi
+
+# ---- scenario "recovery" ----------------------------------------------------------
+if ((want_recovery)); then
+    rport=$(free_port)
+    start_broker "$rport" broker-recovery-1
+    create_topic "$rport" bench-recovery
+    start_gateway recovery "127.0.0.1:$rport"
+    samples=$tmp/recovery/stats.txt
+    start_poller "$samples" "${stats_interval:-250}"
+    echo "bench: recovery: $recovery_rate events/s for ${recovery_seconds}s, durable; broker killed (-9) at 10 s," \
+        "back (fresh, same port) at 20 s" >&2
+    "$out/sluice_publisher" --socket "$socket" --topic bench-recovery --keys "$keys" --rate "$recovery_rate" \
+        --seconds "$recovery_seconds" --timeout-s $((recovery_seconds + timeout_s)) \
+        >"$tmp/recovery.out" 2>"$tmp/publisher-recovery.log" &
+    publisher_pid=$!
+    # The client prints its paced start (after its warm-up) on stderr.
+    wait_for "recovery client start" "$publisher_pid" 60 grep -qs '^paced start' "$tmp/publisher-recovery.log"
+    t0=$(sed -n 's/^paced start realtime=\([0-9.]*\).*/\1/p' "$tmp/publisher-recovery.log")
+    # sleep_until T: until wall-clock T, failing if the client or the gateway exits.
+    sleep_until() {
+        while awk -v t="$1" -v n="$(now)" 'BEGIN { exit !(n < t) }'; do
+            kill -0 "$publisher_pid" 2>/dev/null || fail "recovery: the client exited early"
+            kill -0 "$gateway_pid" 2>/dev/null || fail "recovery: the gateway exited"
+            sleep 0.05
+        done
+    }
+    sleep_until "$(awk -v t="$t0" 'BEGIN { printf "%.3f", t + 10 }')"
+    t_kill=$(now)
+    kill -KILL "$broker_pid"
+    wait "$broker_pid" 2>/dev/null || true
+    broker_pid=
+    sleep_until "$(awk -v t="$t0" 'BEGIN { printf "%.3f", t + 20 }')"
+    t_up=$(now)
+    start_broker "$rport" broker-recovery-2
+    create_topic "$rport" bench-recovery
+    echo "bench: recovery: broker killed at +$(elapsed "$t0" "$t_kill")s, back at +$(elapsed "$t0" "$t_up")s" \
+        "(topic re-created +$(elapsed "$t_up")s later)" >&2
+    rc=0
+    wait "$publisher_pid" || rc=$?
+    publisher_pid=
+    t_end=$(now)
+    result=$(grep '^events=' "$tmp/recovery.out" | tail -n 1 || true)
+    [ -n "$result" ] || fail "recovery: the client printed no result (exit status $rc)"
+    ((rc == 0)) || echo "bench: recovery: the client exited with status $rc: $result" >&2
+    acked=$(field acked "$result")
+    # The load is the client's sending; its final flush (waiting for the last acks) is not.
+    t_send_end=$(awk -v t="$t0" -v s="$(field seconds "$result")" 'BEGIN { printf "%.3f", t + s }')
+    # Load over: wait (bounded) for the spool to empty, then a last STATS.
+    wait_out=$(python3 "$stats_py" wait "$samples" --pending-zero --since "$t_up" \
+        --timeout "$recovery_drain_timeout" --watch-pid "$gateway_pid") || true
+    sleep 0.5
+    stop_poller
+    report=$(python3 "$stats_py" recovery "$samples" --start "$t0" --kill "$t_kill" --up "$t_up" \
+        --load-end "$t_send_end" --topic bench-recovery --acked "$acked")
+    closed=$(kv closed_after_return_s "$report")
+    empty=$(kv empty_after_return_s "$report")
+    echo
+    echo "== recovery ($recovery_rate events/s for ${recovery_seconds}s, durable; broker -9 at 10 s, back at 20 s;" \
+        "sending ended at +$(elapsed "$t0" "$t_send_end")s, the client's final flush at +$(elapsed "$t0" "$t_end")s)"
+    printf '%-58s %s\n' "client" "$result"
+    printf '%-58s %s\n' "longest the client waited with no ack coming" "$(field max_ack_stall_ms "$result") ms" \
+        "final flush (acks of the last records)" "$(elapsed "$t_send_end" "$t_end") s"
+    printf '%-58s %s\n' "peak pending" "$(kv peak_pending "$report") (at +$(kv peak_at_s "$report")s)"
+    printf '%-58s %s\n' "seconds from the broker's return to breaker CLOSED" \
+        "$closed ($(kv closed_when "$report"); target <= 15 = wait-in-open 10 s + 5 s, under load: $(verdict \
+        "$(kv closed_under_load_s "$report")" '<=' 15))"
+    printf '%-58s %s\n' "seconds from the broker's return to retry.pending == 0" "$empty ($(kv empty_when "$report"))"
+    printf '%-58s %s\n' "acked events accounted for" "$(kv accounting "$report")"
+    failed=$(field failed "$result")
+    if [ "$failed" != 0 ]; then
+        printf '%-58s %s\n' "records the gateway FAILED (not acked; durable client)" \
+            "$failed (codes of the first ones the client logged: $(grep -o 'failed: [A-Z_]*' "$tmp/publisher-recovery.log" |
+                sed 's/failed: //' | sort -u | paste -sd ' '))"
+    fi
+    echo "after the load stopped: $wait_out"
+    sed 's/^/    /' <<<"$report"
+    # Stop the gateway (SIGTERM: it spools what Kafka did not take) before reading back,
+    # so nothing moves between the read and the look into its spool.
+    stop "$gateway_pid" 15
+    gateway_pid=
+    if [ "${BENCH_RECOVERY_VERIFY:-1}" = 1 ]; then
+        # Events sent after the kill: those the client scheduled after it, plus its largest lag.
+        sent=$(field events "$result")
+        min_seq=$(awk -v r="$recovery_rate" -v t0="$t0" -v tk="$t_kill" -v lag="$(field max_lag_events "$result")" \
+            'BEGIN { s = int(r * (tk - t0)) + 1 + lag; print s }')
+        ((min_seq <= sent)) || min_seq=$sent
+        count=$("$out/count_events" --brokers "127.0.0.1:$rport" --topic bench-recovery --events "$sent" \
+            --min-seq "$min_seq" --keys "$keys" --idle-ms 2000 --timeout-s "$timeout_s" \
+            --missing-out "$tmp/recovery/missing.txt" 2>>"$tmp/count-recovery.log") ||
+            echo "bench: recovery: reading the topic back failed or timed out: $count" >&2
+        found=$(field seqs_from_min "$count")
+        of=$(field of "$count")
+        if [[ $found =~ ^[0-9]+$ && $of =~ ^[0-9]+$ ]]; then
+            check=$(python3 "$stats_py" spool-check "$tmp/recovery/spool.db" --topic bench-recovery \
+                --missing "$tmp/recovery/missing.txt") || true
+            neither=$(kv in_neither "$check")
+            # Records the gateway failed were not acked (the client was told): they need not be anywhere.
+            if ((found == of)); then
+                verdict_read="all in Kafka"
+            elif [[ $neither =~ ^[0-9]+$ ]] && ((neither <= failed)); then
+                verdict_read="the other $((of - found)) in the spool ($(kv of_those_in_spool "$check")) or failed to the"
+                verdict_read+=" client ($failed): none lost"
+            elif [[ $neither =~ ^[0-9]+$ ]]; then
+                verdict_read="MISSING $((neither - failed)) acked events, in neither Kafka nor the spool"
+                verdict_read+=" (first seq $(kv first_in_neither "$check"); $failed failed to the client)"
+            else
+                verdict_read="$((of - found)) not in Kafka; spool not readable: $check"
+            fi
+            printf '%-58s %s\n' "events sent after the kill (seq >= $min_seq), in Kafka" "$found of $of; $verdict_read"
+            printf '%-58s %s\n' "read back: records / distinct event ids / per-key reordered" \
+                "$(field records "$count") / $(field distinct "$count") / $(field reordered "$count")"
+            sed 's/^/    /' <<<"$check"
+        fi
+        sed 's/^/    /' <<<"$count"
+    fi
+    stop "$broker_pid"
+    broker_pid=
 fi

@@ -107,6 +107,8 @@ public final class Gateway: Sendable {
                 if error.isFatal { wiring.router?.restartProducer(reason: "fatal error: \(error.reason)") }
             },
             onDelivery: { opaque, outcome in
+                // Any report, of a client's record or a spooled one, shows Kafka is moving.
+                wiring.router?.lastDeliveryAt.store(uptimeMilliseconds(), ordering: .relaxed)
                 guard let opaque else { return }
                 DeliveryTracker.report(opaque: opaque, outcome: outcome)
             })

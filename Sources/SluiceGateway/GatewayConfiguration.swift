@@ -11,8 +11,15 @@ public struct GatewayConfiguration: Sendable {
     public var socketMode: UInt32 = 0o660
     /// The Kafka producer's settings.
     public var producer = ProducerConfiguration()
-    /// Limits on client input, announced in `HELLO_OK`.
-    public var limits = Limits()
+    /// Limits on client input, announced in `HELLO_OK`. The gateway lets a connection have
+    /// 16 MiB of `PUBLISH` payload awaiting acks (the protocol's default is 64 MiB): while
+    /// the spool takes records more slowly than a client sends them, that is what waits in
+    /// memory, a few times over (payload, spool rows, headers).
+    public var limits: Limits = {
+        var limits = Limits()
+        limits.maxUnackedBytes = 16 << 20
+        return limits
+    }()
     /// How long shutdown waits for librdkafka to deliver what it holds before spooling the
     /// rest. Default: 10,000 ms.
     public var shutdownFlushTimeoutMilliseconds = 10_000

@@ -36,6 +36,8 @@ final class HeldKeys: Sendable {
         }
     }
 
+    var isEmpty: Bool { keys.withLock { $0.isEmpty } }
+
     /// Runs `body` with the map locked (the retry worker's filter over a chunk).
     func withKeys<T>(_ body: ([UInt64: Key]) -> T) -> T {
         keys.withLock { body($0) }

@@ -153,6 +153,8 @@ final class RetryWorker: Sendable {
     /// Records produced together, waiting for their delivery reports.
     private struct Chunk {
         var records: [StoredRecord]
+        /// `keyHash` of each record.
+        var hashes: [UInt64]
         var batch: RetryBatch
         var done: DispatchSemaphore
     }
@@ -161,30 +163,34 @@ final class RetryWorker: Sendable {
         let done = DispatchSemaphore(value: 0)
         let batch = RetryBatch(recordCount: records.count) { done.signal() }
         let session = producer.session()
+        var hashes: [UInt64] = []
+        hashes.reserveCapacity(records.count)
         for (index, stored) in records.enumerated() {
+            hashes.append(keyHash(topic: stored.record.topic, key: stored.record.key))
             produce(
                 topic: stored.record.topic, record: stored.record, session: session,
                 opaque: batch.opaque(forRecord: index), batch: batch, index: index)
         }
-        return Chunk(records: records, batch: batch, done: done)
+        return Chunk(records: records, hashes: hashes, batch: batch, done: done)
     }
 
     /// Waits for a chunk's reports, deletes what Kafka took, and books the rest; returns
     /// (delivered, outage seen).
     private func settle(_ chunk: Chunk) -> (delivered: Int, outage: Bool) {
         wait(for: chunk.done)
-        var resolved: [StoredRecord] = []
-        resolved.reserveCapacity(chunk.records.count)
-        var resolvedPerTopic: [String: Int] = [:]
+        var resolved = SpoolRemoval()
         var unspooled: [UInt64: Int] = [:]
+        var releasable: [(hash: UInt64, id: Int64)] = []
+        let anyHeld = !held.isEmpty
         var outage = false
         var failures = 0
-        for (stored, outcome) in zip(chunk.records, chunk.batch.results) {
+        for (index, outcome) in chunk.batch.results.enumerated() {
+            let stored = chunk.records[index]
             switch outcome {
             case .delivered:
-                resolved.append(stored)
-                resolvedPerTopic[stored.record.topic, default: 0] += 1
-                unspooled[keyHash(topic: stored.record.topic, key: stored.record.key), default: 0] += 1
+                resolved.add(stored)
+                unspooled[chunk.hashes[index], default: 0] += 1
+                if anyHeld { releasable.append((chunk.hashes[index], stored.id)) }
             case .failed(let error, _) where !error.isBrokerReported:
                 outage = true
                 if !error.isPurged { failures += 1 }
@@ -195,18 +201,18 @@ final class RetryWorker: Sendable {
                 outage = true
             }
         }
-        routing.record(successes: resolved.count, failures: failures)
+        routing.record(successes: resolved.ids.count, failures: failures)
         do {
-            try spool.remove(delivered: resolved)
+            try spool.remove(resolved)
         } catch {
             logger.error("retry: delivered records could not be removed (they will be sent again): \(error)")
             return (0, true)
         }
-        held.release(delivered: resolved.map { (keyHash(topic: $0.record.topic, key: $0.record.key), $0.id) })
+        if anyHeld { held.release(delivered: releasable) }
         routing.unspool(unspooled)
-        let names = Array(resolvedPerTopic.keys)
-        stats.countPublished(topics: names, counts: names.map { resolvedPerTopic[$0]! }, fromSpool: true)
-        return (resolved.count, outage)
+        let perTopic = resolved.perTopic
+        stats.countPublished(topics: Array(perTopic.keys), counts: Array(perTopic.values), fromSpool: true)
+        return (resolved.ids.count, outage)
     }
 
     /// Waits for delivery reports, in slices so that a shutdown does not sit out a whole

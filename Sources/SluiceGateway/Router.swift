@@ -24,8 +24,9 @@ final class Router: Sendable {
     private let held: HeldKeys
     /// Called when a record was spooled while the circuit is not OPEN, so the worker retries soon.
     private let wakeRetryWorker: @Sendable () -> Void
-    /// Last time a delivery report arrived, in monotonic ms (`uptimeMilliseconds()`), for
-    /// stall detection. Real time even when tests inject a clock.
+    /// Last time any delivery report arrived (set by the gateway's report callback), in
+    /// monotonic ms (`uptimeMilliseconds()`), for stall detection. Real time even when
+    /// tests inject a clock.
     let lastDeliveryAt = Atomic<Int64>(uptimeMilliseconds())
     /// Set while the producer is being replaced; see `restartProducer`.
     private let restarting = Atomic<Bool>(false)
@@ -235,7 +236,6 @@ final class Router: Sendable {
     /// A delivery report for a record of a client batch.
     private func delivered(_ pending: PendingBatch, _ index: Int, _ outcome: DeliveryOutcome) {
         let now = clock.now()
-        lastDeliveryAt.store(uptimeMilliseconds(), ordering: .relaxed)
         switch outcome {
         case .delivered:
             stats.recordsPublished.add(1, ordering: .relaxed)

@@ -2,6 +2,36 @@ import Foundation
 import GRDB
 import GRDBSQLite
 
+/// Delivered records to delete from the spool, with what they counted for.
+public struct SpoolRemoval: Sendable {
+    public private(set) var ids: [Int64] = []
+    public private(set) var bytes: Int64 = 0
+    private var counted: [String: Int] = [:]
+    // Records of a chunk mostly share a topic: count runs, hash each topic once per run.
+    private var run: (topic: String, count: Int)?
+
+    public init() {}
+
+    public mutating func add(_ stored: StoredRecord) {
+        ids.append(stored.id)
+        bytes += Int64(stored.record.byteCount)
+        if run?.topic == stored.record.topic {
+            run!.count += 1
+        } else {
+            if let run { counted[run.topic, default: 0] += run.count }
+            run = (stored.record.topic, 1)
+        }
+    }
+
+    /// Records per topic.
+    public var perTopic: [String: Int] {
+        guard let run else { return counted }
+        var all = counted
+        all[run.topic, default: 0] += run.count
+        return all
+    }
+}
+
 /// What the retry worker reads and changes: the cursor over PENDING rows, deletion of
 /// delivered rows, and the bookkeeping of rows a broker rejected.
 extension Spool {
@@ -36,13 +66,13 @@ extension Spool {
     }
 
     /// Deletes records Kafka has acknowledged, in one transaction, and counts them as resolved.
-    public func remove(delivered records: [StoredRecord]) throws(SpoolError) {
-        guard !records.isEmpty else { return }
+    public func remove(_ delivered: SpoolRemoval) throws(SpoolError) {
+        guard !delivered.ids.isEmpty else { return }
         try write { db in
             let delete = try db.cachedStatement(sql: "DELETE FROM failed_kafka_events WHERE id = ?").sqliteStatement
-            for record in records {
+            for id in delivered.ids {
                 sqlite3_reset(delete)
-                sqlite3_bind_int64(delete, 1, record.id)
+                sqlite3_bind_int64(delete, 1, id)
                 guard sqlite3_step(delete) == SQLITE_DONE else {
                     throw SpoolError("delete failed: \(String(cString: sqlite3_errmsg(sqlite3_db_handle(delete))))")
                 }
@@ -52,14 +82,12 @@ extension Spool {
                 sql: """
                     INSERT INTO spool_counters (name, value) VALUES ('resolved', ?)
                     ON CONFLICT (name) DO UPDATE SET value = value + excluded.value
-                    """, arguments: [records.count])
+                    """, arguments: [delivered.ids.count])
         }
         tally.withLock { tally in
-            for record in records {
-                tally.topics[record.record.topic, default: .init()].pending -= 1
-                tally.bytes -= Int64(record.record.byteCount)
-            }
-            tally.resolved += records.count
+            for (topic, count) in delivered.perTopic { tally.topics[topic, default: .init()].pending -= count }
+            tally.bytes -= delivered.bytes
+            tally.resolved += delivered.ids.count
         }
     }
 

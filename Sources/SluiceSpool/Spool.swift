@@ -29,6 +29,8 @@ public final class Spool: Sendable {
     let pool: DatabasePool
     private let maxBytes: Int64
     private let writer = DispatchQueue(label: "sluice.spool.writer")
+    /// Callers hear back here, in commit order, so the writer goes on to the next commit.
+    private let completions = DispatchQueue(label: "sluice.spool.completions")
     private let queued = Mutex<[(records: [SpoolRecord], done: @Sendable (Result<[Int64], SpoolError>) -> Void)]>([])
     /// Counts and bytes by status and topic, kept by this process and recounted by `recount()`.
     let tally = Mutex(SpoolTally())
@@ -133,6 +135,7 @@ public final class Spool: Sendable {
         var outcomes: [Result<[Int64], SpoolError>] = []
         var admitted: [Int] = []
         var bytes = tally.withLock { $0.bytes }
+        let start = bytes
         for (index, batch) in batches.enumerated() {
             let size = Int64(batch.records.reduce(0) { $0 + $1.byteCount })
             if bytes + size > maxBytes && size > 0 {
@@ -151,6 +154,7 @@ public final class Spool: Sendable {
                 }
                 tally.withLock { tally in
                     for index in admitted { tally.add(batches[index].records) }
+                    tally.bytes += bytes - start
                 }
                 for index in admitted { outcomes[index] = .success(batches[index].records.map(\.sequence)) }
             } catch {
@@ -161,8 +165,11 @@ public final class Spool: Sendable {
             queue.removeFirst(batches.count)
             return !queue.isEmpty
         }
-        for (batch, outcome) in zip(batches, outcomes) { batch.done(outcome) }
         if more { writer.async { self.commitQueued() } }
+        let results = outcomes
+        completions.async {
+            for (batch, outcome) in zip(batches, results) { batch.done(outcome) }
+        }
     }
 
     // MARK: counts
@@ -248,10 +255,17 @@ struct SpoolTally {
 
     func total(_ field: KeyPath<Topic, Int>) -> Int { topics.values.reduce(0) { $0 + max(0, $1[keyPath: field]) } }
 
+    /// Counts records as pending (their bytes are added by the caller, who summed them).
     mutating func add(_ records: [SpoolRecord]) {
+        var run: (topic: String, count: Int)?
         for record in records {
-            topics[record.topic, default: .init()].pending += 1
-            bytes += Int64(record.byteCount)
+            if run?.topic == record.topic {
+                run!.count += 1
+            } else {
+                if let run { topics[run.topic, default: .init()].pending += run.count }
+                run = (record.topic, 1)
+            }
         }
+        if let run { topics[run.topic, default: .init()].pending += run.count }
     }
 }

@@ -24,7 +24,8 @@ struct GatewayProtocolTests {
             return
         }
         #expect(ok.version == 1)
-        #expect(ok.limits == Limits())
+        #expect(ok.limits == GatewayConfiguration().limits, "HELLO_OK announces the configured limits")
+        #expect(ok.limits.maxUnackedBytes == 16 << 20)
         #expect(ok.serverName == "sluice/\(sluiceVersion)")
 
         try client.send(Frame(.ping, requestID: 5, payload: Array("hi".utf8)))

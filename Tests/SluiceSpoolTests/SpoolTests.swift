@@ -52,7 +52,9 @@ struct SpoolTests {
         #expect(first.map(\.id) == Array(ids[0..<4]))
         let second = try spool.pending(after: first[3].id, limit: 4)
         #expect(second.map(\.id) == Array(ids[4..<8]))
-        try spool.remove(delivered: first + second)
+        var delivered = SpoolRemoval()
+        for stored in first + second { delivered.add(stored) }
+        try spool.remove(delivered)
         #expect(try spool.pending(after: 0, limit: 100).map(\.id) == Array(ids[8...]))
         #expect(spool.counts() == [.pending: 2, .resolved: 8, .dlq: 0, .dlqFailed: 0])
         #expect(try spool.record(id: ids[0]) == nil, "a delivered record is deleted, not kept as RESOLVED")
