@@ -5,7 +5,7 @@ DEPS := $(ROOT)/.deps
 export PKG_CONFIG_PATH := $(DEPS)/librdkafka/lib/pkgconfig
 SWIFT ?= swift
 BROKER_PORT ?= 9092
-SOCKET ?= /tmp/sluice.sock
+SOCKET ?= $(ROOT)/run/sluice.sock
 SPOOL ?= $(ROOT)/run/spool.db
 PREFIX ?= /usr/local
 

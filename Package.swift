@@ -26,6 +26,9 @@ let package = Package(
         .systemLibrary(name: "CRdKafka", pkgConfig: "rdkafka"),
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd"),
         .target(name: "SluiceProtocol", dependencies: ["CZstd"]),
+        // epoll and accept4 for the network layer: <sys/epoll.h> is not in Swift's Glibc module.
+        .target(name: "CEpoll", cSettings: [.unsafeFlags(["-Wall", "-Wextra", "-Werror"])]),
+        .target(name: "SluiceNetwork", dependencies: ["CEpoll", .product(name: "Logging", package: "swift-log")]),
         .target(
             name: "SluiceKafka",
             dependencies: ["CRdKafka", .product(name: "Logging", package: "swift-log")],
@@ -40,8 +43,9 @@ let package = Package(
         .target(
             name: "SluiceGateway",
             dependencies: [
-                "SluiceProtocol", "SluiceKafka", "SluiceSpool", .product(name: "Logging", package: "swift-log"),
-                .product(name: "Yams", package: "Yams"), .product(name: "Metrics", package: "swift-metrics"),
+                "SluiceProtocol", "SluiceNetwork", "SluiceKafka", "SluiceSpool",
+                .product(name: "Logging", package: "swift-log"), .product(name: "Yams", package: "Yams"),
+                .product(name: "Metrics", package: "swift-metrics"),
             ]
         ),
         .executableTarget(
@@ -71,6 +75,7 @@ let package = Package(
             linkerSettings: rdkafkaRpath
         ),
         .testTarget(name: "SluiceProtocolTests", dependencies: ["SluiceProtocol"]),
+        .testTarget(name: "SluiceNetworkTests", dependencies: ["SluiceNetwork"]),
         .testTarget(
             name: "SluiceSpoolTests", dependencies: ["SluiceSpool", "SluiceTestSupport"], linkerSettings: rdkafkaRpath),
         .testTarget(
@@ -93,6 +98,7 @@ let package = Package(
 )
 
 // Warnings are errors in every Swift target of this package (not in dependencies).
-for target in package.targets where target.type != .system && target.name != "CSluiceClient" {
+for target in package.targets where target.type != .system && target.name != "CSluiceClient" && target.name != "CEpoll"
+{
     target.swiftSettings = (target.swiftSettings ?? []) + [.treatAllWarnings(as: .error)]
 }

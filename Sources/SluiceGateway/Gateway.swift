@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import Metrics
 import SluiceKafka
+import SluiceNetwork
 import SluiceProtocol
 import SluiceSpool
 import Synchronization
@@ -43,6 +44,9 @@ final class GatewayContext: Sendable {
 public final class Gateway: Sendable {
     public let configuration: GatewayConfiguration
     private let context: GatewayContext
+    private let loops: EventLoopGroup
+    /// One serial queue per loop where the router runs, since it may wait for librdkafka.
+    private let publishLanes: [DispatchQueue]
     private let listener: Listener
     private let producer: KafkaProducer
     private let spool: Spool
@@ -52,7 +56,9 @@ public final class Gateway: Sendable {
     /// Set once at the end of init, then only cancelled (an inactive source must not be released).
     nonisolated(unsafe) private var healthTimer: DispatchSourceTimer?
     private let clock: any MillisecondClock
-    private let connections = Mutex<[UInt64: Connection]>([:])
+    private let connections = Mutex<[UInt64: ClientSession]>([:])
+    /// Entered by each session, left when it closes: `stop` waits on it.
+    private let openSessions = DispatchGroup()
     private let nextConnectionID = Atomic<UInt64>(1)
     private let stopped = Mutex(false)
 
@@ -66,6 +72,12 @@ public final class Gateway: Sendable {
     ) throws {
         try configuration.validate()
         self.configuration = configuration
+        do {
+            try ProcessLimits.raiseDescriptorLimit(toFit: Int(configuration.limits.maxConnections))
+        } catch {
+            throw ConfigurationError(error.reason)
+        }
+        ProcessLimits.limitMallocArenas(to: 4)
         self.clock = clock
         let stats = GatewayStats(metrics: metrics)
         try Self.makeParentDirectory(of: configuration.spoolPath)
@@ -142,17 +154,31 @@ public final class Gateway: Sendable {
                     storeFailures: storeFailures, spool: spool.counts(), spoolByTopic: spool.countsByTopic(),
                     oldestPendingAt: (try? spool.oldestPendingCreatedAt()) ?? nil, now: clock.now())
             })
+        let loops: EventLoopGroup
+        do {
+            loops = try EventLoopGroup()
+        } catch {
+            producer.close(flushTimeoutMilliseconds: 0)
+            throw ConfigurationError(error.reason)
+        }
         do {
             listener = try Listener(
                 path: configuration.socketPath, mode: configuration.socketMode, group: configuration.access.socketGroup,
-                logger: logger)
+                loop: loops.loops[0], logger: logger)
         } catch {
+            loops.shutdown()
             producer.close(flushTimeoutMilliseconds: 0)
-            throw error
+            throw ConfigurationError(error.reason)
         }
+        self.loops = loops
+        publishLanes = loops.loops.indices.map { DispatchQueue(label: "sluice.publish.\($0)") }
         startHealthChecks(stallTimeout: configuration.stallTimeoutMilliseconds)
         worker.start()
-        listener.start { [weak self] descriptor in self?.accept(descriptor) }
+        listener.start(
+            accepted: { [weak self] descriptor in self?.accept(descriptor) },
+            overLimit: { [weak self] descriptor in
+                self?.refuse(descriptor, ProtocolError(.tooManyConnections, "the gateway is out of file descriptors"))
+            })
         logger.info(
             "serving \(configuration.socketPath), publishing to \(configuration.producer.bootstrapServers), spool \(configuration.spoolPath)"
         )
@@ -191,15 +217,23 @@ public final class Gateway: Sendable {
         }
         peer.topicPrefixes = configuration.access.topicPrefixes(uid: peer.uid, gid: peer.gid)?.map { Array($0.utf8) }
         let id = nextConnectionID.add(1, ordering: .relaxed).oldValue
-        let connection = Connection(id: id, descriptor: descriptor, peer: peer, context: context) { [weak self] id in
-            guard let self else { return }
-            connections.withLock { _ = $0.removeValue(forKey: id) }
-            context.stats.connectionsCurrent.subtract(1, ordering: .relaxed)
+        let loop = loops.nextLoop()
+        let lane = publishLanes[loops.loops.firstIndex { $0 === loop } ?? 0]
+        let connection = Connection(descriptor: descriptor, loop: loop)
+        let openSessions = openSessions
+        let session = ClientSession(id: id, connection: connection, lane: lane, peer: peer, context: context) {
+            [weak self] id in
+            if let self {
+                connections.withLock { _ = $0.removeValue(forKey: id) }
+                context.stats.connectionsCurrent.subtract(1, ordering: .relaxed)
+            }
+            openSessions.leave()
         }
-        connections.withLock { $0[id] = connection }
+        openSessions.enter()
+        connections.withLock { $0[id] = session }
         context.stats.connectionsTotal.add(1, ordering: .relaxed)
         context.stats.connectionsCurrent.add(1, ordering: .relaxed)
-        connection.start()
+        loop.queue.async { session.start() }
     }
 
     /// Answers a connection the gateway will not serve with one `ERROR`, then closes it.
@@ -217,7 +251,7 @@ public final class Gateway: Sendable {
         let healthTimer = DispatchSource.makeTimerSource(queue: .global())
         self.healthTimer = healthTimer
         healthTimer.schedule(deadline: .now() + .milliseconds(500), repeating: .milliseconds(500))
-        healthTimer.setEventHandler { [weak self, producer, router, routing] in
+        healthTimer.setEventHandler { [producer, router, routing] in
             let now = uptimeMilliseconds()
             if producer.queueDepth == 0 {
                 router.lastDeliveryAt.store(now, ordering: .relaxed)
@@ -228,9 +262,6 @@ public final class Gateway: Sendable {
                     reason: "no delivery for \(stallTimeout) ms with \(producer.queueDepth) records waiting")
             }
             _ = routing.allowsCalls()
-            for connection in self?.connections.withLock({ Array($0.values) }) ?? [] {
-                connection.closeIfIdle(now: now)
-            }
         }
         healthTimer.activate()
     }
@@ -247,7 +278,9 @@ public final class Gateway: Sendable {
         context.markStopping()
         listener.stop()
         let open = connections.withLock { Array($0.values) }
-        for connection in open { connection.stopReading() }
+        for session in open { session.stopReading() }
+        // Batches already handed to a publish lane are routed before Kafka is flushed.
+        for lane in publishLanes { lane.sync {} }
         worker.stop()
         healthTimer?.cancel()
         router.stopRestarts()
@@ -260,7 +293,13 @@ public final class Gateway: Sendable {
         if left > 0 { logger.error("\(left) records were neither delivered nor spooled at shutdown") }
         // Every spool write queued so far is committed (and its ack sent) before closing.
         _ = try? spool.enqueueAndWait([])
-        for connection in open { connection.close() }
+        // Each connection gets SHUTTING_DOWN once its batches are settled, then closes.
+        for session in open { session.finish() }
+        if openSessions.wait(timeout: .now() + .seconds(2)) == .timedOut {
+            logger.warning("closing connections that did not take their last replies in time")
+            for session in connections.withLock({ Array($0.values) }) { session.forceClose() }
+        }
+        loops.shutdown()
         producer.close(flushTimeoutMilliseconds: 0)
         spool.releaseLock()
         logger.info("stopped")

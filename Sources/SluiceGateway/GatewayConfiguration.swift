@@ -4,8 +4,9 @@ import SluiceSpool
 
 /// Everything `Gateway` needs to run; `validate()` says what is wrong in words.
 public struct GatewayConfiguration: Sendable {
-    /// Path of the Unix socket clients connect to. Default: `/tmp/sluice.sock`.
-    public var socketPath = "/tmp/sluice.sock"
+    /// Path of the Unix socket clients connect to; a missing directory is created with mode
+    /// 0750. Default: `/run/sluice/sluice.sock`.
+    public var socketPath = "/run/sluice/sluice.sock"
     /// Permission bits of the socket file. Default: `0o660`.
     public var socketMode: UInt32 = 0o660
     /// The Kafka producer's settings.

@@ -15,7 +15,8 @@ public struct ServerSession {
 
     public let limits: Limits
     private var decoder: FrameDecoder
-    private let decompressor = ZstdDecompressor()
+    /// Made on the first compressed frame: a zstd context costs about 94 KiB.
+    private var decompressor: ZstdDecompressor?
     private var closed = false
     /// The negotiated version, once the handshake is done.
     public private(set) var version: UInt16?
@@ -46,6 +47,13 @@ public struct ServerSession {
             if error.code.closesConnection { closed = true }
             throw error
         }
+    }
+
+    private mutating func zstd() -> ZstdDecompressor {
+        if let decompressor { return decompressor }
+        let made = ZstdDecompressor()
+        decompressor = made
+        return made
     }
 
     private mutating func decode(_ frame: Frame) throws(ProtocolError) -> Request {
@@ -80,7 +88,7 @@ public struct ServerSession {
         case .publish:
             let payload =
                 frame.header.isCompressed
-                ? try decompressor.decompress(frame.payload, limit: limits.maxDecompressedBytes, requestID: id)
+                ? try zstd().decompress(frame.payload, limit: limits.maxDecompressedBytes, requestID: id)
                 : frame.payload
             return .publish(try PublishBatch(payload: payload, limits: limits, requestID: id), requestID: id)
         case .stats:

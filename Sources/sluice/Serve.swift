@@ -4,7 +4,7 @@ import Foundation
 import Logging
 import SluiceGateway
 
-/// `sluice serve`: runs the gateway in the foreground until SIGTERM or SIGINT.
+/// `sluice serve`: runs the gateway in the foreground until SIGTERM or SIGINT; SIGHUP is logged and ignored.
 struct Serve: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run the gateway.",
@@ -13,7 +13,7 @@ struct Serve: ParsableCommand {
             then the --config file, then defaults.
             """)
 
-    @Option(help: "Path of the Unix socket to serve (environment: SLUICE_SOCKET). Default: /tmp/sluice.sock.")
+    @Option(help: "Path of the Unix socket to serve (environment: SLUICE_SOCKET). Default: /run/sluice/sluice.sock.")
     var socket: String?
 
     @Option(
@@ -65,7 +65,15 @@ struct Serve: ParsableCommand {
             source.activate()
             return source
         }
-        withExtendedLifetime(signals) { dispatchMain() }
+        // Nothing is reloadable in place yet: SIGHUP (a closed terminal, `systemctl reload`)
+        // must not kill the gateway, which is what its default action does.
+        signal(SIGHUP, SIG_IGN)
+        let hangup = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
+        hangup.setEventHandler {
+            logger.notice("received SIGHUP: nothing to reload, ignored (restart to apply configuration changes)")
+        }
+        hangup.activate()
+        withExtendedLifetime((signals, hangup)) { dispatchMain() }
     }
 }
 

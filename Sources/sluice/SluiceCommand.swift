@@ -14,5 +14,5 @@ struct SocketOption: ParsableArguments {
     @Option(name: .long, help: "Path of the gateway's Unix socket (environment: SLUICE_SOCKET).")
     var socket: String?
 
-    var path: String { socket ?? environment("SLUICE_SOCKET") ?? "/tmp/sluice.sock" }
+    var path: String { socket ?? environment("SLUICE_SOCKET") ?? "/run/sluice/sluice.sock" }
 }

@@ -217,6 +217,16 @@ struct SocketFileTests {
         #expect(FileManager.default.contents(atPath: path) == Data("keep me".utf8))
     }
 
+    @Test func theSocketLivesUnderRunInADirectoryOnlyItsGroupCanEnter() throws {
+        #expect(GatewayConfiguration().socketPath == "/run/sluice/sluice.sock")
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let gateway = try mockGateway { $0.socketPath = directory + "/run/sluice/s.sock" }
+        let attributes = try FileManager.default.attributesOfItem(atPath: directory + "/run/sluice")
+        #expect((attributes[.posixPermissions] as? Int) == 0o750, "a missing socket directory is created 0750")
+        _ = try RawClient.handshaken(socketPath: gateway.socketPath)
+    }
+
     @Test func socketModeIsApplied() throws {
         let gateway = try mockGateway { $0.socketMode = 0o600 }
         let attributes = try FileManager.default.attributesOfItem(atPath: gateway.socketPath)

@@ -140,6 +140,16 @@ add("publish_key_too_long", "c2s", "records:21,0",
     frame(PUBLISH, publish_payload([record(key="k" * 1025), record(key="k" * 1024)]), 2))
 add("publish_too_many_headers", "c2s", "records:23,0",
     frame(PUBLISH, publish_payload([record(headers=[("h", "")] * 65), record(headers=[("h", "")] * 64)]), 2))
+add("publish_reserved_headers", "c2s", "records:23,23,23,23,23,0,0",
+    frame(PUBLISH, publish_payload([
+        record(headers=[("event-id", "spoofed")]),
+        record(headers=[("event-type", "spoofed")]),
+        record(headers=[("sluice-uid", "0")]),
+        record(headers=[("ok", "1"), ("sluice-pid", "1")]),
+        record(headers=[("Sluice-Anything", "x")]),
+        record(headers=[("x-sluice-uid", "0"), ("event-ids", "x")]),
+        record(headers=[("sluice", "x")]),
+    ]), 2))
 add("publish_header_bytes_over", "c2s", "records:23",
     frame(PUBLISH, publish_payload([record(headers=[("h", "x" * 65536)])]), 2))
 

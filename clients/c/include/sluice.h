@@ -94,7 +94,7 @@ typedef enum sluice_error_code {
     SLUICE_E_INVALID_TOPIC = 20,          /* topic breaks Kafka's naming rule */
     SLUICE_E_INVALID_KEY = 21,            /* key empty or over the server's max key bytes */
     SLUICE_E_RECORD_TOO_LARGE = 22,       /* record over the server's max record bytes */
-    SLUICE_E_INVALID_HEADERS = 23,        /* too many headers, too many header bytes, or an empty name */
+    SLUICE_E_INVALID_HEADERS = 23,        /* too many headers or header bytes, an empty or reserved name */
     SLUICE_E_TOPIC_NOT_ALLOWED = 24,      /* this peer may not publish to the record's topic */
     SLUICE_E_DELIVERY_FAILED = 30,        /* Kafka did not acknowledge the record (retriable) */
     SLUICE_E_REJECTED_BY_BROKER = 31,     /* the broker refused the record for good */

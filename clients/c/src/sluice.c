@@ -1027,6 +1027,26 @@ static int fill_random(sluice_client *c, uint8_t *out, size_t n) {
     return 0;
 }
 
+/* Whether `name` is reserved for headers the gateway stamps: "event-id", "event-type" or
+ * "sluice-*", ignoring ASCII case (PROTOCOL.md section 3.2). */
+static int header_name_reserved(const char *name) {
+    static const char *const exact[] = {"event-id", "event-type"};
+    static const char prefix[] = "sluice-";
+    char lowered[16];
+    size_t n = 0;
+    for (; name[n] != '\0' && n < sizeof(lowered) - 1; n++) {
+        char ch = name[n];
+        lowered[n] = (ch >= 'A' && ch <= 'Z') ? (char)(ch - 'A' + 'a') : ch;
+    }
+    lowered[n] = '\0';
+    if (strncmp(lowered, prefix, sizeof(prefix) - 1) == 0) return 1;
+    if (name[n] != '\0') return 0;
+    for (size_t i = 0; i < sizeof(exact) / sizeof(exact[0]); i++) {
+        if (strcmp(lowered, exact[i]) == 0) return 1;
+    }
+    return 0;
+}
+
 /* Local validation against the protocol's rules and the server's limits.
  * 0, or -1 with the error set to the protocol code. */
 static int validate(sluice_client *c, const sluice_record *r) {
@@ -1059,6 +1079,11 @@ static int validate(sluice_client *c, const sluice_record *r) {
     for (size_t i = 0; i < r->n_headers; i++) {
         if (r->headers[i].name[0] == '\0') {
             set_err(c, SLUICE_E_INVALID_HEADERS, 0, "header %zu has an empty name", i);
+            return -1;
+        }
+        if (header_name_reserved(r->headers[i].name)) {
+            set_err(c, SLUICE_E_INVALID_HEADERS, 0, "header %zu: \"%.32s\" is reserved for the gateway", i,
+                    r->headers[i].name);
             return -1;
         }
         hbytes += strlen(r->headers[i].name) + (uint64_t)r->headers[i].value_len;

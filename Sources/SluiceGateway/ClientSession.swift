@@ -1,0 +1,259 @@
+import Dispatch
+import Logging
+import SluiceNetwork
+import SluiceProtocol
+
+/// One client's protocol session on a `Connection`: decodes frames, hands publishes to the
+/// router, sends replies.
+///
+/// It stops reading (backpressure, never unbounded buffering) while a publish is being
+/// routed, while its unacknowledged `PUBLISH` bytes pass `maxUnackedBytes`, or (in
+/// `Connection`) while its unsent replies pass `Connection.outputHighWater`. Routing can
+/// block while librdkafka's queue is full, so it runs on a publish lane, never on the loop.
+///
+/// `@unchecked Sendable`: every mutable property is touched only on the loop's queue, except
+/// `eventIDs`, which the publish lane uses while `laneBusy` keeps the loop off it.
+final class ClientSession: @unchecked Sendable, ConnectionHandler {
+    let id: UInt64
+    let connection: Connection
+    private let lane: DispatchQueue
+    private let context: GatewayContext
+    private let onClose: @Sendable (UInt64) -> Void
+    private let peer: Peer
+    private let stamp: PeerStamp
+    private var session: ServerSession
+    private var eventIDs = EventIDGenerator()
+    private var stopped = false
+    private var closing = false
+    private var laneBusy = false
+    /// Set by `finish`: SHUTTING_DOWN goes out once every batch is settled.
+    private var finishing = false
+    /// Payload bytes of `PUBLISH` frames not yet settled.
+    private var unackedBytes = 0
+    private var outstandingBatches = 0
+    /// The version that replies carry once negotiated.
+    private var version: UInt8 = 1
+    /// Who is on the other end: peer credentials, then the name from HELLO.
+    private var identity: String
+
+    init(
+        id: UInt64, connection: Connection, lane: DispatchQueue, peer: Peer, context: GatewayContext,
+        onClose: @escaping @Sendable (UInt64) -> Void
+    ) {
+        self.id = id
+        self.connection = connection
+        self.lane = lane
+        self.session = ServerSession(limits: context.limits)
+        self.context = context
+        self.onClose = onClose
+        self.peer = peer
+        self.stamp = PeerStamp(uid: peer.uidHeader, pid: peer.pidHeader)
+        identity = peer.identity
+    }
+
+    private var loop: DispatchQueue { connection.loop.queue }
+
+    private var logger: Logger {
+        var logger = context.logger
+        logger[metadataKey: "connection"] = "\(id)"
+        logger[metadataKey: "peer"] = "\(identity)"
+        return logger
+    }
+
+    /// Registers the connection and starts the handshake deadline; call on the loop's queue.
+    func start() {
+        connection.handler = self
+        let timeout = Int64(context.limits.handshakeTimeoutMilliseconds)
+        connection.deadline = timeout > 0 ? uptimeMilliseconds() + timeout : .max
+        updateReading()
+        connection.start()
+    }
+
+    /// Stops taking new requests (gateway shutdown); replies still go out.
+    func stopReading() {
+        connection.loop.sync {
+            stopped = true
+            updateReading()
+        }
+    }
+
+    /// Sends `SHUTTING_DOWN` once every batch read so far is settled, then closes.
+    func finish() {
+        loop.async { [self] in
+            finishing = true
+            finishIfSettled()
+        }
+    }
+
+    /// Closes now, sending what the socket takes at once.
+    func forceClose() {
+        connection.loop.sync {
+            if !connection.isClosed { sendShuttingDown() }
+            connection.close()
+        }
+    }
+
+    // MARK: ConnectionHandler
+
+    func connection(_ connection: Connection, received bytes: UnsafeRawBufferPointer) {
+        if session.version != nil { extendIdleDeadline() }
+        session.feed(bytes)
+        processRequests()
+    }
+
+    func connectionResumed(_ connection: Connection) {
+        processRequests()
+    }
+
+    func connectionDeadlinePassed(_ connection: Connection) {
+        guard !closing else { return }
+        if session.version == nil {
+            reject(ProtocolError(.timedOut, "no HELLO within \(context.limits.handshakeTimeoutMilliseconds) ms"))
+        } else if outstandingBatches > 0 || laneBusy {
+            extendIdleDeadline()
+        } else {
+            reject(ProtocolError(.timedOut, "idle for \(context.limits.idleTimeoutMilliseconds) ms"))
+        }
+    }
+
+    func connectionClosed(_ connection: Connection) {
+        onClose(id)
+    }
+
+    // MARK: requests
+
+    private func extendIdleDeadline() {
+        let timeout = Int64(context.limits.idleTimeoutMilliseconds)
+        connection.deadline = timeout > 0 ? uptimeMilliseconds() + timeout : .max
+    }
+
+    private var mayProcess: Bool {
+        !stopped && !closing && !laneBusy && !connection.isClosed
+            && unackedBytes <= Int(context.limits.maxUnackedBytes)
+            && connection.pendingOutput <= Connection.outputHighWater
+    }
+
+    private func processRequests() {
+        while mayProcess {
+            let request: ServerSession.Request?
+            do {
+                request = try session.next()
+            } catch {
+                reject(error)
+                continue
+            }
+            guard let request else { return }
+            context.stats.framesReceived.add(1, ordering: .relaxed)
+            handle(request)
+        }
+    }
+
+    private func handle(_ request: ServerSession.Request) {
+        switch request {
+        case .hello(let hello, let chosen, let requestID):
+            version = UInt8(chosen)
+            identity += " client=\(hello.clientName)"
+            extendIdleDeadline()
+            logger.debug("HELLO from \(hello.clientName), version \(chosen)")
+            send(
+                HelloOK(version: chosen, limits: context.limits, serverName: "sluice/\(sluiceVersion)")
+                    .frame(requestID: requestID))
+        case .publish(var batch, let requestID):
+            if peer.topicPrefixes != nil { applyTopicPolicy(&batch) }
+            publish(batch, requestID: requestID)
+        case .stats(let requestID):
+            // The snapshot reads the spool, so it is taken off the loop, and not on the publish
+            // lane, where it would wait behind a full librdkafka queue.
+            offLoop(on: .global(qos: .utility)) { [self] in
+                let json = context.statsJSON()
+                loop.async { [self] in send(Frame(.statsReply, requestID: requestID, version: version, payload: json)) }
+            }
+        case .ping(let payload, let requestID):
+            send(Frame(.pong, requestID: requestID, version: version, payload: payload))
+        }
+    }
+
+    /// Routes `batch` on the publish lane; reading pauses until the router has taken it.
+    private func publish(_ batch: PublishBatch, requestID: UInt32) {
+        let size = batch.payload.count
+        unackedBytes += size
+        outstandingBatches += 1
+        offLoop(on: lane) { [self] in
+            context.router.publish(
+                batch, requestID: requestID, client: identity, peer: stamp, eventIDs: &eventIDs,
+                onAck: { [self] requestID, ack in
+                    loop.async { [self] in send(ack.frame(requestID: requestID, version: version)) }
+                },
+                onSettled: { [self] in
+                    loop.async { [self] in
+                        unackedBytes -= size
+                        outstandingBatches -= 1
+                        updateReading()
+                        finishIfSettled()
+                        processRequests()
+                    }
+                })
+        }
+    }
+
+    /// Runs `work` on `queue`; no other request is processed until it is done.
+    private func offLoop(on queue: DispatchQueue, _ work: @escaping @Sendable () -> Void) {
+        laneBusy = true
+        updateReading()
+        queue.async { [self] in
+            work()
+            loop.async { [self] in
+                laneBusy = false
+                updateReading()
+                processRequests()
+            }
+        }
+    }
+
+    /// Marks records whose topic this peer may not publish to.
+    private func applyTopicPolicy(_ batch: inout PublishBatch) {
+        let payload = batch.payload
+        payload.withUnsafeBytes { bytes in
+            for index in batch.records.indices where batch.records[index].error == nil {
+                if !peer.mayPublish(to: UnsafeRawBufferPointer(rebasing: bytes[batch.records[index].topic])) {
+                    batch.records[index].error = .topicNotAllowed
+                }
+            }
+        }
+    }
+
+    private func reject(_ error: ProtocolError) {
+        context.stats.framesRejected.add(1, ordering: .relaxed)
+        context.stats.countError(error.code)
+        logger.info("rejected a frame: \(error)")
+        send(ErrorMessage(error).frame(requestID: error.requestID, version: version))
+        if error.code.closesConnection {
+            closing = true
+            updateReading()
+            connection.closeAfterFlush()
+        }
+    }
+
+    private func finishIfSettled() {
+        guard finishing, outstandingBatches == 0, !laneBusy, !connection.isClosed else { return }
+        finishing = false
+        sendShuttingDown()
+        closing = true
+        connection.closeAfterFlush()
+    }
+
+    private func sendShuttingDown() {
+        let error = ProtocolError(.shuttingDown, "the gateway is stopping; reconnect and resend what is not acked")
+        send(ErrorMessage(error).frame(requestID: 0, version: version))
+    }
+
+    private func send(_ frame: Frame) {
+        connection.send { frame.encode(into: &$0) }
+    }
+
+    /// Pauses or resumes reading from the socket as the session's limits require.
+    private func updateReading() {
+        connection.wantsToRead =
+            !stopped && !closing && !laneBusy && unackedBytes <= Int(context.limits.maxUnackedBytes)
+    }
+}

@@ -1,0 +1,43 @@
+import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// The process on the other end of a connection, from `SO_PEERCRED`.
+struct Peer: Sendable {
+    var uid: UInt32
+    var gid: UInt32
+    var pid: Int32
+    /// Topic prefixes this peer may publish to; nil when unrestricted.
+    var topicPrefixes: [[UInt8]]?
+
+    /// Reads the credentials of the process connected on `descriptor`.
+    static func of(descriptor: Int32) -> Peer? {
+        var credentials = PeerCredentials()
+        var length = socklen_t(MemoryLayout<PeerCredentials>.size)
+        guard getsockopt(descriptor, SOL_SOCKET, SO_PEERCRED, &credentials, &length) == 0 else { return nil }
+        return Peer(uid: credentials.uid, gid: credentials.gid, pid: credentials.pid)
+    }
+
+    var identity: String { "uid=\(uid) pid=\(pid)" }
+
+    /// Header values stamped into every record this peer publishes.
+    var uidHeader: [UInt8] { Array(String(uid).utf8) }
+    var pidHeader: [UInt8] { Array(String(pid).utf8) }
+
+    /// Whether `topic` starts with one of the allowed prefixes.
+    func mayPublish(to topic: UnsafeRawBufferPointer) -> Bool {
+        guard let topicPrefixes else { return true }
+        return topicPrefixes.contains { prefix in
+            prefix.count <= topic.count && topic.prefix(prefix.count).elementsEqual(prefix)
+        }
+    }
+}
+
+/// `struct ucred` from `<sys/socket.h>`, which Glibc's module map hides without `_GNU_SOURCE`.
+private struct PeerCredentials {
+    var pid: Int32 = 0
+    var uid: UInt32 = 0
+    var gid: UInt32 = 0
+}

@@ -1,0 +1,198 @@
+import CEpoll
+import Dispatch
+import Foundation
+import Logging
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// The listening Unix socket, accepting on an `EventLoop`: takes over stale socket files,
+/// never live ones.
+///
+/// When the process is out of descriptors (EMFILE, ENFILE) it gives up a spare descriptor
+/// to accept each waiting client and hand it to `overLimit` (which answers and closes it),
+/// then pauses accepting until the loop's next tick (at most `EventLoop.tickMilliseconds`);
+/// it never spins and no client waits forever.
+///
+/// `@unchecked Sendable`: the mutable state is touched only on `loop.queue`.
+public final class Listener: @unchecked Sendable, Pollable {
+    public let path: String
+    private let descriptor: Int32
+    private let loop: EventLoop
+    private let logger: Logger
+    private var token: UInt64 = 0
+    private var spare: Int32 = -1
+    private var accepted: (@Sendable (Int32) -> Void)?
+    private var overLimit: (@Sendable (Int32) -> Void)?
+    private var stopped = false
+    private var lastLimitWarning: Int64?
+
+    /// Binds `path` with `mode`, replacing a socket file no process listens on; creates a
+    /// missing parent directory with mode 0750.
+    public init(path: String, mode: UInt32, group: String?, loop: EventLoop, logger: Logger) throws(NetworkError) {
+        self.path = path
+        self.loop = loop
+        self.logger = logger
+        try Self.makeDirectory(of: path)
+        try Self.removeStaleSocket(at: path, logger: logger)
+        descriptor = socket(
+            AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard descriptor >= 0 else { throw NetworkError("socket(): \(String(cString: strerror(errno)))") }
+        var address = Self.address(path)
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
+        }
+        guard bound == 0 else {
+            let reason = String(cString: strerror(errno))
+            Glibc.close(descriptor)
+            throw NetworkError("cannot bind \(path): \(reason)")
+        }
+        if let group {
+            guard let gid = Self.groupID(group), chown(path, uid_t.max, gid) == 0 else {
+                Glibc.close(descriptor)
+                unlink(path)
+                throw NetworkError("cannot give \(path) to group \(group): no such group, or not allowed")
+            }
+        }
+        guard chmod(path, mode_t(mode)) == 0, listen(descriptor, 512) == 0 else {
+            let reason = String(cString: strerror(errno))
+            Glibc.close(descriptor)
+            unlink(path)
+            throw NetworkError("cannot listen on \(path): \(reason)")
+        }
+        spare = open("/dev/null", O_RDONLY | O_CLOEXEC)
+    }
+
+    /// Calls `accepted` with each new connection's non-blocking descriptor, and `overLimit`
+    /// with those accepted only by giving up the spare descriptor; both on `loop.queue`.
+    public func start(accepted: @escaping @Sendable (Int32) -> Void, overLimit: @escaping @Sendable (Int32) -> Void) {
+        loop.queue.async { [self] in
+            guard !stopped else { return }
+            self.accepted = accepted
+            self.overLimit = overLimit
+            guard let token = loop.register(descriptor, events: CEPOLL_IN, for: self) else {
+                logger.critical("cannot watch \(path) for connections: \(String(cString: strerror(errno)))")
+                return
+            }
+            self.token = token
+        }
+    }
+
+    /// Stops accepting and removes the socket file.
+    public func stop() {
+        loop.sync {
+            guard !stopped else { return }
+            stopped = true
+            if token != 0 { loop.deregister(descriptor, token: token) }
+            Glibc.close(descriptor)
+            if spare >= 0 { Glibc.close(spare) }
+            accepted = nil
+            overLimit = nil
+        }
+        unlink(path)
+    }
+
+    func ready(events: UInt32) {
+        guard !stopped else { return }
+        // At most a backlog's worth per wake-up, so the loop's connections are served too.
+        for _ in 0..<512 {
+            let client = cepoll_accept(descriptor)
+            if client >= 0 {
+                accepted?(client)
+                continue
+            }
+            switch errno {
+            case EINTR, ECONNABORTED:
+                continue
+            case EMFILE, ENFILE:
+                refuseWaitingClients()
+                pause()
+                return
+            default:
+                break
+            }
+            break
+        }
+        rearm()
+    }
+
+    /// Accepts and refuses the clients in the backlog, one at a time through the spare descriptor.
+    private func refuseWaitingClients() {
+        let now = monotonicMilliseconds()
+        if lastLimitWarning.map({ now - $0 > 10_000 }) ?? true {
+            lastLimitWarning = now
+            logger.warning("out of file descriptors: refusing new clients with TOO_MANY_CONNECTIONS")
+        }
+        while spare >= 0 {
+            Glibc.close(spare)
+            let client = cepoll_accept(descriptor)
+            if client >= 0 { overLimit?(client) }
+            spare = open("/dev/null", O_RDONLY | O_CLOEXEC)
+            guard client >= 0 else { return }
+        }
+    }
+
+    /// Resumes accepting after the loop's next tick (no new Dispatch timer: see `atNextTick`).
+    private func pause() {
+        loop.atNextTick { [self] in
+            if !stopped {
+                if spare < 0 { spare = open("/dev/null", O_RDONLY | O_CLOEXEC) }
+                rearm()
+            }
+        }
+    }
+
+    private func rearm() {
+        guard !stopped, token != 0 else { return }
+        _ = loop.rearm(descriptor, token: token, events: CEPOLL_IN)
+    }
+
+    private static func makeDirectory(of path: String) throws(NetworkError) {
+        let directory = (path as NSString).deletingLastPathComponent
+        guard !directory.isEmpty, !FileManager.default.fileExists(atPath: directory) else { return }
+        do {
+            try FileManager.default.createDirectory(
+                atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o750])
+        } catch {
+            throw NetworkError("cannot create the socket directory \(directory): \(error.localizedDescription)")
+        }
+    }
+
+    private static func groupID(_ group: String) -> gid_t? {
+        if let number = gid_t(group) { return number }
+        return getgrnam(group)?.pointee.gr_gid
+    }
+
+    private static func address(_ path: String) -> sockaddr_un {
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { buffer in
+            buffer.copyBytes(from: path.utf8.prefix(buffer.count - 1))
+        }
+        return address
+    }
+
+    private static func removeStaleSocket(at path: String, logger: Logger) throws(NetworkError) {
+        var status = stat()
+        guard lstat(path, &status) == 0 else { return }
+        guard status.st_mode & S_IFMT == S_IFSOCK else {
+            throw NetworkError("\(path) exists and is not a socket; not replacing it")
+        }
+        let probe = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        defer { Glibc.close(probe) }
+        var address = address(path)
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(probe, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
+        }
+        if connected == 0 {
+            throw NetworkError("another process is serving \(path); not taking it over")
+        }
+        logger.notice("removing stale socket \(path) left by a process that is gone")
+        unlink(path)
+    }
+}
