@@ -126,7 +126,6 @@ public final class Gateway: Sendable {
             logger: logger, clock: clock, configuration: configuration.retry,
             reportTimeoutMilliseconds: configuration.producer.deliveryTimeoutMilliseconds + 5_000)
         try worker.loadRejectedKeys()
-        let waitInOpen = configuration.circuitBreaker.waitDurationInOpenStateMilliseconds
         wiring.routing = routing
         wiring.router = router
         wiring.worker = worker
@@ -134,9 +133,8 @@ public final class Gateway: Sendable {
             // What waits in librdkafka goes to the spool now rather than after its timeout,
             // and the producer that comes back is one an empty or restarted cluster accepts.
             router.restartProducer(reason: "the circuit opened")
-            DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(Int(waitInOpen))) {
-                _ = routing.allowsCalls()
-            }
+            // The health timer moves OPEN to HALF_OPEN once the wait is over (within 500 ms):
+            // no timer per opening, which libdispatch could not create while out of descriptors.
         }
         self.producer = producer
         self.spool = spool
