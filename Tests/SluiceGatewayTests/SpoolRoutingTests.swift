@@ -150,7 +150,9 @@ struct SpoolRoutingTests {
         let client = try RawClient.handshaken(socketPath: test.socketPath)
         // The key still has spooled records: new ones queue behind them, not ahead.
         _ = try publishAndAwaitAck(client, (10..<15).map { playerRecord(topic: "restart", player: "p", sequence: $0) })
-        #expect(test.gateway.stats().retry.pending == 15)
+        #expect(
+            try metrics.expectCounter("kafka.events.stored_for_retry").totalValue == 5,
+            "spooled behind the key's records (the worker may already be delivering them)")
         try waitUntil("the spool drains", timeout: 30) {
             test.gateway.retrySpoolNow()
             return test.gateway.stats().retry.pending == 0
