@@ -63,6 +63,30 @@ func verifyAfterOutage(_ records: [ConsumedRecord], players: [String], required:
     }
 }
 
+/// Starts `sluice serve` with `arguments` and waits until it answers on `socketPath`.
+func startServer(_ arguments: [String], socketPath: String) throws -> Process {
+    let server = Process()
+    server.executableURL = URL(fileURLWithPath: try sluiceExecutable())
+    server.arguments = arguments
+    server.standardError = FileHandle.nullDevice
+    try server.run()
+    try waitUntil("the gateway serves its socket", timeout: 15) {
+        (try? RawClient.handshaken(socketPath: socketPath)) != nil
+    }
+    return server
+}
+
+/// The `retry` object of a gateway's STATS.
+func retryStats(socketPath: String) throws -> [String: Any] {
+    let client = try RawClient.handshaken(socketPath: socketPath)
+    try client.send(Frame(.stats, requestID: 1, payload: []))
+    guard case .statsReply(let json) = try client.read(),
+        let document = try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any],
+        let retry = document["retry"] as? [String: Any]
+    else { throw TestFailure("no STATS reply") }
+    return retry
+}
+
 @Suite("Outages and crashes against a real broker", .serialized, .timeLimit(.minutes(5)))
 struct OutageTests {
     @Test func brokerOutageThenFreshBrokerLosesNothingAckedAndKeepsOrder() throws {
@@ -150,18 +174,7 @@ struct OutageTests {
             "serve", "--socket", socketPath, "--brokers", broker.bootstrapServers, "--spool", directory + "/spool.db",
             "--config", config,
         ]
-        func startServer() throws -> Process {
-            let server = Process()
-            server.executableURL = URL(fileURLWithPath: try sluiceExecutable())
-            server.arguments = arguments
-            server.standardError = FileHandle.nullDevice
-            try server.run()
-            try waitUntil("the gateway serves its socket", timeout: 15) {
-                (try? RawClient.handshaken(socketPath: socketPath)) != nil
-            }
-            return server
-        }
-        var server = try startServer()
+        var server = try startServer(arguments, socketPath: socketPath)
         defer { if server.isRunning { kill(server.processIdentifier, SIGKILL) } }
 
         var options = sluice_options()
@@ -181,15 +194,9 @@ struct OutageTests {
         server.waitUntilExit()
 
         try broker.start()
-        server = try startServer()
-        let stats = try RawClient.handshaken(socketPath: socketPath)
+        server = try startServer(arguments, socketPath: socketPath)
         try waitUntil("the restarted gateway drains its spool", timeout: 90) {
-            try stats.send(Frame(.stats, requestID: 1, payload: []))
-            guard case .statsReply(let json) = try stats.read(),
-                let document = try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any],
-                let retry = document["retry"] as? [String: Any]
-            else { return false }
-            return retry["pending"] as? Int == 0
+            try retryStats(socketPath: socketPath)["pending"] as? Int == 0
         }
         let records = try consume(topic: "crash", brokers: broker.bootstrapServers, count: 3 * players.count)
         try verifyAfterOutage(records, players: players, required: 1..<4)
@@ -214,27 +221,7 @@ struct OutageTests {
             "serve", "--socket", socketPath, "--brokers", broker.bootstrapServers, "--spool", directory + "/spool.db",
             "--config", config,
         ]
-        func startServer() throws -> Process {
-            let server = Process()
-            server.executableURL = URL(fileURLWithPath: try sluiceExecutable())
-            server.arguments = arguments
-            server.standardError = FileHandle.nullDevice
-            try server.run()
-            try waitUntil("the gateway serves its socket", timeout: 15) {
-                (try? RawClient.handshaken(socketPath: socketPath)) != nil
-            }
-            return server
-        }
-        func retryStats() throws -> [String: Any] {
-            let client = try RawClient.handshaken(socketPath: socketPath)
-            try client.send(Frame(.stats, requestID: 1, payload: []))
-            guard case .statsReply(let json) = try client.read(),
-                let document = try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any],
-                let retry = document["retry"] as? [String: Any]
-            else { throw TestFailure("no STATS reply") }
-            return retry
-        }
-        var server = try startServer()
+        var server = try startServer(arguments, socketPath: socketPath)
         defer { if server.isRunning { kill(server.processIdentifier, SIGKILL) } }
         broker.stop()
         var options = sluice_options()
@@ -243,17 +230,21 @@ struct OutageTests {
         defer { sluice_close(client) }
         let rounds = 40
         for round in 0..<rounds { try publishRound(client, topic: "drain", round: round, players: players) }
-        #expect(try retryStats()["pending"] as? Int == rounds * players.count, "everything waits in the spool")
+        #expect(
+            try retryStats(socketPath: socketPath)["pending"] as? Int == rounds * players.count,
+            "everything waits in the spool")
 
         try broker.start()
-        try waitUntil("the drain is under way", timeout: 60) { (try retryStats()["resolved"] as? Int ?? 0) > 0 }
+        try waitUntil("the drain is under way", timeout: 60) {
+            (try retryStats(socketPath: socketPath)["resolved"] as? Int ?? 0) > 0
+        }
         kill(server.processIdentifier, SIGKILL)
         server.waitUntilExit()
-        server = try startServer()
-        let left = try retryStats()
+        server = try startServer(arguments, socketPath: socketPath)
+        let left = try retryStats(socketPath: socketPath)
         #expect(left["pending"] as? Int ?? 0 > 0, "the crash came before the drain was done: \(left)")
         try waitUntil("the restarted gateway finishes the drain", timeout: 90) {
-            try retryStats()["pending"] as? Int == 0
+            try retryStats(socketPath: socketPath)["pending"] as? Int == 0
         }
         let records = try consume(topic: "drain", brokers: broker.bootstrapServers, count: rounds * players.count)
         try verifyAfterOutage(records, players: players, required: 0..<rounds)
