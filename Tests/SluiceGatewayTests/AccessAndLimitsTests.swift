@@ -69,6 +69,11 @@ struct AccessAndLimitsTests {
         var status = stat()
         #expect(stat(gateway.socketPath, &status) == 0)
         #expect(status.st_gid == getgid())
+        let spool = gateway.directory + "/spool.db"
+        for file in [spool, spool + "-wal", spool + "-shm", spool + ".lock"] {
+            #expect(stat(file, &status) == 0, "\(file) exists")
+            #expect(status.st_mode & 0o777 == 0o640, "with a socket group the spool files are 0640: \(file)")
+        }
         #expect(throws: ConfigurationError.self) {
             _ = try mockGateway { $0.access.socketGroup = "no-such-group-sluice" }
         }
