@@ -290,7 +290,7 @@ public final class Gateway: Sendable {
         }
         if left > 0 { logger.error("\(left) records were neither delivered nor spooled at shutdown") }
         // Every spool write queued so far is committed (and its ack sent) before closing.
-        _ = try? spool.enqueueAndWait([])
+        spool.waitForQueuedCommits()
         // Each connection gets SHUTTING_DOWN once its batches are settled, then closes.
         for session in open { session.finish() }
         if openSessions.wait(timeout: .now() + .seconds(2)) == .timedOut {
