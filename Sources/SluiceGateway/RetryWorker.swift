@@ -115,28 +115,38 @@ final class RetryWorker: Sendable {
         var probing: Set<UInt64> = []
         var outage = false
         reading: while !stopped.load(ordering: .acquiring) && !outage {
-            let rows: [StoredRecord]
+            let page: PendingPage
             do {
-                rows = try spool.pending(after: cursor, limit: configuration.batchSize)
+                page = try spool.pending(after: cursor, limit: configuration.batchSize)
             } catch {
                 logger.error("retry: cannot read the spool: \(error)")
                 break
             }
-            if rows.isEmpty || router.isRestartingProducer { break }
-            cursor = rows[rows.count - 1].id
+            if page.entries.isEmpty || router.isRestartingProducer { break }
+            cursor = page.entries[page.entries.count - 1].id
             let now = clock.now()
-            let sendable = held.withKeys { held -> [StoredRecord] in
-                guard !held.isEmpty || !probing.isEmpty else { return rows }
-                return rows.filter { stored in
-                    let hash = keyHash(topic: stored.record.topic, key: stored.record.key)
+            let hashes = page.bytes.withUnsafeBytes { bytes in
+                page.entries.map { entry in
+                    page.topics[entry.topic].utf8.withContiguousStorageIfAvailable { topic in
+                        keyHash(
+                            topic: UnsafeRawBufferPointer(topic),
+                            key: UnsafeRawBufferPointer(rebasing: bytes[entry.key]))
+                    } ?? keyHash(topic: page.topics[entry.topic], key: Array(bytes[entry.key]))
+                }
+            }
+            let sendable = held.withKeys { held -> [Int] in
+                guard !held.isEmpty || !probing.isEmpty else { return Array(page.entries.indices) }
+                return page.entries.indices.filter { index in
+                    let hash = hashes[index]
                     if probing.contains(hash) { return false }
                     guard let key = held[hash] else { return true }
                     return key.retryAt <= now && probing.insert(hash).inserted
                 }
             }
-            if !sendable.isEmpty { inFlight.append(produce(sendable)) }
+            if !sendable.isEmpty { inFlight.append(produce(page, sendable, hashes: hashes)) }
             // A short read is the log's tail: settle everything before looking for more.
-            while inFlight.count >= Self.window || (rows.count < configuration.batchSize && !inFlight.isEmpty) {
+            let tail = page.entries.count < configuration.batchSize
+            while inFlight.count >= Self.window || (tail && !inFlight.isEmpty) {
                 let (sent, failed) = settle(inFlight.removeFirst())
                 delivered += sent
                 if failed {
@@ -152,26 +162,35 @@ final class RetryWorker: Sendable {
 
     /// Records produced together, waiting for their delivery reports.
     private struct Chunk {
-        var records: [StoredRecord]
-        /// `keyHash` of each record.
+        var page: PendingPage
+        /// The entries of `page` produced, in order; report `i` is about `page.entries[indices[i]]`.
+        var indices: [Int]
+        /// `keyHash` of each entry of `page`.
         var hashes: [UInt64]
         var batch: RetryBatch
         var done: DispatchSemaphore
     }
 
-    private func produce(_ records: [StoredRecord]) -> Chunk {
+    private func produce(_ page: PendingPage, _ indices: [Int], hashes: [UInt64]) -> Chunk {
         let done = DispatchSemaphore(value: 0)
-        let batch = RetryBatch(recordCount: records.count) { done.signal() }
+        let batch = RetryBatch(recordCount: indices.count) { done.signal() }
         let session = producer.session()
-        var hashes: [UInt64] = []
-        hashes.reserveCapacity(records.count)
-        for (index, stored) in records.enumerated() {
-            hashes.append(keyHash(topic: stored.record.topic, key: stored.record.key))
-            produce(
-                topic: stored.record.topic, record: stored.record, session: session,
-                opaque: batch.opaque(forRecord: index), batch: batch, index: index)
+        page.bytes.withUnsafeBytes { bytes in
+            for (position, index) in indices.enumerated() {
+                let entry = page.entries[index]
+                var topic = page.topics[entry.topic]
+                topic.withUTF8 { topic in
+                    produce(
+                        topic: UnsafeRawBufferPointer(topic), key: UnsafeRawBufferPointer(rebasing: bytes[entry.key]),
+                        value: UnsafeRawBufferPointer(rebasing: bytes[entry.value]), timestamp: entry.timestamp,
+                        session: session, opaque: batch.opaque(forRecord: position), batch: batch, index: position
+                    ) { writer in
+                        page.forEachHeader(of: entry) { writer.add(name: $0, value: $1) }
+                    }
+                }
+            }
         }
-        return Chunk(records: records, hashes: hashes, batch: batch, done: done)
+        return Chunk(page: page, indices: indices, hashes: hashes, batch: batch, done: done)
     }
 
     /// Waits for a chunk's reports, deletes what Kafka took, and books the rest; returns
@@ -184,19 +203,24 @@ final class RetryWorker: Sendable {
         let anyHeld = !held.isEmpty
         var outage = false
         var failures = 0
-        for (index, outcome) in chunk.batch.results.enumerated() {
-            let stored = chunk.records[index]
+        for (position, outcome) in chunk.batch.results.enumerated() {
+            let index = chunk.indices[position]
+            let entry = chunk.page.entries[index]
             switch outcome {
             case .delivered:
-                resolved.add(stored)
+                resolved.add(id: entry.id, topic: chunk.page.topics[entry.topic], size: entry.size)
                 unspooled[chunk.hashes[index], default: 0] += 1
-                if anyHeld { releasable.append((chunk.hashes[index], stored.id)) }
+                if anyHeld { releasable.append((chunk.hashes[index], entry.id)) }
             case .failed(let error, _) where !error.isBrokerReported:
                 outage = true
                 if !error.isPurged { failures += 1 }
                 if error.isProducerStateError { router.restartProducer(reason: error.reason) }
             case .failed(let error, _):
-                settleRejected(stored, error: error)
+                do {
+                    if let stored = try spool.record(id: entry.id) { settleRejected(stored, error: error) }
+                } catch {
+                    logger.error("retry: cannot read rejected record \(entry.id): \(error)")
+                }
             case nil:
                 outage = true
             }
@@ -249,11 +273,7 @@ final class RetryWorker: Sendable {
                 SpoolHeader(name: "dlq-first-failure-ms", value: Array(String(stored.createdAt).utf8)),
                 SpoolHeader(name: "dlq-client", value: Array(stored.record.client.utf8)),
             ]
-            var dead = stored
-            dead.record = record
-            let chunk = produce([dead])
-            wait(for: chunk.done)
-            switch chunk.batch.results.first ?? nil {
+            switch produceAndWait(record) {
             case .delivered:
                 try spool.markDeadLettered(id: stored.id, status: .dlq, attempts: attempts, error: error.reason)
                 stats.dlqSent.increment()
@@ -278,40 +298,56 @@ final class RetryWorker: Sendable {
         }
     }
 
-    private func produce(
-        topic: String, record: SpoolRecord, session: ProducerSession, opaque: UnsafeMutableRawPointer,
-        batch: RetryBatch, index: Int
-    ) {
-        var topic = topic
-        while true {
-            do {
-                try topic.withUTF8 { topicBytes in
-                    try record.key.withUnsafeBytes { key in
-                        try record.value.withUnsafeBytes { value in
-                            try session.produce(
-                                topic: UnsafeRawBufferPointer(topicBytes), key: key, value: value,
-                                timestamp: record.timestamp, headerCount: record.headers.count, opaque: opaque
-                            ) { writer in
-                                for header in record.headers {
-                                    var name = header.name
-                                    name.withUTF8 { name in
-                                        header.value.withUnsafeBytes {
-                                            writer.add(name: UnsafeRawBufferPointer(name), value: $0)
-                                        }
-                                    }
+    /// Produces one record and waits for its report (the dead-letter path); nil if none came.
+    private func produceAndWait(_ record: SpoolRecord) -> DeliveryOutcome? {
+        let done = DispatchSemaphore(value: 0)
+        let batch = RetryBatch(recordCount: 1) { done.signal() }
+        var topic = record.topic
+        topic.withUTF8 { topic in
+            record.key.withUnsafeBytes { key in
+                record.value.withUnsafeBytes { value in
+                    produce(
+                        topic: UnsafeRawBufferPointer(topic), key: key, value: value, timestamp: record.timestamp,
+                        session: producer.session(), opaque: batch.opaque(forRecord: 0), batch: batch, index: 0
+                    ) { writer in
+                        for header in record.headers {
+                            var name = header.name
+                            name.withUTF8 { name in
+                                header.value.withUnsafeBytes {
+                                    writer.add(name: UnsafeRawBufferPointer(name), value: $0)
                                 }
                             }
                         }
                     }
                 }
+            }
+        }
+        wait(for: done)
+        return batch.results[0]
+    }
+
+    /// Queues one record, waiting while librdkafka's queue is full; a failure to queue is
+    /// reported to `batch` like a delivery failure.
+    private func produce(
+        topic: UnsafeRawBufferPointer, key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer, timestamp: Int64,
+        session: ProducerSession, opaque: UnsafeMutableRawPointer, batch: RetryBatch, index: Int,
+        headers: (HeaderWriter) -> Void
+    ) {
+        var session = session
+        while true {
+            do {
+                try session.produce(
+                    topic: topic, key: key, value: value, timestamp: timestamp, headerCount: 8, opaque: opaque,
+                    headers: headers)
                 return
-            } catch let error as KafkaError where error.code == .queueFull {
+            } catch  where error.code == .queueFull {
                 producer.waitForQueueSpace()
+                session = producer.session()
             } catch {
                 let message = FailedMessage(
-                    topic: topic, key: record.key, value: record.value, headers: [], timestamp: record.timestamp)
-                let failure = error as? KafkaError ?? KafkaError(.produce, reason: "\(error)")
-                batch.delivered(record: index, outcome: .failed(failure, message))
+                    topic: String(decoding: topic, as: UTF8.self), key: Array(key), value: Array(value), headers: [],
+                    timestamp: timestamp)
+                batch.delivered(record: index, outcome: .failed(error, message))
                 return
             }
         }

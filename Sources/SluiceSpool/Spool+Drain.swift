@@ -12,14 +12,15 @@ public struct SpoolRemoval: Sendable {
 
     public init() {}
 
-    public mutating func add(_ stored: StoredRecord) {
-        ids.append(stored.id)
-        bytes += Int64(stored.record.byteCount)
-        if run?.topic == stored.record.topic {
+    /// Adds the record `id` of `topic`, which counted `size` bytes against the spool's cap.
+    public mutating func add(id: Int64, topic: String, size: Int) {
+        ids.append(id)
+        bytes += Int64(size)
+        if run?.topic == topic {
             run!.count += 1
         } else {
             if let run { counted[run.topic, default: 0] += run.count }
-            run = (stored.record.topic, 1)
+            run = (topic, 1)
         }
     }
 
@@ -35,19 +36,23 @@ public struct SpoolRemoval: Sendable {
 /// What the retry worker reads and changes: the cursor over PENDING rows, deletion of
 /// delivered rows, and the bookkeeping of rows a broker rejected.
 extension Spool {
-    /// Up to `limit` PENDING records with an id above `cursor`, in id (routing) order.
-    public func pending(after cursor: Int64, limit: Int) throws(SpoolError) -> [StoredRecord] {
+    /// Up to `limit` PENDING records with an id above `cursor`, in id (routing) order, as
+    /// the drain needs them: every record's bytes in one buffer.
+    public func pending(after cursor: Int64, limit: Int) throws(SpoolError) -> PendingPage {
         try read { db in
-            var records: [StoredRecord] = []
-            records.reserveCapacity(limit)
+            var page = PendingPage()
+            page.entries.reserveCapacity(limit)
             try db.forEachRow(
-                "SELECT \(Self.columns) FROM failed_kafka_events WHERE id > ? AND status = 'PENDING' ORDER BY id LIMIT ?",
+                """
+                SELECT id, topic, key, headers, value, timestamp, attempts, size FROM failed_kafka_events
+                WHERE id > ? AND status = 'PENDING' ORDER BY id LIMIT ?
+                """,
                 bind: {
                     sqlite3_bind_int64($0, 1, cursor)
                     sqlite3_bind_int64($0, 2, Int64(limit))
                 }
-            ) { records.append(StoredRecord(row: $0)) }
-            return records
+            ) { row in page.append(row) }
+            return page
         }
     }
 

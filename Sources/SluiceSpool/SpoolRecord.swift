@@ -122,7 +122,10 @@ enum HeaderCoding {
         }
     }
 
-    static func decode(_ bytes: UnsafeRawBufferPointer) -> [SpoolHeader] {
+    /// Calls `body` with each header's name and value, without copying them.
+    static func forEach(
+        _ bytes: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPointer, UnsafeRawBufferPointer) -> Void
+    ) {
         var offset = 0
         func take(_ n: Int) -> UnsafeRawBufferPointer? {
             guard offset + n <= bytes.count else { return nil }
@@ -130,13 +133,18 @@ enum HeaderCoding {
             return UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + n)])
         }
         func number(_ width: Int) -> Int? { take(width).map { $0.reduce(0) { $0 << 8 | Int($1) } } }
-        guard let count = number(2) else { return [] }
-        var headers: [SpoolHeader] = []
-        headers.reserveCapacity(count)
+        guard let count = number(2) else { return }
         for _ in 0..<count {
             guard let nameLength = number(2), let name = take(nameLength), let valueLength = number(4),
                 let value = take(valueLength)
-            else { break }
+            else { return }
+            body(name, value)
+        }
+    }
+
+    static func decode(_ bytes: UnsafeRawBufferPointer) -> [SpoolHeader] {
+        var headers: [SpoolHeader] = []
+        forEach(bytes) { name, value in
             headers.append(SpoolHeader(name: String(decoding: name, as: UTF8.self), value: Array(value)))
         }
         return headers

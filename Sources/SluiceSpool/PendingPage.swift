@@ -1,0 +1,65 @@
+import GRDB
+import GRDBSQLite
+
+/// PENDING records read for delivery: their bytes in one buffer, so a page of a thousand
+/// records costs a few allocations rather than a dozen per record.
+public struct PendingPage: Sendable {
+    /// One record: its id and where its parts lie in `bytes`.
+    public struct Entry: Sendable {
+        public var id: Int64
+        /// Index into `topics`.
+        public var topic: Int
+        public var key: Range<Int>
+        /// The headers as stored (see `forEachHeader`).
+        public var headers: Range<Int>
+        public var value: Range<Int>
+        /// Kafka timestamp, ms since the epoch.
+        public var timestamp: Int64
+        /// Broker-reported failures so far.
+        public var attempts: Int
+        /// Bytes the record counts against the spool's cap.
+        public var size: Int
+    }
+
+    /// The distinct topics of the page.
+    public private(set) var topics: [String] = []
+    public private(set) var bytes: [UInt8] = []
+    public internal(set) var entries: [Entry] = []
+
+    public init() {}
+
+    /// Calls `body` with each header's name and value, in order.
+    public func forEachHeader(
+        of entry: Entry, _ body: (_ name: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) -> Void
+    ) {
+        bytes.withUnsafeBytes { all in
+            HeaderCoding.forEach(UnsafeRawBufferPointer(rebasing: all[entry.headers]), body)
+        }
+    }
+
+    /// Appends the current row of a statement that selected
+    /// `id, topic, key, headers, value, timestamp, attempts, size`.
+    mutating func append(_ row: SQLiteStatement) {
+        func blob(_ column: Int32) -> Range<Int> {
+            let count = Int(sqlite3_column_bytes(row, column))
+            let start = bytes.count
+            if count > 0, let base = sqlite3_column_blob(row, column) {
+                bytes.append(contentsOf: UnsafeRawBufferPointer(start: base, count: count))
+            }
+            return start..<bytes.count
+        }
+        let topicLength = Int(sqlite3_column_bytes(row, 1))
+        let topicText = UnsafeRawBufferPointer(start: sqlite3_column_text(row, 1), count: topicLength)
+        // Pages mostly hold one topic: compare with the last one before making a String.
+        var topic = topics.count - 1
+        if topic < 0 || !topics[topic].utf8.elementsEqual(topicText) {
+            topic = topics.firstIndex { $0.utf8.elementsEqual(topicText) } ?? topics.count
+            if topic == topics.count { topics.append(String(decoding: topicText, as: UTF8.self)) }
+        }
+        entries.append(
+            Entry(
+                id: sqlite3_column_int64(row, 0), topic: topic, key: blob(2), headers: blob(3), value: blob(4),
+                timestamp: sqlite3_column_int64(row, 5), attempts: Int(sqlite3_column_int64(row, 6)),
+                size: Int(sqlite3_column_int64(row, 7))))
+    }
+}
