@@ -34,6 +34,8 @@ final class RetryWorker: Sendable {
 
     /// Chunks produced and not yet settled; more would only queue up inside librdkafka.
     static let window = 4
+    /// Room librdkafka's header list starts with (the stamped four plus a few; it grows).
+    static let usualHeaderCount = 8
 
     init(
         producer: KafkaProducer, spool: Spool, routing: Routing, router: Router, held: HeldKeys, stats: GatewayStats,
@@ -337,7 +339,8 @@ final class RetryWorker: Sendable {
         while true {
             do {
                 try session.produce(
-                    topic: topic, key: key, value: value, timestamp: timestamp, headerCount: 8, opaque: opaque,
+                    topic: topic, key: key, value: value, timestamp: timestamp, headerCount: Self.usualHeaderCount,
+                    opaque: opaque,
                     headers: headers)
                 return
             } catch  where error.code == .queueFull {
