@@ -129,13 +129,6 @@ public final class Gateway: Sendable {
         wiring.routing = routing
         wiring.router = router
         wiring.worker = worker
-        wiring.onOpen = {
-            // What waits in librdkafka goes to the spool now rather than after its timeout,
-            // and the producer that comes back is one an empty or restarted cluster accepts.
-            router.restartProducer(reason: "the circuit opened")
-            // The health timer moves OPEN to HALF_OPEN once the wait is over (within 500 ms):
-            // no timer per opening, which libdispatch could not create while out of descriptors.
-        }
         self.producer = producer
         self.spool = spool
         self.routing = routing
@@ -323,11 +316,15 @@ private final class Wiring: @unchecked Sendable {
     var routing: Routing?
     var router: Router?
     var worker: RetryWorker?
-    var onOpen: (@Sendable () -> Void)?
 
     func transition(_ transition: CircuitBreakerStateMachine.Transition) {
         switch transition.to {
-        case .open: onOpen?()
+        case .open:
+            // What waits in librdkafka goes to the spool now rather than after its timeout,
+            // and the producer that comes back is one an empty or restarted cluster accepts.
+            // The health timer moves OPEN to HALF_OPEN once the wait is over (within 500 ms):
+            // no timer per opening, which libdispatch could not create out of descriptors.
+            router?.restartProducer(reason: "the circuit opened")
         case .halfOpen, .closed: worker?.wake()
         }
     }

@@ -95,7 +95,8 @@ public final class GatewayProcess {
     }
 }
 
-/// A bare connect to `socketPath`, closed by the caller; -1 when the connect failed.
+/// A bare connect to `socketPath`, closed by the caller; -1 when the connect failed, with
+/// `errno` saying why.
 public func connectUnixSocket(_ socketPath: String) -> Int32 {
     let descriptor = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
     guard descriptor >= 0 else { return -1 }
@@ -108,7 +109,9 @@ public func connectUnixSocket(_ socketPath: String) -> Int32 {
         }
     }
     guard result == 0 else {
+        let reason = errno
         close(descriptor)
+        errno = reason
         return -1
     }
     return descriptor

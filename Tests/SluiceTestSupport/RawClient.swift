@@ -12,22 +12,12 @@ public final class RawClient {
     private var nextID: UInt32 = 100
 
     public init(socketPath: String) throws {
-        let connecting = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: socketPath.utf8) }
-        let result = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(connecting, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
-            }
+        let connecting = connectUnixSocket(socketPath)
+        guard connecting >= 0 else {
+            throw TestFailure("cannot connect to \(socketPath): \(String(cString: strerror(errno)))")
         }
-        guard result == 0 else {
-            let reason = String(cString: strerror(errno))
-            close(connecting)
-            throw TestFailure("cannot connect to \(socketPath): \(reason)")
-        }
-        // Only now: a class whose init throws after every property is set runs its deinit,
-        // which would close the descriptor a second time (maybe another test's by then).
+        // Set only on success: a class whose init throws after every property is set runs
+        // its deinit, which would close the descriptor a second time (maybe another test's).
         descriptor = connecting
     }
 
