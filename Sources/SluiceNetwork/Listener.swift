@@ -10,10 +10,17 @@ import Logging
 /// The listening Unix socket, accepting on an `EventLoop`: takes over stale socket files,
 /// never live ones.
 ///
-/// When the process is out of descriptors (EMFILE, ENFILE) it gives up a spare descriptor
-/// to accept each waiting client and hand it to `overLimit` (which answers and closes it),
-/// then pauses accepting until the loop's next tick (at most `EventLoop.tickMilliseconds`);
-/// it never spins and no client waits forever.
+/// Clients never take the process's last descriptors: libdispatch opens files of its own
+/// (its worker-pool monitor reads `/proc`) and crashes when it cannot, and librdkafka and
+/// SQLite need some too. A client whose descriptor leaves fewer than
+/// `descriptorHeadroom` free under the soft limit is handed to `overLimit` (which answers
+/// and closes it). Descriptors are allocated lowest first, so a new descriptor's number
+/// tells how close the process is to its limit, whoever changed that limit.
+///
+/// When the process is out of descriptors all the same (EMFILE, ENFILE) it gives up a spare
+/// descriptor to accept each waiting client and hand it to `overLimit`, then pauses
+/// accepting until the loop's next tick (at most `EventLoop.tickMilliseconds`); it never
+/// spins and no client waits forever.
 ///
 /// `@unchecked Sendable`: the mutable state is touched only on `loop.queue`.
 public final class Listener: @unchecked Sendable, Pollable {
@@ -27,6 +34,9 @@ public final class Listener: @unchecked Sendable, Pollable {
     private var overLimit: (@Sendable (Int32) -> Void)?
     private var stopped = false
     private var lastLimitWarning: Int64?
+
+    /// Descriptors left free for everything but clients.
+    public static let descriptorHeadroom = 4
 
     /// Binds `path` with `mode`, replacing a socket file no process listens on; creates a
     /// missing parent directory with mode 0750.
@@ -101,7 +111,12 @@ public final class Listener: @unchecked Sendable, Pollable {
         for _ in 0..<512 {
             let client = cepoll_accept(descriptor)
             if client >= 0 {
-                accepted?(client)
+                if Int(client) >= Self.softDescriptorLimit() - Self.descriptorHeadroom {
+                    warnOutOfDescriptors()
+                    overLimit?(client)
+                } else {
+                    accepted?(client)
+                }
                 continue
             }
             switch errno {
@@ -121,11 +136,7 @@ public final class Listener: @unchecked Sendable, Pollable {
 
     /// Accepts and refuses the clients in the backlog, one at a time through the spare descriptor.
     private func refuseWaitingClients() {
-        let now = monotonicMilliseconds()
-        if lastLimitWarning.map({ now - $0 > 10_000 }) ?? true {
-            lastLimitWarning = now
-            logger.warning("out of file descriptors: refusing new clients with TOO_MANY_CONNECTIONS")
-        }
+        warnOutOfDescriptors()
         while spare >= 0 {
             Glibc.close(spare)
             let client = cepoll_accept(descriptor)
@@ -133,6 +144,21 @@ public final class Listener: @unchecked Sendable, Pollable {
             spare = open("/dev/null", O_RDONLY | O_CLOEXEC)
             guard client >= 0 else { return }
         }
+    }
+
+    private func warnOutOfDescriptors() {
+        let now = monotonicMilliseconds()
+        if lastLimitWarning.map({ now - $0 > 10_000 }) ?? true {
+            lastLimitWarning = now
+            logger.warning("out of file descriptors: refusing new clients with TOO_MANY_CONNECTIONS")
+        }
+    }
+
+    /// The soft `RLIMIT_NOFILE`, read each time: an operator may change it while we run.
+    private static func softDescriptorLimit() -> Int {
+        var limit = rlimit()
+        guard getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return Int.max }
+        return limit.rlim_cur >= rlim_t(Int.max) ? Int.max : Int(limit.rlim_cur)
     }
 
     /// Resumes accepting after the loop's next tick (no new Dispatch timer: see `atNextTick`).
