@@ -27,7 +27,11 @@ public enum SpoolSynchronous: String, Sendable, CaseIterable {
 public final class Spool: Sendable {
     public let path: String
     let pool: DatabasePool
+    /// Records spooled in routing order; the table keeps those that need per-record state.
+    let log: SpoolLog
     private let maxBytes: Int64
+    /// Whether this process owns the spool (the gateway): only the owner appends to the log.
+    private let exclusive: Bool
     private let writer = DispatchQueue(label: "sluice.spool.writer")
     /// Callers hear back here, in commit order, so the writer goes on to the next commit.
     private let completions = DispatchQueue(label: "sluice.spool.completions")
@@ -51,10 +55,11 @@ public final class Spool: Sendable {
     /// alone know which keys wait in the spool. Operator commands open it without the lock.
     public init(
         path: String, synchronous: SpoolSynchronous = .full, maxBytes: Int64 = 1 << 30, exclusive: Bool = false,
-        fileMode: mode_t = 0o600
+        fileMode: mode_t = 0o600, segmentBytes: Int = 64 << 20
     ) throws(SpoolError) {
         self.path = path
         self.maxBytes = maxBytes
+        self.exclusive = exclusive
         if exclusive {
             let descriptor = open(path + ".lock", O_CREAT | O_RDWR | O_CLOEXEC, fileMode)
             guard descriptor >= 0 else {
@@ -88,15 +93,30 @@ public final class Spool: Sendable {
                 try db.execute(sql: "PRAGMA wal_autocheckpoint = 16384; PRAGMA journal_size_limit = 67108864")
             }
         }
+        let floor: Int64
+        let inTable: Set<Int64>
         do {
             pool = try DatabasePool(path: path, configuration: configuration)
             try Self.migrator.migrate(pool)
             checkpointer = exclusive ? try Checkpointer(path: path, synchronous: synchronous) : nil
+            (floor, inTable) = try pool.read { db in
+                let floor =
+                    try Int64.fetchOne(db, sql: "SELECT value FROM spool_counters WHERE name = 'log_floor'") ?? 0
+                let ids = try Int64.fetchSet(
+                    db, sql: "SELECT id FROM failed_kafka_events WHERE id > ?", arguments: [floor])
+                return (floor, ids)
+            }
         } catch {
             throw SpoolError("cannot open the spool at \(path): \(error)")
         }
+        log = try SpoolLog(
+            directory: path + "-log", writable: exclusive, fileMode: fileMode, segmentBytes: segmentBytes, floor: floor,
+            isInTable: inTable.contains)
         try recountIfChangedElsewhere()
     }
+
+    /// What opening repaired (a torn tail of the log cut off), for the owner to log.
+    public var repairs: [String] { log.repairs }
 
     deinit { releaseLock() }
 
@@ -143,8 +163,7 @@ public final class Spool: Sendable {
         let batches = queued.withLock { queue in queue }
         var outcomes: [Result<[Int64], SpoolError>] = []
         var admitted: [Int] = []
-        var bytes = tally.withLock { $0.bytes }
-        let start = bytes
+        var bytes = tally.withLock { $0.bytes } + log.counts().bytes
         for (index, batch) in batches.enumerated() {
             let size = Int64(batch.records.reduce(0) { $0 + $1.byteCount })
             if bytes + size > maxBytes && size > 0 {
@@ -157,13 +176,17 @@ public final class Spool: Sendable {
         }
         if !admitted.isEmpty {
             do {
-                try pool.write { db in
-                    var insert = try RowInserter(db)
-                    for index in admitted { try insert.append(batches[index].records) }
-                }
-                tally.withLock { tally in
-                    for index in admitted { tally.add(batches[index].records) }
-                    tally.bytes += bytes - start
+                let (logged, tabled) = split(admitted.flatMap { batches[$0].records })
+                try log.append(logged, createdAt: Self.now())
+                if !tabled.isEmpty {
+                    try pool.write { db in
+                        var insert = try RowInserter(db)
+                        try insert.append(tabled)
+                    }
+                    tally.withLock { tally in
+                        tally.add(tabled)
+                        tally.bytes += Int64(tabled.reduce(0) { $0 + $1.byteCount })
+                    }
                 }
                 for index in admitted { outcomes[index] = .success(batches[index].records.map(\.sequence)) }
             } catch {
@@ -181,13 +204,38 @@ public final class Spool: Sendable {
         }
     }
 
+    /// Which records go to the log (in id order, above everything it holds) and which to
+    /// the table: those with delivery state, those the log cannot take (an operator's
+    /// spool), and late ones, whose id is below what the log already holds.
+    private func split(_ records: [SpoolRecord]) -> (log: [SpoolRecord], table: [SpoolRecord]) {
+        guard exclusive else { return ([], records) }
+        var candidates = records.filter { $0.attempts == 0 && $0.nextRetryAt == 0 }
+        var table = candidates.count == records.count ? [] : records.filter { $0.attempts != 0 || $0.nextRetryAt != 0 }
+        if !zip(candidates, candidates.dropFirst()).allSatisfy({ $0.sequence < $1.sequence }) {
+            candidates.sort { $0.sequence < $1.sequence }
+        }
+        var last = log.lastID
+        var logged: [SpoolRecord] = []
+        logged.reserveCapacity(candidates.count)
+        for record in candidates {
+            if record.sequence > last {
+                logged.append(record)
+                last = record.sequence
+            } else {
+                table.append(record)
+            }
+        }
+        return (logged, table)
+    }
+
     // MARK: counts
 
     /// Record counts by status; RESOLVED counts every record delivered from this spool.
     public func counts() -> [SpoolStatus: Int] {
-        tally.withLock { tally in
+        let logged = log.counts().perTopic.values.reduce(0, +)
+        return tally.withLock { tally in
             [
-                .pending: tally.total(\.pending), .resolved: tally.resolved, .dlq: tally.total(\.dlq),
+                .pending: tally.total(\.pending) + logged, .resolved: tally.resolved, .dlq: tally.total(\.dlq),
                 .dlqFailed: tally.total(\.dlqFailed),
             ]
         }
@@ -195,11 +243,16 @@ public final class Spool: Sendable {
 
     /// PENDING, DLQ and DLQ_FAILED counts per topic.
     public func countsByTopic() -> [String: [SpoolStatus: Int]] {
-        tally.withLock { tally in
+        let logged = log.counts().perTopic
+        var counts = tally.withLock { tally -> [String: [SpoolStatus: Int]] in
             tally.topics.mapValues {
                 [.pending: max(0, $0.pending), .dlq: max(0, $0.dlq), .dlqFailed: max(0, $0.dlqFailed)]
             }
         }
+        for (topic, count) in logged {
+            counts[topic, default: [SpoolStatus.pending: 0, .dlq: 0, .dlqFailed: 0]][.pending, default: 0] += count
+        }
+        return counts
     }
 
     /// Recounts when another process (an operator command) changed the file since the last count.

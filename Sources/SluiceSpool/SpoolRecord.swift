@@ -111,6 +111,10 @@ public struct SpoolError: Error, Sendable, CustomStringConvertible {
 enum HeaderCoding {
     static func encode(_ headers: [SpoolHeader], into out: inout [UInt8]) {
         out.removeAll(keepingCapacity: true)
+        append(headers, to: &out)
+    }
+
+    static func append(_ headers: [SpoolHeader], to out: inout [UInt8]) {
         func u16(_ v: Int) { out.append(UInt8(v >> 8 & 0xFF)); out.append(UInt8(v & 0xFF)) }
         func u32(_ v: Int) { for shift in [24, 16, 8, 0] { out.append(UInt8(v >> shift & 0xFF)) } }
         u16(headers.count)

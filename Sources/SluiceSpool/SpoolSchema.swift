@@ -93,7 +93,9 @@ struct RowInserter {
         ).sqliteStatement
     }
 
-    mutating func append(_ records: [SpoolRecord]) throws {
+    /// Inserts `records`, spooled at `createdAt` (now by default).
+    mutating func append(_ records: [SpoolRecord], createdAt: Int64? = nil) throws {
+        let createdAt = createdAt ?? now
         for record in records {
             HeaderCoding.encode(record.headers, into: &headers)
             // Bound without copies (SQLITE_STATIC): every buffer outlives the step.
@@ -117,7 +119,7 @@ struct RowInserter {
                                         bind(6, blob: value)
                                         sqlite3_bind_int64(statement, 7, record.timestamp)
                                         bind(8, text: client)
-                                        sqlite3_bind_int64(statement, 9, now)
+                                        sqlite3_bind_int64(statement, 9, createdAt)
                                         sqlite3_bind_int64(statement, 10, Int64(record.attempts))
                                         sqlite3_bind_int64(statement, 11, record.nextRetryAt)
                                         bind(12, text: reason)
