@@ -64,8 +64,8 @@ final class SpoolLog: Sendable {
             }
         }
         var state = State()
-        state.lastID = floor
         var repairs: [String] = []
+        var previous: Int64 = 0
         let names = ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [])
             .filter { $0.hasSuffix(".seg") }.sorted()
         for name in names {
@@ -79,7 +79,7 @@ final class SpoolLog: Sendable {
             let segment = LogSegment(firstID: firstID, path: path, descriptor: descriptor)
             let contents = try segment.readAll()
             let valid = contents.withUnsafeBytes { bytes in
-                segment.index(bytes, after: state.lastID, floor: floor, isInTable: isInTable, state: &state)
+                segment.index(bytes, after: previous, floor: floor, isInTable: isInTable, state: &state)
             }
             if valid < contents.count {
                 repairs.append("\(path): \(contents.count - valid) bytes after offset \(valid) did not check out")
@@ -87,9 +87,10 @@ final class SpoolLog: Sendable {
                     throw SpoolError("cannot cut \(path) at \(valid): \(String(cString: strerror(errno)))")
                 }
             }
-            state.lastID = max(state.lastID, segment.ids.last ?? 0)
+            previous = max(previous, segment.ids.last ?? 0)
             state.segments.append(segment)
         }
+        state.lastID = max(previous, floor)
         self.repairs = repairs
         self.state = Mutex(state)
         if writable { dropDeadSegments() }
