@@ -16,7 +16,7 @@ enum LogRecordFormat {
     static let createdAtOffset = prefixSize + 8
 
     /// Appends `record` to `out`, stamped with `createdAt`.
-    static func append(_ record: SpoolRecord, createdAt: Int64, to out: inout [UInt8]) {
+    static func append(_ record: SpoolRecord, size: Int, createdAt: Int64, to out: inout [UInt8]) {
         let start = out.count
         out.append(contentsOf: repeatElement(0, count: prefixSize + fixedBodySize))
         out.append(contentsOf: record.topic.utf8)
@@ -39,7 +39,7 @@ enum LogRecordFormat {
             put(record.sequence)
             put(createdAt)
             put(record.timestamp)
-            put(UInt32(truncatingIfNeeded: record.byteCount))
+            put(UInt32(truncatingIfNeeded: size))
             put(UInt16(truncatingIfNeeded: record.topic.utf8.count))
             put(UInt16(truncatingIfNeeded: record.eventID.utf8.count))
             put(UInt16(truncatingIfNeeded: record.client.utf8.count))
@@ -151,5 +151,42 @@ enum LogRecordFormat {
         hash = (hash ^ tail) &* 0x0000_0100_0000_01B3
         hash ^= hash >> 32
         return UInt32(truncatingIfNeeded: hash)
+    }
+}
+
+/// Records encoded for the log, with what its index needs to know of each.
+struct LogBatch: Sendable {
+    var bytes: [UInt8] = []
+    /// Ascending.
+    var ids: [Int64] = []
+    /// Where each record starts in `bytes`.
+    var offsets: [Int] = []
+    var sizes: [Int] = []
+    var topics: [String] = []
+    /// What the records count against the spool's cap.
+    var size: Int64 = 0
+
+    /// Encodes `records`, or nil when the log cannot take them as they are: some carry
+    /// delivery state (attempts, a retry time), or their ids do not ascend.
+    init?(_ records: [SpoolRecord], createdAt: Int64) {
+        var previous = Int64.min
+        for record in records {
+            guard record.attempts == 0, record.nextRetryAt == 0, record.sequence > previous else { return nil }
+            previous = record.sequence
+        }
+        ids.reserveCapacity(records.count)
+        offsets.reserveCapacity(records.count)
+        sizes.reserveCapacity(records.count)
+        topics.reserveCapacity(records.count)
+        bytes.reserveCapacity(records.count * 512)
+        for record in records {
+            let size = record.byteCount
+            ids.append(record.sequence)
+            offsets.append(bytes.count)
+            sizes.append(size)
+            self.size += Int64(size)
+            topics.append(record.topic)
+            LogRecordFormat.append(record, size: size, createdAt: createdAt, to: &bytes)
+        }
     }
 }

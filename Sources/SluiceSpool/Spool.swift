@@ -35,7 +35,18 @@ public final class Spool: Sendable {
     private let writer = DispatchQueue(label: "sluice.spool.writer")
     /// Callers hear back here, in commit order, so the writer goes on to the next commit.
     private let completions = DispatchQueue(label: "sluice.spool.completions")
-    private let queued = Mutex<[(records: [SpoolRecord], done: @Sendable (Result<[Int64], SpoolError>) -> Void)]>([])
+    private let queued = Mutex<[QueuedBatch]>([])
+    /// Record bytes one commit takes at most (it takes at least one batch).
+    static let commitBytes: Int64 = 8 << 20
+
+    /// Records waiting for the next commit, with their log encoding when they can go to the log.
+    private struct QueuedBatch {
+        var records: [SpoolRecord]
+        var encoded: LogBatch?
+        /// What the records count against the size cap.
+        var size: Int64
+        var done: @Sendable (Result<[Int64], SpoolError>) -> Void
+    }
     /// Counts and bytes by status and topic, kept by this process and recounted by `recount()`.
     let tally = Mutex(SpoolTally())
     /// `PRAGMA data_version` of the writer connection when last counted: it changes only
@@ -132,8 +143,13 @@ public final class Spool: Sendable {
     ///
     /// Fails with `isFull` when the spool is at its size cap; nothing is stored then.
     public func enqueue(_ records: [SpoolRecord], done: @escaping @Sendable (Result<[Int64], SpoolError>) -> Void) {
+        // Encoded here, on the caller's thread, so the single writer only writes.
+        let encoded = exclusive ? LogBatch(records, createdAt: Self.now()) : nil
         let startCommit = queued.withLock { queue in
-            queue.append((records, done))
+            queue.append(
+                QueuedBatch(
+                    records: records, encoded: encoded,
+                    size: encoded?.size ?? Int64(records.reduce(0) { $0 + $1.byteCount }), done: done))
             return queue.count == 1
         }
         if startCommit { writer.async { self.commitQueued() } }
@@ -157,15 +173,23 @@ public final class Spool: Sendable {
         _ = try? enqueueAndWait([])
     }
 
-    /// Commits every queued batch in one transaction, then reports to each caller.
+    /// Commits the queued batches (up to `commitBytes`) in one transaction, then reports to each caller.
     private func commitQueued() {
-        // Whatever is queued now goes in this transaction; later arrivals start the next one.
-        let batches = queued.withLock { queue in queue }
+        // What is queued now goes in this commit; later arrivals start the next one. The cap
+        // bounds the writer's buffer and the time to the first acknowledgement.
+        let batches = queued.withLock { queue in
+            var size: Int64 = 0
+            let count = queue.prefix { batch in
+                defer { size += batch.size }
+                return size < Self.commitBytes
+            }.count
+            return Array(queue.prefix(count))
+        }
         var outcomes: [Result<[Int64], SpoolError>] = []
         var admitted: [Int] = []
         var bytes = tally.withLock { $0.bytes } + log.counts().bytes
         for (index, batch) in batches.enumerated() {
-            let size = Int64(batch.records.reduce(0) { $0 + $1.byteCount })
+            let size = batch.size
             if bytes + size > maxBytes && size > 0 {
                 outcomes.append(.failure(SpoolError("the spool is full (\(maxBytes) bytes)", isFull: true)))
             } else {
@@ -176,8 +200,8 @@ public final class Spool: Sendable {
         }
         if !admitted.isEmpty {
             do {
-                let (logged, tabled) = split(admitted.flatMap { batches[$0].records })
-                try log.append(logged, createdAt: Self.now())
+                let (logged, tabled) = split(admitted.map { batches[$0] })
+                try log.append(logged)
                 if !tabled.isEmpty {
                     try pool.write { db in
                         var insert = try RowInserter(db)
@@ -204,25 +228,19 @@ public final class Spool: Sendable {
         }
     }
 
-    /// Which records go to the log (in id order, above everything it holds) and which to
-    /// the table: those with delivery state, those the log cannot take (an operator's
-    /// spool), and late ones, whose id is below what the log already holds.
-    private func split(_ records: [SpoolRecord]) -> (log: [SpoolRecord], table: [SpoolRecord]) {
-        guard exclusive else { return ([], records) }
-        var candidates = records.filter { $0.attempts == 0 && $0.nextRetryAt == 0 }
-        var table = candidates.count == records.count ? [] : records.filter { $0.attempts != 0 || $0.nextRetryAt != 0 }
-        if !zip(candidates, candidates.dropFirst()).allSatisfy({ $0.sequence < $1.sequence }) {
-            candidates.sort { $0.sequence < $1.sequence }
-        }
+    /// Which batches go to the log (encoded, and above everything it holds) and which
+    /// records to the table: those with delivery state, those of an operator's spool, and
+    /// late ones, routed before records the log already holds.
+    private func split(_ batches: [QueuedBatch]) -> (log: [LogBatch], table: [SpoolRecord]) {
         var last = log.lastID
-        var logged: [SpoolRecord] = []
-        logged.reserveCapacity(candidates.count)
-        for record in candidates {
-            if record.sequence > last {
-                logged.append(record)
-                last = record.sequence
+        var logged: [LogBatch] = []
+        var table: [SpoolRecord] = []
+        for batch in batches {
+            if let encoded = batch.encoded, let first = encoded.ids.first, first > last {
+                logged.append(encoded)
+                last = encoded.ids[encoded.ids.count - 1]
             } else {
-                table.append(record)
+                table += batch.records
             }
         }
         return (logged, table)

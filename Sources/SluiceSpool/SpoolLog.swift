@@ -123,30 +123,34 @@ final class SpoolLog: Sendable {
 
     // MARK: appending
 
-    /// Appends records (ids ascending, above `lastID`) and syncs them to disk; the writer's
+    /// Appends batches (ids ascending, above `lastID`) and syncs them to disk; the writer's
     /// thread only.
-    func append(_ records: [SpoolRecord], createdAt: Int64) throws(SpoolError) {
-        guard writable, let first = records.first else { return }
+    func append(_ batches: [LogBatch]) throws(SpoolError) {
+        guard writable, let first = batches.first?.ids.first else { return }
         var bytes: [UInt8] = []
-        bytes.reserveCapacity(records.reduce(0) { $0 + $1.byteCount + 96 })
-        var offsets: [Int] = []
-        offsets.reserveCapacity(records.count)
-        for record in records {
-            offsets.append(bytes.count)
-            LogRecordFormat.append(record, createdAt: createdAt, to: &bytes)
-        }
-        let active = try activeSegment(startingAt: first.sequence)
+        bytes.reserveCapacity(batches.reduce(0) { $0 + $1.bytes.count })
+        for batch in batches { bytes += batch.bytes }
+        let active = try activeSegment(startingAt: first)
         let base = active.length
         try active.write(bytes, at: base)
         state.withLock { state in
-            for (record, offset) in zip(records, offsets) {
-                let topic = state.topic(record.topic)
-                active.add(id: record.sequence, offset: base + offset, size: record.byteCount, topic: topic)
-                state.pending[Int(topic)] += 1
-                state.bytes += Int64(record.byteCount)
+            var offset = base
+            for batch in batches {
+                var topicName = ""
+                var topic: UInt16 = 0
+                for (index, id) in batch.ids.enumerated() {
+                    if index == 0 || batch.topics[index] != topicName {
+                        topicName = batch.topics[index]
+                        topic = state.topic(topicName)
+                    }
+                    active.add(id: id, offset: offset + batch.offsets[index], size: batch.sizes[index], topic: topic)
+                    state.pending[Int(topic)] += 1
+                    state.bytes += Int64(batch.sizes[index])
+                }
+                offset += batch.bytes.count
+                state.lastID = batch.ids[batch.ids.count - 1]
             }
             active.length = base + bytes.count
-            state.lastID = records[records.count - 1].sequence
         }
     }
 
