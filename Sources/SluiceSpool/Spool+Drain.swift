@@ -152,7 +152,7 @@ extension Spool {
         guard let stored = try log.record(id: id) else { return try write(change) }
         let result = try write { db in
             var insert = try RowInserter(db)
-            try insert.append([stored.record], createdAt: stored.createdAt)
+            try insert.append([stored.record])
             return try change(db)
         }
         _ = log.markGone([id])

@@ -39,13 +39,18 @@ public final class Spool: Sendable {
     /// Record bytes one commit takes at most (it takes at least one batch).
     static let commitBytes: Int64 = 8 << 20
 
-    /// Records waiting for the next commit, with their log encoding when they can go to the log.
+    /// Records waiting for the next commit: encoded for the log when the log can take
+    /// them, else as records for the table.
     private struct QueuedBatch {
-        var records: [SpoolRecord]
-        var encoded: LogBatch?
+        var records: [SpoolRecord] = []
+        var encoded: SpoolBatch?
         /// What the records count against the size cap.
         var size: Int64
         var done: @Sendable (Result<[Int64], SpoolError>) -> Void
+
+        var ids: [Int64] { encoded?.ids ?? records.map(\.sequence) }
+        /// The records for the table (decoded when they were encoded for the log).
+        var tableRecords: [SpoolRecord] { encoded?.records() ?? records }
     }
     /// Counts and bytes by status and topic, kept by this process and recounted by `recount()`.
     let tally = Mutex(SpoolTally())
@@ -144,12 +149,25 @@ public final class Spool: Sendable {
     /// Fails with `isFull` when the spool is at its size cap; nothing is stored then.
     public func enqueue(_ records: [SpoolRecord], done: @escaping @Sendable (Result<[Int64], SpoolError>) -> Void) {
         // Encoded here, on the caller's thread, so the single writer only writes.
-        let encoded = exclusive ? LogBatch(records, createdAt: Self.now()) : nil
+        if exclusive, let encoded = SpoolBatch(records, createdAt: Self.now()) {
+            enqueue(QueuedBatch(encoded: encoded, size: encoded.size, done: done))
+        } else {
+            enqueue(QueuedBatch(records: records, size: Int64(records.reduce(0) { $0 + $1.byteCount }), done: done))
+        }
+    }
+
+    /// Appends records the caller encoded; `done` is called once they are committed (or failed).
+    public func enqueue(_ batch: SpoolBatch, done: @escaping @Sendable (Result<[Int64], SpoolError>) -> Void) {
+        if exclusive {
+            enqueue(QueuedBatch(encoded: batch, size: batch.size, done: done))
+        } else {
+            enqueue(QueuedBatch(records: batch.records(), size: batch.size, done: done))
+        }
+    }
+
+    private func enqueue(_ batch: QueuedBatch) {
         let startCommit = queued.withLock { queue in
-            queue.append(
-                QueuedBatch(
-                    records: records, encoded: encoded,
-                    size: encoded?.size ?? Int64(records.reduce(0) { $0 + $1.byteCount }), done: done))
+            queue.append(batch)
             return queue.count == 1
         }
         if startCommit { writer.async { self.commitQueued() } }
@@ -212,7 +230,7 @@ public final class Spool: Sendable {
                         tally.bytes += Int64(tabled.reduce(0) { $0 + $1.byteCount })
                     }
                 }
-                for index in admitted { outcomes[index] = .success(batches[index].records.map(\.sequence)) }
+                for index in admitted { outcomes[index] = .success(batches[index].ids) }
             } catch {
                 for index in admitted { outcomes[index] = .failure(SpoolError("spool write failed: \(error)")) }
             }
@@ -231,16 +249,16 @@ public final class Spool: Sendable {
     /// Which batches go to the log (encoded, and above everything it holds) and which
     /// records to the table: those with delivery state, those of an operator's spool, and
     /// late ones, routed before records the log already holds.
-    private func split(_ batches: [QueuedBatch]) -> (log: [LogBatch], table: [SpoolRecord]) {
+    private func split(_ batches: [QueuedBatch]) -> (log: [SpoolBatch], table: [SpoolRecord]) {
         var last = log.lastID
-        var logged: [LogBatch] = []
+        var logged: [SpoolBatch] = []
         var table: [SpoolRecord] = []
         for batch in batches {
             if let encoded = batch.encoded, let first = encoded.ids.first, first > last {
                 logged.append(encoded)
                 last = encoded.ids[encoded.ids.count - 1]
             } else {
-                table += batch.records
+                table += batch.tableRecords
             }
         }
         return (logged, table)

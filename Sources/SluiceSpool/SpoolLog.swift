@@ -125,7 +125,7 @@ final class SpoolLog: Sendable {
 
     /// Appends batches (ids ascending, above `lastID`) and syncs them to disk; the writer's
     /// thread only.
-    func append(_ batches: [LogBatch]) throws(SpoolError) {
+    func append(_ batches: [SpoolBatch]) throws(SpoolError) {
         guard writable, let first = batches.first?.ids.first else { return }
         var bytes: [UInt8] = []
         bytes.reserveCapacity(batches.reduce(0) { $0 + $1.bytes.count })

@@ -33,6 +33,8 @@ public struct SpoolRecord: Sendable, Equatable {
     public var attempts = 0
     /// When it may first be retried, ms since the epoch; 0 means at once.
     public var nextRetryAt: Int64 = 0
+    /// When it was first spooled (ms since the epoch), if it was; the spool stamps it otherwise.
+    public var createdAt: Int64?
 
     public init(
         sequence: Int64, eventID: String, topic: String, key: [UInt8], headers: [SpoolHeader], value: [UInt8],

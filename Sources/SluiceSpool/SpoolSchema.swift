@@ -93,10 +93,10 @@ struct RowInserter {
         ).sqliteStatement
     }
 
-    /// Inserts `records`, spooled at `createdAt` (now by default).
-    mutating func append(_ records: [SpoolRecord], createdAt: Int64? = nil) throws {
-        let createdAt = createdAt ?? now
+    /// Inserts `records`, stamped as spooled now unless they carry their first spooling time.
+    mutating func append(_ records: [SpoolRecord]) throws {
         for record in records {
+            let createdAt = record.createdAt ?? now
             HeaderCoding.encode(record.headers, into: &headers)
             // Bound without copies (SQLITE_STATIC): every buffer outlives the step.
             var eventID = record.eventID

@@ -1,6 +1,7 @@
 import Foundation
 import SluiceSpool
 import SluiceTestSupport
+import Synchronization
 import Testing
 
 nonisolated(unsafe) private var nextSequence: Int64 = 0
@@ -288,5 +289,37 @@ struct SpoolTests {
         #expect(try reopened.pending(after: 0, limit: 10).entries.map(\.id) == [ids[2], ids[3]])
         #expect(reopened.counts()[.pending] == 2)
         #expect(try reopened.rejected().map(\.id) == [ids[2]])
+    }
+
+    @Test(arguments: [true, false]) func aBatchEncodedByTheCallerReadsBackAsTheRecordWould(exclusive: Bool) throws {
+        let spool = try Spool(path: directory + "/encoded.db", exclusive: exclusive)
+        let record = spoolRecord(key: "player-7", "payload", sequence: 70)
+        var batch = SpoolBatch()
+        Array(record.eventID.utf8).withUnsafeBytes { eventID in
+            record.key.withUnsafeBytes { key in
+                record.value.withUnsafeBytes { value in
+                    batch.append(
+                        sequence: 70, eventID: eventID, topic: record.topic, key: key, value: value,
+                        timestamp: record.timestamp, client: record.client, reason: "circuit open", createdAt: 5
+                    ) { headers in
+                        for header in record.headers { headers.add(name: header.name, value: header.value) }
+                    }
+                }
+            }
+        }
+        let done = Mutex<Result<[Int64], SpoolError>?>(nil)
+        let committed = DispatchSemaphore(value: 0)
+        spool.enqueue(batch) { result in
+            done.withLock { $0 = result }
+            committed.signal()
+        }
+        committed.wait()
+        #expect(try done.withLock { $0 }?.get() == [70])
+        let stored = try #require(try spool.record(id: 70))
+        #expect(stored.record.eventID == record.eventID && stored.record.headers == record.headers)
+        #expect(stored.record.key == record.key && stored.record.value == record.value)
+        #expect(stored.createdAt == 5)
+        let page = try spool.pending(after: 0, limit: 10)
+        #expect(page.entries.map(\.size) == [record.byteCount], "the cap counts it as it counts the record")
     }
 }
