@@ -88,7 +88,9 @@ extension Spool {
                 arguments += [topic]
             }
             try db.execute(sql: sql, arguments: arguments)
-            return db.changesCount
+            let count = db.changesCount
+            try Self.countOperatorChange(db)
+            return count
         }
         try recount()
         return count
@@ -103,9 +105,20 @@ extension Spool {
                     DELETE FROM failed_kafka_events
                     WHERE (status != 'PENDING' OR attempts > 0) AND status = 'DLQ' AND updated_at < ?
                     """, arguments: [cutoff])
-            return db.changesCount
+            let count = db.changesCount
+            try Self.countOperatorChange(db)
+            return count
         }
         try recount()
         return count
+    }
+
+    /// Tells a running gateway that the table changed under it (`recountIfChangedElsewhere`).
+    static func countOperatorChange(_ db: Database) throws {
+        try db.execute(
+            sql: """
+                INSERT INTO spool_counters (name, value) VALUES ('operator_changes', 1)
+                ON CONFLICT (name) DO UPDATE SET value = value + 1
+                """)
     }
 }

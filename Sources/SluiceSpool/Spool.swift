@@ -54,8 +54,8 @@ public final class Spool: Sendable {
     }
     /// Counts and bytes by status and topic, kept by this process and recounted by `recount()`.
     let tally = Mutex(SpoolTally())
-    /// `PRAGMA data_version` of the writer connection when last counted: it changes only
-    /// when another connection (an operator command) commits.
+    /// The `operator_changes` counter when last counted: operator commands (replay, purge)
+    /// bump it, so the gateway recounts after another process changed the table.
     private let countedVersion = Atomic<Int>(-1)
 
     private let checkpointer: Checkpointer?
@@ -292,8 +292,12 @@ public final class Spool: Sendable {
     }
 
     /// Recounts when another process (an operator command) changed the file since the last count.
+    ///
+    /// A read: it never waits for the writer, so STATS stays quick while the drain commits.
     public func recountIfChangedElsewhere() throws(SpoolError) {
-        let version = try write { db in try Int.fetchOne(db, sql: "PRAGMA data_version") ?? 0 }
+        let version = try read { db in
+            try Int.fetchOne(db, sql: "SELECT value FROM spool_counters WHERE name = 'operator_changes'") ?? 0
+        }
         if countedVersion.exchange(version, ordering: .relaxed) != version { try recount() }
     }
 
