@@ -72,8 +72,9 @@ final class Router: Sendable {
                 onSettled()
             })
         stats.recordsReceived.add(batch.records.count, ordering: .relaxed)
+        // Counted before any record can resolve, so a client that has its ACK sees them in STATS.
+        stats.countReceived(batch, topics: topics, topicOfRecord: topicOfRecord)
         let now = clock.now()
-        var valid = [Int](repeating: 0, count: topics.count)
         // Event ids are fixed before routing, so a record keeps its id wherever it goes.
         var ids = batch.records.map { $0.eventID }
         for index in ids.indices where ids[index].isZero { ids[index] = EventID.random(using: &eventIDs) }
@@ -91,6 +92,7 @@ final class Router: Sendable {
                     var toSpool: [(index: Int, record: SpoolRecord)] = []
                     for index in next..<batch.records.count {
                         let record = batch.records[index]
+                        var rejection: String?
                         if let invalid = record.error {
                             stats.recordsInvalid.add(1, ordering: .relaxed)
                             stats.countError(invalid)
@@ -112,7 +114,11 @@ final class Router: Sendable {
                                 if !toSpool.isEmpty { enqueue(toSpool, for: pending) }
                                 return (index, transition)
                             case .unavailable: break  // spooled below, like a record behind an open circuit
+                            case .tooLarge(let reason):
+                                // A poison record: the spool takes it to the dead-letter path.
+                                rejection = reason
                             case .failed:
+                                stats.countRejected(topic: topics[Int(topicOfRecord[index])])
                                 pending.resolve(record: index, failure: .internal)
                                 continue
                             }
@@ -124,7 +130,7 @@ final class Router: Sendable {
                                     index,
                                     spoolRecord(
                                         record, of: batch, eventID: ids[index], now: now, peer: peer, pending: pending,
-                                        index: index, topic: topics[Int(topicOfRecord[index])])
+                                        index: index, topic: topics[Int(topicOfRecord[index])], rejection: rejection)
                                 ))
                         } else {
                             stats.countDropped(topic: topics[Int(topicOfRecord[index])])
@@ -139,15 +145,12 @@ final class Router: Sendable {
                 next = stoppedAt
             }
         }
-        for (index, record) in batch.records.enumerated() where record.error == nil {
-            valid[Int(topicOfRecord[index])] += 1
-        }
-        stats.countReceived(topics: topics, counts: valid)
         if let ack = pending.acceptedAll() { onAck(requestID, ack) }
     }
 
-    /// `unavailable`: the producer is unusable until restarted (a restart is under way).
-    private enum ProduceResult { case queued, queueFull, unavailable, failed }
+    /// `unavailable`: the producer is unusable until restarted (a restart is under way);
+    /// `tooLarge`: librdkafka refused the record's size, so it is a poison record.
+    private enum ProduceResult { case queued, queueFull, unavailable, tooLarge(String), failed }
 
     private func produce(
         _ record: RecordView, of batch: PublishBatch, bytes: UnsafeRawBufferPointer, eventID: EventID, timestamp: Int64,
@@ -182,6 +185,10 @@ final class Router: Sendable {
             return .queued
         } catch  where error.code == .queueFull {
             return .queueFull
+        } catch  where error.isRecordTooLarge {
+            logger.error("produce refused a record as too large: \(error)")
+            stats.recordsFailed.add(1, ordering: .relaxed)
+            return .tooLarge(error.reason)
         } catch  where error.isProducerStateError {
             restartProducer(reason: error.reason)
             return .unavailable
@@ -196,7 +203,7 @@ final class Router: Sendable {
     /// A record routed to the spool, with the same headers a direct publish would carry.
     private func spoolRecord(
         _ record: RecordView, of batch: PublishBatch, eventID: EventID, now: Int64, peer: PeerStamp,
-        pending: PendingBatch, index: Int, topic: String
+        pending: PendingBatch, index: Int, topic: String, rejection: String? = nil
     ) -> SpoolRecord {
         var headers: [SpoolHeader] = []
         batch.forEachHeader(of: record) { name, value in
@@ -211,7 +218,8 @@ final class Router: Sendable {
             sequence: pending.sequenceBase + Int64(index), eventID: id, topic: topic,
             key: Array(batch.payload[record.key]),
             headers: headers, value: Array(batch.payload[record.value]),
-            timestamp: record.timestamp == 0 ? now : record.timestamp, client: pending.client, reason: "circuit open")
+            timestamp: record.timestamp == 0 ? now : record.timestamp, client: pending.client,
+            reason: rejection ?? "circuit open", attempts: rejection == nil ? 0 : 1, nextRetryAt: 0)
     }
 
     /// Hands records to the spool (call with the routing lock held, so spool order is routing order).
@@ -226,6 +234,7 @@ final class Router: Sendable {
             case .failure(let error):
                 for entry in records {
                     routing.unspool([keyHash(topic: entry.record.topic, key: entry.record.key): 1])
+                    stats.countRejected(topic: entry.record.topic)
                     stats.countError(error.isFull ? .overloaded : .internal)
                     pending.resolve(record: entry.index, failure: error.isFull ? .overloaded : .internal)
                 }
@@ -265,7 +274,9 @@ final class Router: Sendable {
                 topic: message.topic, key: message.key,
                 headers: message.headers.map { SpoolHeader(name: $0.name, value: $0.value) }, value: message.value,
                 timestamp: message.timestamp, client: pending.client, reason: error.reason,
-                attempts: outage ? 0 : 1, nextRetryAt: outage ? 0 : now + retry.backoff(afterAttempts: 1))
+                attempts: outage ? 0 : 1,
+                // Too large is never worth a backoff: the worker's next send dead-letters it if refused again.
+                nextRetryAt: outage ? 0 : error.isRecordTooLarge ? now : now + retry.backoff(afterAttempts: 1))
             let hash = keyHash(topic: message.topic, key: message.key)
             if !outage { held.hold(hash, head: record.sequence, until: record.nextRetryAt) }
             routing.withState { state in
