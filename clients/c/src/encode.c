@@ -233,6 +233,7 @@ int sluice_decompress(const uint8_t *src, size_t len, size_t max_size, uint8_t *
     if (size > max_size) return SLUICE_E_DECOMPRESSED_TOO_LARGE;
     size_t flen = ZSTD_findFrameCompressedSize(src, len);
     if (ZSTD_isError(flen) || flen != len) return SLUICE_E_BAD_COMPRESSION; /* truncated or trailing bytes */
+    if (ZSTD_getDictID_fromFrame(src, len) != 0) return SLUICE_E_BAD_COMPRESSION; /* no dictionaries */
     uint8_t *dst = malloc(size ? (size_t)size : 1);
     if (dst == NULL) return SLUICE_E_NOMEM;
     /* The destination is exactly the declared size: a frame that lies about
@@ -288,9 +289,11 @@ static int r_bytes32(rd *c, const uint8_t **s, size_t *n) {
 
 int sluice_payload_open(const uint8_t *payload, size_t len, uint8_t *ack_level, uint32_t *record_count,
                         sluice_payload_cursor *cur) {
-    if (len < SLUICE_PUBLISH_PREAMBLE) return SLUICE_E_MALFORMED_PAYLOAD;
+    /* Fields in wire order, first failure wins (PROTOCOL.md section 3.2). */
+    if (len < 1 || payload[0] > SLUICE_ACK_NONE) return SLUICE_E_MALFORMED_PAYLOAD;
+    if (len < 2) return SLUICE_E_MALFORMED_PAYLOAD;
     if (payload[1] != 0) return SLUICE_E_RESERVED_BITS;
-    if (payload[0] > SLUICE_ACK_NONE) return SLUICE_E_MALFORMED_PAYLOAD;
+    if (len < SLUICE_PUBLISH_PREAMBLE) return SLUICE_E_MALFORMED_PAYLOAD;
     uint32_t count = sluice_get32(payload + 2);
     if (count == 0) return SLUICE_E_MALFORMED_PAYLOAD;
     *ack_level = payload[0];
@@ -345,6 +348,33 @@ int sluice_topic_valid(const char *topic, size_t len) {
         if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '.' ||
               ch == '_' || ch == '-'))
             return 0;
+    }
+    return 1;
+}
+
+int sluice_utf8_valid(const void *data, size_t len) {
+    const uint8_t *p = data;
+    size_t i = 0;
+    while (i < len) {
+        uint8_t c = p[i];
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        size_t n;
+        uint8_t lo = 0x80, hi = 0xBF;
+        if (c >= 0xC2 && c <= 0xDF) n = 2;
+        else if (c == 0xE0) n = 3, lo = 0xA0;
+        else if ((c >= 0xE1 && c <= 0xEC) || c == 0xEE || c == 0xEF) n = 3;
+        else if (c == 0xED) n = 3, hi = 0x9F;
+        else if (c == 0xF0) n = 4, lo = 0x90;
+        else if (c >= 0xF1 && c <= 0xF3) n = 4;
+        else if (c == 0xF4) n = 4, hi = 0x8F;
+        else return 0;
+        if (len - i < n || p[i + 1] < lo || p[i + 1] > hi) return 0;
+        for (size_t k = 2; k < n; k++)
+            if ((p[i + k] & 0xC0) != 0x80) return 0;
+        i += n;
     }
     return 1;
 }
