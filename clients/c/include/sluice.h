@@ -73,7 +73,7 @@ extern "C" {
 #define SLUICE_ACK_NONE 2     /* never acked; the gateway reports only failures */
 
 /*
- * Error codes. 1..42 are the protocol's numbered codes (PROTOCOL.md section
+ * Error codes. 1..45 are the protocol's numbered codes (PROTOCOL.md section
  * 5): a server ERROR frame's code, a per-record code from an ACK, or the code
  * a record fails local validation with. 100 and up are client-side categories.
  */
