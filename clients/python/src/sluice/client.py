@@ -463,7 +463,12 @@ class Client:
 
     def _on_error(self, request_id: int, error: ErrorMessage) -> None:
         batch = self._in_flight.pop(request_id, None) if request_id else None
-        if batch is not None:
+        recalled = self._unacked_none.pop(request_id, None) if request_id and batch is None else None
+        if recalled is not None:
+            # Ack level none: the batch is no longer held, so its records are reported as failed.
+            for index in range(len(recalled.encoded)):
+                self._fail(recalled, index, error.code, error.message)
+        elif batch is not None:
             if error.retriable and not error.closing:
                 # None of its records was accepted: send the whole batch again after a pause.
                 batch.sent = False
@@ -520,7 +525,8 @@ class Client:
                     wake = min(paused) if wake is None else min(wake, min(paused))
                 self._wait(read=True, write=False, deadline=wake)
                 return
-            except ConnectionLost:
+            except (ConnectionLost, ProtocolViolation):
+                # A broken connection or a reply that breaks the protocol: reconnect and resend.
                 if not self._held and not block:
                     return
                 if deadline is not None and time.monotonic() >= deadline:
