@@ -11,7 +11,9 @@ import unittest
 from typing import Any, List, Optional
 
 import sluice
+from sluice import payload as payloads
 from sluice import protocol
+from sluice import reader as readers
 from sluice.protocol import AckLevel, Limits, MessageType
 
 from gateway import Broker, Gateway, wait_until
@@ -45,7 +47,7 @@ class RawConnection:
         self.sock = socket.socket(socket.AF_UNIX)
         self.sock.settimeout(20)
         self.sock.connect(path)
-        self.reader = protocol.FrameReader()
+        self.reader = readers.FrameReader()
 
     def send(self, data: bytes) -> None:
         self.sock.sendall(data)
@@ -104,7 +106,7 @@ class VectorsAgainstTheGateway(unittest.TestCase):
             if kind == MessageType.PUBLISH:
                 payload = v.frame[16:]
                 if v.frame[5] & protocol.COMPRESSED:
-                    payload = protocol.decompress_payload(payload, 4_194_304)
+                    payload = payloads.decompress_payload(payload, 4_194_304)
                 ack_level = payload[0]
                 codes = v.record_codes or [0] * struct.unpack(">I", payload[2:6])[0]
                 failures = [(i, c) for i, c in enumerate(codes) if c]

@@ -6,7 +6,9 @@ import random
 import struct
 import unittest
 
+from sluice import payload as payloads
 from sluice import protocol
+from sluice import reader as readers
 from sluice.errors import ProtocolViolation
 from sluice.protocol import Limits, Record
 
@@ -15,7 +17,7 @@ from vectors import ALL, named
 
 def read_all(data: bytes, chunks: list) -> tuple:
     """Feeds `data` in the given chunk sizes; returns (frames, error code or None, pending bytes)."""
-    reader = protocol.FrameReader()
+    reader = readers.FrameReader()
     frames = []
     offset = 0
     for size in chunks:
@@ -58,15 +60,15 @@ class ServerFrameVectors(unittest.TestCase):
                         self.assertEqual((frames, code, pending), ([], None, len(v.frame)))
 
     def test_field_values(self) -> None:
-        (frame,) = list(protocol.iter_frames(named("hello_ok").frame))
+        (frame,) = list(readers.iter_frames(named("hello_ok").frame))
         self.assertEqual(frame.request_id, 1)
         self.assertEqual(frame.message.server_name, "sluice/0.1.0")
         self.assertEqual(frame.message.limits, Limits())
-        (frame,) = list(protocol.iter_frames(named("ack_one_failed").frame))
+        (frame,) = list(readers.iter_frames(named("ack_one_failed").frame))
         self.assertEqual((frame.request_id, frame.message.record_count, frame.message.failures), (9, 3, [(1, 21)]))
-        (frame,) = list(protocol.iter_frames(named("error_overloaded").frame))
+        (frame,) = list(readers.iter_frames(named("error_overloaded").frame))
         self.assertEqual((frame.message.code, frame.message.closing, frame.message.retriable), (40, False, True))
-        (frame,) = list(protocol.iter_frames(named("hello_ok_without_session_limits").frame))
+        (frame,) = list(readers.iter_frames(named("hello_ok_without_session_limits").frame))
         self.assertEqual(frame.message.limits.idle_timeout_ms, 0)
 
 
@@ -106,7 +108,7 @@ class ClientFrameVectors(unittest.TestCase):
         self.assertEqual(payload, named("publish_zstd_50").plain)
         compressed = protocol.encode_publish(3, payload, protocol.make_compressor())
         self.assertEqual(struct.unpack(">H", compressed[4:6])[0], protocol.COMPRESSED)
-        self.assertEqual(protocol.decompress_payload(compressed[16:], 4_194_304), payload)
+        self.assertEqual(payloads.decompress_payload(compressed[16:], 4_194_304), payload)
 
     def test_publish_payload_rules(self) -> None:
         checked = 0
@@ -119,10 +121,10 @@ class ClientFrameVectors(unittest.TestCase):
             try:
                 payload = v.frame[16:]
                 if v.frame[5] & protocol.COMPRESSED:
-                    payload = protocol.decompress_payload(payload, 4_194_304)
+                    payload = payloads.decompress_payload(payload, 4_194_304)
                     if v.plain is not None:
                         self.assertEqual(payload, v.plain, v.name)
-                protocol.decode_publish_payload(payload)
+                payloads.decode_publish_payload(payload)
             except ProtocolViolation as violation:
                 code = violation.code
             with self.subTest(vector=v.name):
@@ -137,8 +139,8 @@ class ClientFrameVectors(unittest.TestCase):
                 continue
             payload = v.frame[16:]
             if v.frame[5] & protocol.COMPRESSED:
-                payload = protocol.decompress_payload(payload, 4_194_304)
-            _, records = protocol.decode_publish_payload(payload)
+                payload = payloads.decompress_payload(payload, 4_194_304)
+            _, records = payloads.decode_publish_payload(payload)
             self.assertEqual(len(records), len(v.record_codes), v.name)
             for record, want in zip(records, v.record_codes):
                 got = protocol.check_record(

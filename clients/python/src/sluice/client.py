@@ -5,14 +5,13 @@ from __future__ import annotations
 import collections
 import json
 import os
-import selectors
-import socket
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, Callable, Deque, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Deque, Dict, List, Optional, Tuple, Union
 
 from . import protocol
+from .connection import Connection
 from .errors import (
     ConnectionLost,
     ErrorCode,
@@ -23,11 +22,10 @@ from .errors import (
     error_name,
     is_retriable,
 )
-from .protocol import Ack, AckLevel, ErrorMessage, HelloOK, Limits, MessageType
+from .protocol import Ack, AckLevel, ErrorMessage, Limits, MessageType
+from .reader import Frame
 
 __all__ = ["Client", "connect"]
-
-HeadersArg = Union[Mapping[str, Union[bytes, str]], Sequence[Tuple[str, Union[bytes, str]]], None]
 
 _DEFAULT_NAME = "sluice-python/0.1.0"
 
@@ -46,10 +44,6 @@ class _Batch:
     #: A retriable ERROR answered it: not before this monotonic time.
     not_before: float = 0.0
     retries: int = 0
-
-
-def _as_bytes(value: Union[bytes, bytearray, memoryview, str]) -> bytes:
-    return value.encode("utf-8") if isinstance(value, str) else bytes(value)
 
 
 class Client:
@@ -97,8 +91,7 @@ class Client:
         self.limits = Limits()
         self.server_name = ""
         self._compressor = protocol.make_compressor(zstd_level) if compression else None
-        self._sock: Optional[socket.socket] = None
-        self._reader = protocol.FrameReader()
+        self._conn: Optional[Connection] = None
         self._next_id = 1
         self._open: Optional[_Batch] = None
         #: Batches in publish order, sent or not, until acknowledged.
@@ -107,7 +100,7 @@ class Client:
         self._in_flight: Dict[int, _Batch] = {}
         #: Ack level `none`: what the client recalls of recent batches, to attribute late failures.
         self._unacked_none: "collections.OrderedDict[int, _Batch]" = collections.OrderedDict()
-        self._replies: Dict[int, protocol.Frame] = {}
+        self._replies: Dict[int, Frame] = {}
         self._failures: List[RecordFailure] = []
         self.failed_records = 0
         self._connect()
@@ -120,7 +113,7 @@ class Client:
         key: Union[str, bytes],
         value: Union[bytes, str],
         *,
-        headers: HeadersArg = None,
+        headers: protocol.HeadersArg = None,
         event_type: str = "",
         event_id: Optional[Union[bytes, uuid.UUID]] = None,
         timestamp_ms: int = 0,
@@ -131,33 +124,9 @@ class Client:
         when resent. Raises `InvalidRecord` (with the protocol's code) for a record the
         gateway would reject; the record is not taken then. A full batch is sent at once.
         """
-        key_bytes = _as_bytes(key)
-        value_bytes = _as_bytes(value)
-        pairs = list(headers.items()) if isinstance(headers, Mapping) else list(headers or [])
-        header_bytes = [(_as_bytes(name), _as_bytes(val)) for name, val in pairs]
-        topic_bytes = _as_bytes(topic)
-        event_type_bytes = _as_bytes(event_type)
-        code = protocol.check_record(
-            topic_bytes, key_bytes, event_type_bytes, timestamp_ms, header_bytes, len(value_bytes), self.limits
+        encoded, key_bytes, eid = protocol.prepare_record(
+            topic, key, value, headers, event_type, event_id, timestamp_ms, self.limits
         )
-        if code:
-            raise InvalidRecord("record rejected locally: %s" % error_name(code), code)
-        if event_id is None:
-            eid = uuid.uuid4().bytes
-        else:
-            eid = event_id.bytes if isinstance(event_id, uuid.UUID) else bytes(event_id)
-            if len(eid) != 16:
-                raise InvalidRecord("an event id is 16 bytes", ErrorCode.MALFORMED_PAYLOAD)
-        record = protocol.Record(
-            topic=topic,
-            key=key_bytes,
-            value=value_bytes,
-            event_type=event_type_bytes.decode("utf-8"),
-            event_id=eid,
-            timestamp_ms=timestamp_ms,
-            headers=[(name.decode("utf-8"), val) for name, val in header_bytes],
-        )
-        encoded = protocol.encode_record(record)
         batch_limit = self._batch_byte_limit()
         if protocol.PUBLISH_PREAMBLE + len(encoded) > batch_limit:
             raise InvalidRecord("record of %d bytes does not fit a frame" % len(encoded), ErrorCode.RECORD_TOO_LARGE)
@@ -226,7 +195,7 @@ class Client:
     @property
     def is_connected(self) -> bool:
         """Whether the connection is up and the handshake done."""
-        return self._sock is not None
+        return self._conn is not None
 
     def close(self) -> None:
         """Closes the connection. Does not flush: call `flush` first to keep held records."""
@@ -293,55 +262,19 @@ class Client:
     def _connect(self) -> None:
         """One connection attempt with the handshake; raises `SluiceError`."""
         self._disconnect()
-        deadline = time.monotonic() + self.connect_timeout
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(self.connect_timeout)
-        try:
-            sock.connect(self.path)
-        except OSError as error:
-            sock.close()
-            raise ConnectionLost("cannot connect to %s: %s" % (self.path, error), retriable=True) from error
-        sock.setblocking(False)
-        self._sock = sock
-        self._reader = protocol.FrameReader()
+        self._conn = Connection.open(self.path, self.client_name, self._take_id(), self.connect_timeout)
+        self.limits = self._conn.hello.limits
+        self.server_name = self._conn.hello.server_name
         self._replies.clear()
-        request_id = self._take_id()
-        try:
-            self._write(protocol.encode_hello(request_id, self.client_name))
-            while True:
-                frame = self._read_frame(deadline)
-                if frame is None:
-                    raise ConnectionLost("no HELLO_OK in time", retriable=True)
-                if frame.type == MessageType.ERROR:
-                    assert isinstance(frame.message, ErrorMessage)
-                    message = frame.message
-                    raise SluiceError(
-                        "handshake refused: %s: %s" % (error_name(message.code), message.message),
-                        message.code,
-                        message.retriable,
-                    )
-                if frame.type == MessageType.HELLO_OK and frame.request_id == request_id:
-                    assert isinstance(frame.message, HelloOK)
-                    if frame.message.limits.version != protocol.VERSION:
-                        raise ProtocolViolation("HELLO_OK names a version not offered", 6)
-                    self.limits = frame.message.limits
-                    self.server_name = frame.message.server_name
-                    break
-                raise ProtocolViolation("expected HELLO_OK, got %s" % frame.type.name, 6)
-        except BaseException:
-            self._disconnect()
-            raise
         # Everything not acknowledged is sent again, in the original order.
         for batch in self._held:
             batch.sent = False
         self._in_flight.clear()
 
     def _disconnect(self) -> None:
-        if self._sock is not None:
-            try:
-                self._sock.close()
-            finally:
-                self._sock = None
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
 
     def _reconnect(self, deadline: Optional[float]) -> None:
         """Reconnects with backoff, bounded by `reconnect_attempts` and `deadline`."""
@@ -363,78 +296,28 @@ class Client:
         raise ConnectionLost("cannot reconnect to %s: %s" % (self.path, last), retriable=True)
 
     def _write(self, data: bytes) -> None:
-        """Writes all of `data`, waiting for the socket (replies are read meanwhile)."""
-        assert self._sock is not None
-        view = memoryview(data)
-        while view:
-            try:
-                sent = self._sock.send(view)
-                view = view[sent:]
-            except BlockingIOError:
-                self._wait(read=True, write=True, deadline=time.monotonic() + 30)
-            except OSError as error:
-                self._disconnect()
-                raise ConnectionLost("write failed: %s" % error, retriable=True) from error
-
-    def _wait(self, read: bool, write: bool, deadline: Optional[float]) -> None:
-        assert self._sock is not None
-        events = (selectors.EVENT_READ if read else 0) | (selectors.EVENT_WRITE if write else 0)
-        with selectors.DefaultSelector() as selector:
-            selector.register(self._sock, events)
-            timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
-            ready = selector.select(timeout)
-        if ready and ready[0][1] & selectors.EVENT_READ:
-            self._receive()
-
-    def _receive(self) -> None:
-        """Reads what the socket has and handles every complete frame."""
-        assert self._sock is not None
+        """Writes all of `data` (replies that arrive meanwhile are handled)."""
+        if self._conn is None:
+            raise ConnectionLost("not connected", retriable=True)
         try:
-            data = self._sock.recv(65536)
-        except BlockingIOError:
-            return
-        except OSError as error:
+            self._conn.write(data, self._handle)
+        except (ConnectionLost, ProtocolViolation):
             self._disconnect()
-            raise ConnectionLost("read failed: %s" % error, retriable=True) from error
-        if not data:
-            self._disconnect()
-            raise ConnectionLost("the gateway closed the connection", retriable=True)
-        self._reader.feed(data)
-        while True:
-            try:
-                frame = self._reader.next()
-            except ProtocolViolation:
-                self._disconnect()
-                raise
-            if frame is None:
-                return
-            self._handle(frame)
+            raise
 
-    def _read_frame(self, deadline: float) -> Optional[protocol.Frame]:
-        """The next frame during the handshake, or None at the deadline."""
-        assert self._sock is not None
-        while True:
-            frame = self._reader.next()
-            if frame is not None:
-                return frame
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return None
-            with selectors.DefaultSelector() as selector:
-                selector.register(self._sock, selectors.EVENT_READ)
-                if not selector.select(remaining):
-                    continue
-            try:
-                data = self._sock.recv(65536)
-            except BlockingIOError:
-                continue
-            if not data:
-                raise ConnectionLost("the gateway closed the connection during the handshake", retriable=True)
-            self._reader.feed(data)
+    def _wait(self, deadline: Optional[float]) -> None:
+        """Waits for replies until one arrives or `deadline`, and handles them."""
+        if self._conn is None:
+            raise ConnectionLost("not connected", retriable=True)
+        try:
+            self._conn.wait(deadline, self._handle)
+        except (ConnectionLost, ProtocolViolation):
+            self._disconnect()
+            raise
 
     # --- replies ------------------------------------------------------------------------
 
-    def _handle(self, frame: protocol.Frame) -> None:
+    def _handle(self, frame: Frame) -> None:
         if frame.type == MessageType.ACK:
             assert isinstance(frame.message, Ack)
             self._on_ack(frame.request_id, frame.message)
@@ -482,7 +365,7 @@ class Client:
                 batch.sent = False  # closing and retriable: resent after the reconnect
         elif request_id:
             # The answer to a STATS or PING this client waits for.
-            self._replies[request_id] = protocol.Frame(MessageType.ERROR, request_id, error)
+            self._replies[request_id] = Frame(MessageType.ERROR, request_id, error)
         if error.closing:
             self._disconnect()
             if not error.retriable:
@@ -513,17 +396,17 @@ class Client:
         """Sends what is due and reads replies; with `block`, waits for one event (bounded by `deadline`)."""
         while True:
             try:
-                if self._sock is None:
+                if self._conn is None:
                     self._reconnect(deadline)
                 self._send_due_batches()
                 if not block:
-                    self._wait(read=True, write=False, deadline=time.monotonic())
+                    self._wait(time.monotonic())
                     return
                 wake = deadline
                 paused = [b.not_before for b in self._held if not b.sent and b.not_before > 0]
                 if paused:
                     wake = min(paused) if wake is None else min(wake, min(paused))
-                self._wait(read=True, write=False, deadline=wake)
+                self._wait(wake)
                 return
             except (ConnectionLost, ProtocolViolation):
                 # A broken connection or a reply that breaks the protocol: reconnect and resend.
@@ -533,12 +416,12 @@ class Client:
                     raise
                 self._reconnect(deadline)
 
-    def _request(self, encode: Callable[[int], bytes], timeout: float) -> protocol.Frame:
+    def _request(self, encode: Callable[[int], bytes], timeout: float) -> Frame:
         """Sends a request and waits for the reply with its id; reconnects once if the connection broke."""
         deadline = time.monotonic() + timeout
         for attempt in range(2):
             try:
-                if self._sock is None:
+                if self._conn is None:
                     self._reconnect(deadline)
                 self._send_due_batches()
                 request_id = self._take_id()
@@ -546,8 +429,8 @@ class Client:
                 while request_id not in self._replies:
                     if time.monotonic() >= deadline:
                         raise TimeoutError("no reply in time")
-                    self._wait(read=True, write=False, deadline=deadline)
-                    if self._sock is None:
+                    self._wait(deadline)
+                    if self._conn is None:
                         raise ConnectionLost("connection lost", retriable=True)
                 reply = self._replies.pop(request_id)
                 if isinstance(reply.message, ErrorMessage):

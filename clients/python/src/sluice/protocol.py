@@ -6,11 +6,12 @@ import enum
 import re
 import struct
 from dataclasses import dataclass, field
-from typing import Iterator, List, Optional, Sequence, Tuple, Union
+import uuid
+from typing import List, Mapping, Optional, Sequence, Tuple, Union
 
 import zstandard
 
-from .errors import ErrorCode, ProtocolViolation
+from .errors import ErrorCode, InvalidRecord, error_name
 
 MAGIC = b"SL"
 VERSION = 1
@@ -95,15 +96,6 @@ class ErrorMessage:
     closing: bool
     retriable: bool
     message: str
-
-
-@dataclass
-class Frame:
-    """One decoded server frame: type, request id and the message it carries."""
-
-    type: MessageType
-    request_id: int
-    message: Union[HelloOK, Ack, ErrorMessage, str, bytes]
 
 
 Header = Tuple[str, bytes]
@@ -248,252 +240,47 @@ def check_record(
     return 0
 
 
-# --- decoding ---------------------------------------------------------------------------
+HeadersArg = Union[Mapping[str, Union[bytes, str]], Sequence[Tuple[str, Union[bytes, str]]], None]
 
 
-class _Reader:
-    """Big-endian fields out of a payload; running past the end is MALFORMED_PAYLOAD."""
-
-    def __init__(self, data: bytes) -> None:
-        self.data = data
-        self.offset = 0
-
-    def take(self, count: int) -> bytes:
-        if count > len(self.data) - self.offset:
-            raise ProtocolViolation("a length runs past the end of the payload", ErrorCode.MALFORMED_PAYLOAD)
-        start = self.offset
-        self.offset += count
-        return self.data[start : self.offset]
-
-    def u8(self) -> int:
-        return self.take(1)[0]
-
-    def u16(self) -> int:
-        return int(struct.unpack(">H", self.take(2))[0])
-
-    def u32(self) -> int:
-        return int(struct.unpack(">I", self.take(4))[0])
-
-    def i64(self) -> int:
-        return int(struct.unpack(">q", self.take(8))[0])
-
-    def bytes16(self) -> bytes:
-        return self.take(self.u16())
-
-    def text16(self) -> str:
-        raw = self.bytes16()
-        if not is_utf8(raw):
-            raise ProtocolViolation("a str16 field is not UTF-8", ErrorCode.MALFORMED_PAYLOAD)
-        return raw.decode("utf-8")
-
-    @property
-    def remaining(self) -> int:
-        return len(self.data) - self.offset
-
-    def expect_end(self) -> None:
-        if self.remaining:
-            raise ProtocolViolation("%d trailing bytes" % self.remaining, ErrorCode.MALFORMED_PAYLOAD)
+def _as_bytes(value: Union[bytes, bytearray, memoryview, str]) -> bytes:
+    return value.encode("utf-8") if isinstance(value, str) else bytes(value)
 
 
-def _decode_hello_ok(payload: bytes) -> HelloOK:
-    r = _Reader(payload)
-    limits = Limits(
-        version=r.u16(),
-        max_frame_bytes=r.u32(),
-        max_decompressed_bytes=r.u32(),
-        max_records_per_frame=r.u32(),
-        max_record_bytes=r.u32(),
-        max_key_bytes=r.u16(),
-        max_headers=r.u16(),
-        max_header_bytes=r.u32(),
-    )
-    name = r.text16()
-    if r.remaining >= 16:
-        limits.max_unacked_bytes = r.u32()
-        limits.handshake_timeout_ms = r.u32()
-        limits.idle_timeout_ms = r.u32()
-        limits.max_connections = r.u32()
-    else:  # an early version 1 server: no such limits
-        limits.max_unacked_bytes = 2**32 - 1
-        limits.handshake_timeout_ms = 0
-        limits.idle_timeout_ms = 0
-        limits.max_connections = 2**32 - 1
-    return HelloOK(limits, name)  # later fields are ignored
+def prepare_record(
+    topic: str,
+    key: Union[str, bytes],
+    value: Union[bytes, str],
+    headers: HeadersArg,
+    event_type: str,
+    event_id: Optional[Union[bytes, uuid.UUID]],
+    timestamp_ms: int,
+    limits: Limits,
+) -> Tuple[bytes, bytes, bytes]:
+    """Checks a record as the gateway would and encodes it: (wire bytes, key bytes, event id).
 
-
-def _decode_ack(payload: bytes) -> Ack:
-    r = _Reader(payload)
-    count, failed = r.u32(), r.u32()
-    if count == 0 or failed > count or r.remaining != failed * 6:
-        raise ProtocolViolation("ACK counts do not fit (%d records, %d failed)" % (count, failed), 7)
-    failures: List[Tuple[int, int]] = []
-    for _ in range(failed):
-        index, code = r.u32(), r.u16()
-        if index >= count or (failures and index <= failures[-1][0]):
-            raise ProtocolViolation("ACK failure index %d out of range or order" % index, 7)
-        failures.append((index, code))
-    return Ack(count, failures)
-
-
-def _decode_error(payload: bytes) -> ErrorMessage:
-    r = _Reader(payload)
-    code, flags, reserved = r.u16(), r.u8(), r.u8()
-    if flags & ~3 or reserved:
-        raise ProtocolViolation("reserved bits set in ERROR", ErrorCode.RESERVED_BITS)
-    message = r.text16()
-    r.expect_end()
-    return ErrorMessage(code, bool(flags & 1), bool(flags & 2), message)
-
-
-class FrameReader:
-    """Splits the server's byte stream into frames: feed bytes, then call `next()` until it returns None.
-
-    Header checks come before any payload byte is waited for; a violation raises
-    `ProtocolViolation` and the reader stays failed (the stream cannot be trusted).
+    Raises `InvalidRecord` with the protocol's code; a missing event id becomes a random UUIDv4.
     """
-
-    def __init__(self, max_payload: int = MAX_SERVER_PAYLOAD) -> None:
-        self._buffer = bytearray()
-        self._max_payload = max_payload
-        self._failed: Optional[ProtocolViolation] = None
-
-    @property
-    def pending(self) -> int:
-        """Bytes received and not yet returned as frames."""
-        return len(self._buffer)
-
-    def feed(self, data: bytes) -> None:
-        """Appends received bytes."""
-        if self._failed is None:
-            self._buffer += data
-
-    def next(self) -> Optional[Frame]:
-        """The next complete frame, or None when more bytes are needed."""
-        if self._failed is not None:
-            raise self._failed
-        try:
-            return self._next()
-        except ProtocolViolation as violation:
-            self._failed = violation
-            self._buffer.clear()
-            raise
-
-    def _next(self) -> Optional[Frame]:
-        if len(self._buffer) < HEADER_SIZE:
-            return None
-        magic, version, type_, flags, reserved, request_id, length = HEADER.unpack_from(self._buffer)
-        if magic != MAGIC:
-            raise ProtocolViolation("bad magic %r" % magic, ErrorCode.BAD_MAGIC)
-        if version != VERSION:
-            raise ProtocolViolation("frame version %d" % version, ErrorCode.UNSUPPORTED_VERSION)
-        if flags or reserved:
-            raise ProtocolViolation("reserved header bits set", ErrorCode.RESERVED_BITS)
-        if length > self._max_payload:
-            raise ProtocolViolation("payload length %d over %d" % (length, self._max_payload), 4)
-        try:
-            kind = MessageType(type_)
-        except ValueError:
-            raise ProtocolViolation("unknown frame type %d" % type_, ErrorCode.UNKNOWN_TYPE) from None
-        if kind in CLIENT_TYPES:
-            raise ProtocolViolation("a client frame type from the server", ErrorCode.PROTOCOL_STATE)
-        if len(self._buffer) < HEADER_SIZE + length:
-            return None
-        payload = bytes(self._buffer[HEADER_SIZE : HEADER_SIZE + length])
-        del self._buffer[: HEADER_SIZE + length]
-        message: Union[HelloOK, Ack, ErrorMessage, str, bytes]
-        if kind == MessageType.HELLO_OK:
-            message = _decode_hello_ok(payload)
-        elif kind == MessageType.ACK:
-            message = _decode_ack(payload)
-        elif kind == MessageType.ERROR:
-            message = _decode_error(payload)
-        elif kind == MessageType.STATS_REPLY:
-            if not is_utf8(payload):
-                raise ProtocolViolation("STATS_REPLY is not UTF-8", ErrorCode.MALFORMED_PAYLOAD)
-            message = payload.decode("utf-8")
-        else:
-            if length > MAX_PING_BYTES:
-                raise ProtocolViolation("PONG over 256 bytes", ErrorCode.MALFORMED_PAYLOAD)
-            message = payload
-        return Frame(kind, request_id, message)
-
-
-# --- PUBLISH payloads, as a server reads them (used by tests and tools) -----------------
-
-
-@dataclass
-class DecodedRecord:
-    """A record read from a PUBLISH payload."""
-
-    topic: bytes
-    key: bytes
-    event_type: bytes
-    event_id: bytes
-    timestamp_ms: int
-    headers: List[Tuple[bytes, bytes]]
-    value: bytes
-
-
-def decompress_payload(data: bytes, limit: int) -> bytes:
-    """Decompresses a COMPRESSED payload under the rules of section 2.2; raises `ProtocolViolation`."""
-    if data[:4] != b"\x28\xb5\x2f\xfd":
-        raise ProtocolViolation("not a zstd data frame", ErrorCode.BAD_COMPRESSION)
-    try:
-        params = zstandard.get_frame_parameters(data)
-    except zstandard.ZstdError:
-        raise ProtocolViolation("not a zstd frame", ErrorCode.BAD_COMPRESSION) from None
-    if params.content_size == zstandard.CONTENTSIZE_UNKNOWN:
-        raise ProtocolViolation("no declared content size", ErrorCode.CONTENT_SIZE_MISSING)
-    if params.content_size == zstandard.CONTENTSIZE_ERROR:
-        raise ProtocolViolation("not a zstd frame", ErrorCode.BAD_COMPRESSION)
-    if params.content_size > limit:
-        raise ProtocolViolation("declared size over the limit", ErrorCode.DECOMPRESSED_TOO_LARGE)
-    if params.dict_id != 0:
-        raise ProtocolViolation("a zstd dictionary", ErrorCode.BAD_COMPRESSION)
-    try:
-        if zstandard.frame_content_size(data) != params.content_size:
-            raise ProtocolViolation("inconsistent frame", ErrorCode.BAD_COMPRESSION)
-        reader = zstandard.ZstdDecompressor().decompressobj()
-        out = reader.decompress(data)
-        if not reader.eof or reader.unused_data or len(out) != params.content_size:
-            raise ProtocolViolation("not exactly one complete zstd frame", ErrorCode.BAD_COMPRESSION)
-    except zstandard.ZstdError as error:
-        raise ProtocolViolation("zstd: %s" % error, ErrorCode.BAD_COMPRESSION) from None
-    return out
-
-
-def decode_publish_payload(payload: bytes, max_records: int = 10_000) -> Tuple[int, List[DecodedRecord]]:
-    """The ack level and records of an uncompressed PUBLISH payload, checked in wire order."""
-    r = _Reader(payload)
-    ack = r.u8()
-    if ack > AckLevel.NONE:
-        raise ProtocolViolation("unknown ack level %d" % ack, ErrorCode.MALFORMED_PAYLOAD)
-    if r.u8() != 0:
-        raise ProtocolViolation("reserved byte set", ErrorCode.RESERVED_BITS)
-    count = r.u32()
-    if count == 0:
-        raise ProtocolViolation("no records", ErrorCode.MALFORMED_PAYLOAD)
-    if count > max_records:
-        raise ProtocolViolation("%d records" % count, ErrorCode.TOO_MANY_RECORDS)
-    records = []
-    for _ in range(count):
-        topic, key, event_type = r.bytes16(), r.bytes16(), r.bytes16()
-        event_id, timestamp = r.take(16), r.i64()
-        headers = []
-        for _ in range(r.u16()):
-            name = r.bytes16()
-            headers.append((name, r.take(r.u32())))
-        records.append(DecodedRecord(topic, key, event_type, event_id, timestamp, headers, r.take(r.u32())))
-    r.expect_end()
-    return ack, records
-
-
-def iter_frames(data: bytes) -> Iterator[Frame]:
-    """Every frame of a complete server byte stream."""
-    reader = FrameReader()
-    reader.feed(data)
-    while True:
-        item = reader.next()
-        if item is None:
-            return
-        yield item
+    key_bytes, value_bytes, topic_bytes = _as_bytes(key), _as_bytes(value), _as_bytes(topic)
+    pairs = list(headers.items()) if isinstance(headers, Mapping) else list(headers or [])
+    header_bytes = [(_as_bytes(name), _as_bytes(val)) for name, val in pairs]
+    event_type_bytes = _as_bytes(event_type)
+    code = check_record(topic_bytes, key_bytes, event_type_bytes, timestamp_ms, header_bytes, len(value_bytes), limits)
+    if code:
+        raise InvalidRecord("record rejected locally: %s" % error_name(code), code)
+    if event_id is None:
+        eid = uuid.uuid4().bytes
+    else:
+        eid = event_id.bytes if isinstance(event_id, uuid.UUID) else bytes(event_id)
+        if len(eid) != 16:
+            raise InvalidRecord("an event id is 16 bytes", ErrorCode.MALFORMED_PAYLOAD)
+    record = Record(
+        topic=topic,
+        key=key_bytes,
+        value=value_bytes,
+        event_type=event_type_bytes.decode("utf-8"),
+        event_id=eid,
+        timestamp_ms=timestamp_ms,
+        headers=[(name.decode("utf-8"), val) for name, val in header_bytes],
+    )
+    return encode_record(record), key_bytes, eid
