@@ -98,8 +98,4 @@ void sluice_rec_header(const sluice_rec_view *rv, uint16_t i, const uint8_t **na
 /* Kafka topic rule: 1-249 of [a-zA-Z0-9._-], not "." or "..". */
 int sluice_topic_valid(const char *topic, size_t len);
 
-/* 1 if p[0..len) is well-formed UTF-8 (RFC 3629: no overlong forms, no
- * surrogates, at most U+10FFFF), else 0. */
-int sluice_utf8_valid(const void *p, size_t len);
-
 #endif

@@ -5,9 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "encode.h"
 #include "proto.h"
 #include "sluice.h"
+#include "utf8.h"
 
 struct sluice_reader {
     uint8_t *buf;

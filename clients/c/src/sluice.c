@@ -20,6 +20,7 @@
 #include "net.h"
 #include "proto.h"
 #include "reader.h"
+#include "utf8.h"
 
 #ifndef SLUICE_READ_CHUNK
 #define SLUICE_READ_CHUNK 65536
