@@ -399,7 +399,8 @@ class Client:
                 if self._conn is None:
                     self._reconnect(deadline)
                 self._send_due_batches()
-                if not block:
+                if not block or not self._held:
+                    # Nothing to wait for (ack level none is done once written): read what is there.
                     self._wait(time.monotonic())
                     return
                 wake = deadline
