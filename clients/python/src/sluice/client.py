@@ -162,6 +162,10 @@ class Client:
         """
         self._close_open_batch()
         deadline = None if timeout is None else time.monotonic() + timeout
+        try:
+            self._pump(block=False)  # also reads failures reported late (ack level none)
+        except ConnectionLost:
+            pass
         while self._held:
             self._pump(block=True, deadline=deadline)
             if deadline is not None and time.monotonic() >= deadline and self._held:
@@ -331,16 +335,16 @@ class Client:
             self._replies[frame.request_id] = frame
 
     def _on_ack(self, request_id: int, ack: Ack) -> None:
-        batch = self._in_flight.pop(request_id, None)
+        batch = self._in_flight.get(request_id) or self._unacked_none.get(request_id)
         if batch is None:
-            batch = self._unacked_none.pop(request_id, None)
-            if batch is None:
-                return  # an ACK for a batch this client no longer recalls
-        elif batch in self._held:
-            self._held.remove(batch)
+            return  # an ACK for a batch this client no longer recalls
         if ack.record_count != len(batch.encoded):
-            self._disconnect()
+            # The batch stays held: the caller reconnects and resends it (PROTOCOL.md section 3.3).
             raise ProtocolViolation("ACK record count differs from the PUBLISH", ErrorCode.MALFORMED_PAYLOAD)
+        self._in_flight.pop(request_id, None)
+        self._unacked_none.pop(request_id, None)
+        if batch in self._held:
+            self._held.remove(batch)
         for index, code in ack.failures:
             self._fail(batch, index, code, "")
 
