@@ -9,7 +9,8 @@ SOCKET ?= $(ROOT)/run/sluice.sock
 SPOOL ?= $(ROOT)/run/spool.db
 PREFIX ?= /usr/local
 
-.PHONY: setup build release run test lint bench install clean fuzz
+.PHONY: setup build release run test lint bench install clean fuzz python-test
+VENV := $(ROOT)/.venv
 
 setup:
 	@bash scripts/bootstrap.sh
@@ -37,6 +38,17 @@ test: setup lint
 	$(MAKE) -C clients/c check
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
+	$(MAKE) python-test
+
+# The Python client in a venv (made once; reinstalled when its sources change), against the built gateway.
+$(VENV)/.installed: clients/python/pyproject.toml $(wildcard clients/python/src/sluice/*.py)
+	@python3 -c 'import ensurepip, venv' 2>/dev/null || { echo 'python3 has no venv/ensurepip: apt-get install python3-venv' >&2; exit 1; }
+	@test -x $(VENV)/bin/python || python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check ./clients/python
+	@touch $@
+
+python-test: $(VENV)/.installed
+	$(VENV)/bin/python clients/python/tests/run.py
 
 bench: release
 	@bash scripts/bench.sh

@@ -76,7 +76,7 @@ if stale "$out/fuzz-swift" "${swift_sources[@]}" "$root/Sources/CZstd" "$fuzz/bu
 fi
 
 # --- C: the client's transport-free reader -------------------------------------------------
-c_sources=("$fuzz/c/fuzz_reader.c" "$root/clients/c/src/reader.c")
+c_sources=("$fuzz/c/fuzz_reader.c" "$root/clients/c/src/reader.c" "$root/clients/c/src/utf8.c")
 if stale "$out/fuzz-c-reader" "${c_sources[@]}" "$root/clients/c/src" "$root/clients/c/include" "$fuzz/build.sh"; then
     say "building fuzz/build/fuzz-c-reader with $clang"
     # The C client's own warning set (clients/c/Makefile).

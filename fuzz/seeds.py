@@ -20,7 +20,7 @@ def main():
             line = line.rstrip("\n")
             if not line or line.startswith("#"):
                 continue
-            name, direction, expect, frame, _plain = line.split("\t")
+            name, direction, expect, frame = line.split("\t")[:4]
             vectors.append((name, direction, expect, bytes.fromhex(frame)))
 
     corpora = {

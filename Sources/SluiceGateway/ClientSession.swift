@@ -139,6 +139,9 @@ final class ClientSession: @unchecked Sendable, ConnectionHandler {
             do {
                 request = try session.next()
             } catch {
+                // A rejected frame was received all the same (PROTOCOL.md section 3.5).
+                context.stats.framesReceived.add(1, ordering: .relaxed)
+                context.stats.framesRejected.add(1, ordering: .relaxed)
                 reject(error)
                 continue
             }
@@ -222,12 +225,12 @@ final class ClientSession: @unchecked Sendable, ConnectionHandler {
         }
     }
 
+    /// Sends `error` in an `ERROR` frame, and closes when it says so.
     private func reject(_ error: ProtocolError) {
-        context.stats.framesRejected.add(1, ordering: .relaxed)
         context.stats.countError(error.code)
         logger.info("rejected a frame: \(error)")
         send(ErrorMessage(error).frame(requestID: error.requestID, version: version))
-        if error.code.closesConnection {
+        if error.closesConnection {
             closing = true
             updateReading()
             connection.closeAfterFlush()

@@ -101,8 +101,10 @@ public final class Gateway: Sendable {
         // The producer's callbacks need the routing, which needs the producer to purge: the
         // cycle is closed through this box, filled before anything is produced.
         let wiring = Wiring()
+        // Every record accepted under the announced limits fits librdkafka's message.max.bytes.
+        let (producerConfiguration, limits) = try configuration.fittedToKafka()
         let producer = try KafkaProducer(
-            configuration: configuration.producer, logger: logger,
+            configuration: producerConfiguration, logger: logger,
             onError: { error in
                 if error.isAllBrokersDown { wiring.routing?.forceOpen(reason: "all brokers are down") }
                 if error.isFatal { wiring.router?.restartProducer(reason: "fatal error: \(error.reason)") }
@@ -138,7 +140,7 @@ public final class Gateway: Sendable {
         let storeFailures = configuration.storeFailures
         let brokers = configuration.producer.bootstrapServers
         context = GatewayContext(
-            limits: configuration.limits, stats: stats, router: router, logger: logger,
+            limits: limits, stats: stats, router: router, logger: logger,
             statsSource: {
                 try? spool.recountIfChangedElsewhere()
                 return stats.snapshot(

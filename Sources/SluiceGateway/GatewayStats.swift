@@ -28,6 +28,7 @@ public final class GatewayStats: Sendable {
         var received = 0
         var published = 0
         var dropped = 0
+        var rejected = 0
     }
 
     let publishedSuccess: Counter
@@ -54,10 +55,25 @@ public final class GatewayStats: Sendable {
         errors.withLock { $0[code, default: 0] += amount }
     }
 
-    func countReceived(topics names: [String], counts: [Int]) {
-        topics.withLock { table in
-            for (name, count) in zip(names, counts) where count > 0 { table[name, default: .init()].received += count }
+    /// Every record of `batch` with a valid topic name is received; those with a code are also rejected.
+    func countReceived(_ batch: PublishBatch, topics names: [String], topicOfRecord: [UInt16]) {
+        var received = [Int](repeating: 0, count: names.count)
+        var rejected = [Int](repeating: 0, count: names.count)
+        for (index, record) in batch.records.enumerated() where record.error != .invalidTopic {
+            received[Int(topicOfRecord[index])] += 1
+            if record.error != nil { rejected[Int(topicOfRecord[index])] += 1 }
         }
+        topics.withLock { table in
+            for index in names.indices where received[index] > 0 {
+                table[names[index], default: .init()].received += received[index]
+                table[names[index], default: .init()].rejected += rejected[index]
+            }
+        }
+    }
+
+    /// A record refused after validation (the spool full, a local produce fault).
+    func countRejected(topic: String) {
+        topics.withLock { $0[topic, default: .init()].rejected += 1 }
     }
 
     /// Records that reached Kafka: directly (per batch) or from the spool.
@@ -113,7 +129,7 @@ public final class GatewayStats: Sendable {
             let s = spoolByTopic[name] ?? [:]
             balance[name] = .init(
                 received: c.received, published: c.published, pending: s[.pending] ?? 0,
-                dlq: (s[.dlq] ?? 0) + (s[.dlqFailed] ?? 0), dropped: c.dropped)
+                dlq: (s[.dlq] ?? 0) + (s[.dlqFailed] ?? 0), dropped: c.dropped, rejected: c.rejected)
         }
         return StatsSnapshot(
             uptimeSeconds: Date().timeIntervalSince(started),
@@ -189,13 +205,15 @@ public struct StatsSnapshot: Codable, Sendable, Equatable {
         public var secondsToEmpty: Double?
     }
 
-    /// Per topic, once quiet: received = published + pending + dlq + dropped.
+    /// Per topic, once quiet: received = published + pending + dlq + dropped + rejected.
     public struct TopicBalance: Codable, Sendable, Equatable {
         public var received: Int
         public var published: Int
         public var pending: Int
         public var dlq: Int
         public var dropped: Int
+        /// Records refused with a per-record code from the gateway (never published nor kept).
+        public var rejected: Int
     }
 
     public var uptimeSeconds: Double

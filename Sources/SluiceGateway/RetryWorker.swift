@@ -278,7 +278,9 @@ final class RetryWorker: Sendable {
 
     /// A broker rejected the record: count the attempt and hold its key, or dead-letter it.
     private func settleRejected(_ stored: StoredRecord, error: KafkaError) {
-        let attempts = stored.attempts + 1
+        // A record the broker refuses as too large never gets through: dead-letter it now.
+        let attempts =
+            error.isRecordTooLarge ? max(stored.attempts + 1, configuration.maxAttempts) : stored.attempts + 1
         let hash = keyHash(topic: stored.record.topic, key: stored.record.key)
         do {
             if attempts < configuration.maxAttempts {

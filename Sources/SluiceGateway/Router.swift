@@ -72,8 +72,9 @@ final class Router: Sendable {
                 onSettled()
             })
         stats.recordsReceived.add(batch.records.count, ordering: .relaxed)
+        // Counted before any record can resolve, so a client that has its ACK sees them in STATS.
+        stats.countReceived(batch, topics: topics, topicOfRecord: topicOfRecord)
         let now = clock.now()
-        var valid = [Int](repeating: 0, count: topics.count)
         // Event ids are fixed before routing, so a record keeps its id wherever it goes.
         var ids = batch.records.map { $0.eventID }
         for index in ids.indices where ids[index].isZero { ids[index] = EventID.random(using: &eventIDs) }
@@ -91,6 +92,7 @@ final class Router: Sendable {
                     var toSpool = Spooling()
                     for index in next..<batch.records.count {
                         let record = batch.records[index]
+                        var tooLarge = false
                         if let invalid = record.error {
                             stats.recordsInvalid.add(1, ordering: .relaxed)
                             stats.countError(invalid)
@@ -112,7 +114,11 @@ final class Router: Sendable {
                                 if !toSpool.isEmpty { enqueue(toSpool, for: pending) }
                                 return (index, transition)
                             case .unavailable: break  // spooled below, like a record behind an open circuit
+                            case .tooLarge:
+                                // A poison record: from the spool, refused again, it is dead-lettered at once.
+                                tooLarge = true
                             case .failed:
+                                stats.countRejected(topic: topics[Int(topicOfRecord[index])])
                                 pending.resolve(record: index, failure: .internal)
                                 continue
                             }
@@ -122,7 +128,8 @@ final class Router: Sendable {
                             state.spooledKeys[hash, default: 0] += 1
                             toSpool.add(
                                 record, of: batch, bytes: bytes, eventID: ids[index], now: now, peer: peer,
-                                pending: pending, index: index, topic: topics[Int(topicOfRecord[index])], hash: hash)
+                                pending: pending, index: index, topic: topics[Int(topicOfRecord[index])], hash: hash,
+                                reason: tooLarge ? "too large for the producer" : "circuit open")
                         } else {
                             stats.countDropped(topic: topics[Int(topicOfRecord[index])])
                             pending.resolve(record: index, failure: .deliveryFailed)
@@ -136,15 +143,12 @@ final class Router: Sendable {
                 next = stoppedAt
             }
         }
-        for (index, record) in batch.records.enumerated() where record.error == nil {
-            valid[Int(topicOfRecord[index])] += 1
-        }
-        stats.countReceived(topics: topics, counts: valid)
         if let ack = pending.acceptedAll() { onAck(requestID, ack) }
     }
 
-    /// `unavailable`: the producer is unusable until restarted (a restart is under way).
-    private enum ProduceResult { case queued, queueFull, unavailable, failed }
+    /// `unavailable`: the producer is unusable until restarted (a restart is under way);
+    /// `tooLarge`: librdkafka refused the record's size, so it is a poison record.
+    private enum ProduceResult { case queued, queueFull, unavailable, tooLarge, failed }
 
     private func produce(
         _ record: RecordView, of batch: PublishBatch, bytes: UnsafeRawBufferPointer, eventID: EventID, timestamp: Int64,
@@ -179,6 +183,10 @@ final class Router: Sendable {
             return .queued
         } catch  where error.code == .queueFull {
             return .queueFull
+        } catch  where error.isRecordTooLarge {
+            logger.error("produce refused a record as too large: \(error)")
+            stats.recordsFailed.add(1, ordering: .relaxed)
+            return .tooLarge
         } catch  where error.isProducerStateError {
             restartProducer(reason: error.reason)
             return .unavailable
@@ -210,6 +218,7 @@ final class Router: Sendable {
         case .failure(let error):
             routing.unspool(hashes.reduce(into: [:]) { $0[$1, default: 0] += 1 })
             for index in indices {
+                stats.countRejected(topic: pending.topics[Int(pending.topicOfRecord[index])])
                 stats.countError(error.isFull ? .overloaded : .internal)
                 pending.resolve(record: index, failure: error.isFull ? .overloaded : .internal)
             }
@@ -248,7 +257,9 @@ final class Router: Sendable {
                 topic: message.topic, key: message.key,
                 headers: message.headers.map { SpoolHeader(name: $0.name, value: $0.value) }, value: message.value,
                 timestamp: message.timestamp, client: pending.client, reason: error.reason,
-                attempts: outage ? 0 : 1, nextRetryAt: outage ? 0 : now + retry.backoff(afterAttempts: 1))
+                attempts: outage ? 0 : 1,
+                // Too large is never worth a backoff: the worker's next send dead-letters it if refused again.
+                nextRetryAt: outage ? 0 : error.isRecordTooLarge ? now : now + retry.backoff(afterAttempts: 1))
             let hash = keyHash(topic: message.topic, key: message.key)
             if !outage { held.hold(hash, head: record.sequence, until: record.nextRetryAt) }
             routing.withState { state in

@@ -14,7 +14,8 @@ struct Spooling {
 
     mutating func add(
         _ record: RecordView, of publish: PublishBatch, bytes: UnsafeRawBufferPointer, eventID: EventID, now: Int64,
-        peer: PeerStamp, pending: PendingBatch, index: Int, topic: String, hash: UInt64
+        peer: PeerStamp, pending: PendingBatch, index: Int, topic: String, hash: UInt64,
+        reason: StaticString = "circuit open"
     ) {
         withUnsafeTemporaryAllocation(byteCount: 36, alignment: 1) { text in
             eventID.writeText(into: text)
@@ -24,7 +25,7 @@ struct Spooling {
                 key: UnsafeRawBufferPointer(rebasing: bytes[record.key]),
                 value: UnsafeRawBufferPointer(rebasing: bytes[record.value]),
                 timestamp: record.timestamp == 0 ? now : record.timestamp, client: pending.client,
-                reason: "circuit open", createdAt: now
+                reason: reason, createdAt: now
             ) { headers in
                 publish.forEachHeader(of: record) { headers.add(name: $0, value: $1) }
                 headers.add(name: "event-id", value: id)

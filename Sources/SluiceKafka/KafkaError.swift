@@ -80,6 +80,12 @@ public struct KafkaError: Error, Sendable, CustomStringConvertible {
         rawCode == RD_KAFKA_RESP_ERR__PURGE_QUEUE.rawValue || rawCode == RD_KAFKA_RESP_ERR__PURGE_INFLIGHT.rawValue
     }
 
+    /// Whether the record is too large for librdkafka's `message.max.bytes` or the broker's limit.
+    public var isRecordTooLarge: Bool {
+        rawCode == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE.rawValue
+            || rawCode == RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE.rawValue
+    }
+
     /// Whether every broker connection is down (from librdkafka's error callback).
     public var isAllBrokersDown: Bool { rawCode == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN.rawValue }
 

@@ -53,8 +53,13 @@ struct ByteReader {
         return start..<(start + length)
     }
 
+    /// A `str16` as text; bytes that are not UTF-8 are `MALFORMED_PAYLOAD`.
     mutating func string16() throws(ProtocolError) -> String {
-        String(decoding: bytes[try slice16()], as: UTF8.self)
+        let range = try slice16()
+        guard isValidUTF8(bytes, range) else {
+            throw ProtocolError(.malformedPayload, "a str16 field is not valid UTF-8", requestID: requestID)
+        }
+        return String(decoding: bytes[range], as: UTF8.self)
     }
 
     func expectEnd() throws(ProtocolError) {

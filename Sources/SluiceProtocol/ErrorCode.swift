@@ -16,6 +16,8 @@ public enum ErrorCode: UInt16, Sendable, CaseIterable, CustomStringConvertible {
     case recordTooLarge = 22
     case invalidHeaders = 23
     case topicNotAllowed = 24
+    case invalidEventType = 25
+    case invalidTimestamp = 26
     case deliveryFailed = 30
     case rejectedByBroker = 31
     case overloaded = 40
@@ -49,6 +51,8 @@ public enum ErrorCode: UInt16, Sendable, CaseIterable, CustomStringConvertible {
         case .shuttingDown: "SHUTTING_DOWN"
         case .internal: "INTERNAL"
         case .topicNotAllowed: "TOPIC_NOT_ALLOWED"
+        case .invalidEventType: "INVALID_EVENT_TYPE"
+        case .invalidTimestamp: "INVALID_TIMESTAMP"
         case .notPermitted: "NOT_PERMITTED"
         case .timedOut: "TIMED_OUT"
         case .tooManyConnections: "TOO_MANY_CONNECTIONS"
@@ -83,11 +87,14 @@ public struct ProtocolError: Error, Sendable, Equatable, CustomStringConvertible
     public var message: String
     /// The request id of the offending frame, or 0 when its header could not be trusted.
     public var requestID: UInt32
+    /// Whether the connection closes after this error: the code's rule, or any error answering `HELLO`.
+    public var closesConnection: Bool
 
-    public init(_ code: ErrorCode, _ message: String, requestID: UInt32 = 0) {
+    public init(_ code: ErrorCode, _ message: String, requestID: UInt32 = 0, closes: Bool? = nil) {
         self.code = code
         self.message = message
         self.requestID = requestID
+        self.closesConnection = closes ?? code.closesConnection
     }
 
     public var description: String { "\(code.name): \(message)" }

@@ -26,6 +26,8 @@ public struct FrameDecoder: Sendable {
     private let role: Role
     /// The version every frame must carry; until negotiated, 1.
     public var expectedVersion: UInt8 = 1
+    /// Server role: whether `HELLO` succeeded, which decides the frame types allowed.
+    public var handshakeDone = false
 
     public init(role: Role) {
         self.role = role
@@ -80,22 +82,36 @@ public struct FrameDecoder: Sendable {
         let header = FrameHeader(
             version: version, rawType: rawType, flags: flags, requestID: requestID, payloadLength: length)
 
+        // Checked in this order, first failure wins (PROTOCOL.md section 2.1).
         if version != expectedVersion {
-            throw fail(
-                ProtocolError(
-                    .unsupportedVersion, "frame version \(version), expected \(expectedVersion)",
-                    requestID: requestID))
+            // Another version may lay its header out differently: no request id to trust.
+            throw fail(ProtocolError(.unsupportedVersion, "frame version \(version), expected \(expectedVersion)"))
         }
-        if reserved != 0 || flags & ~FrameHeader.compressedFlag != 0
-            || (flags & FrameHeader.compressedFlag != 0 && rawType != MessageType.publish.rawValue)
-        {
+        if reserved != 0 || flags & ~FrameHeader.compressedFlag != 0 {
             throw fail(ProtocolError(.reservedBits, "reserved header bits are set", requestID: requestID))
         }
         let limit: UInt32
         switch role {
         case .server(let limits):
-            limit = rawType == MessageType.hello.rawValue ? Limits.maxHelloBytes : limits.maxFrameBytes
+            let type = MessageType(rawValue: rawType)
+            if !handshakeDone && type != .hello {
+                throw fail(ProtocolError(.protocolState, "the first frame must be HELLO", requestID: requestID))
+            }
+            if handshakeDone && type == .hello {
+                throw fail(ProtocolError(.protocolState, "HELLO sent twice", requestID: requestID))
+            }
+            if let type, !type.isClientType {
+                throw fail(
+                    ProtocolError(.protocolState, "\(type) is sent by servers, not clients", requestID: requestID))
+            }
+            if flags & FrameHeader.compressedFlag != 0, let type, type != .publish {
+                throw fail(ProtocolError(.reservedBits, "COMPRESSED is only for PUBLISH", requestID: requestID))
+            }
+            limit = type == .hello ? Limits.maxHelloBytes : limits.maxFrameBytes
         case .client:
+            if flags & FrameHeader.compressedFlag != 0 {
+                throw fail(ProtocolError(.reservedBits, "COMPRESSED on a server frame", requestID: requestID))
+            }
             limit = Limits.maxServerFrameBytes
         }
         if length > limit {

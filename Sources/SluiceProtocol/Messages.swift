@@ -20,7 +20,7 @@ public struct Hello: Sendable, Equatable {
         var out: [UInt8] = []
         out.appendU16(minVersion)
         out.appendU16(maxVersion)
-        out.appendString16(clientName.utf8.prefix(255))
+        out.appendString16(utf8Prefix(clientName, maxBytes: 255))
         return Frame(.hello, requestID: requestID, payload: out)
     }
 
@@ -62,7 +62,7 @@ public struct HelloOK: Sendable, Equatable {
         out.appendU16(limits.maxKeyBytes)
         out.appendU16(limits.maxHeaders)
         out.appendU32(limits.maxHeaderBytes)
-        out.appendString16(serverName.utf8.prefix(255))
+        out.appendString16(utf8Prefix(serverName, maxBytes: 255))
         out.appendU32(limits.maxUnackedBytes)
         out.appendU32(limits.handshakeTimeoutMilliseconds)
         out.appendU32(limits.idleTimeoutMilliseconds)
@@ -144,7 +144,7 @@ public struct Ack: Sendable, Equatable {
         var reader = ByteReader(payload, requestID: requestID)
         recordCount = try reader.u32()
         let failed = try reader.u32()
-        guard failed <= recordCount, Int(failed) * 6 == reader.remaining else {
+        guard recordCount >= 1, failed <= recordCount, Int(failed) * 6 == reader.remaining else {
             throw ProtocolError(.malformedPayload, "ACK failure count \(failed) does not fit", requestID: requestID)
         }
         failures = []
@@ -170,7 +170,7 @@ public struct ErrorMessage: Sendable, Equatable {
 
     public init(_ error: ProtocolError) {
         self.rawCode = error.code.rawValue
-        self.closing = error.code.closesConnection
+        self.closing = error.closesConnection
         self.retriable = error.code.isRetriable
         self.message = error.message
     }
@@ -182,7 +182,7 @@ public struct ErrorMessage: Sendable, Equatable {
         out.appendU16(rawCode)
         out.append((closing ? 1 : 0) | (retriable ? 2 : 0))
         out.append(0)
-        out.appendString16(message.utf8.prefix(1024))
+        out.appendString16(utf8Prefix(message, maxBytes: 1024))
         return Frame(.error, requestID: requestID, version: version, payload: out)
     }
 
@@ -215,7 +215,11 @@ public enum ServerMessage: Sendable, Equatable {
         case .helloOK: self = .helloOK(try HelloOK(payload: frame.payload, requestID: id))
         case .ack: self = .ack(try Ack(payload: frame.payload, requestID: id))
         case .error: self = .error(try ErrorMessage(payload: frame.payload, requestID: id))
-        case .statsReply: self = .statsReply(String(decoding: frame.payload, as: UTF8.self))
+        case .statsReply:
+            guard let text = String(validating: frame.payload, as: UTF8.self) else {
+                throw ProtocolError(.malformedPayload, "STATS_REPLY is not UTF-8", requestID: id)
+            }
+            self = .statsReply(text)
         case .pong: self = .pong(frame.payload)
         case .hello, .publish, .stats, .ping:
             throw ProtocolError(.protocolState, "a client type from the server", requestID: id)
@@ -223,4 +227,13 @@ public enum ServerMessage: Sendable, Equatable {
             throw ProtocolError(.unknownType, "unknown type \(frame.header.rawType)", requestID: id)
         }
     }
+}
+
+/// The longest prefix of `text` of at most `maxBytes` UTF-8 bytes that ends on a character boundary.
+func utf8Prefix(_ text: String, maxBytes: Int) -> ArraySlice<UInt8> {
+    let bytes = Array(text.utf8)
+    guard bytes.count > maxBytes else { return bytes[...] }
+    var end = maxBytes
+    while end > 0 && bytes[end] & 0xC0 == 0x80 { end -= 1 }
+    return bytes[..<end]
 }

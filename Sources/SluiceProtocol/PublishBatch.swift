@@ -136,7 +136,7 @@ public struct PublishBatch: Sendable {
         for _ in 0..<headerCount {
             let name = try reader.slice16()
             let value = try reader.slice32()
-            emptyHeaderName = emptyHeaderName || name.isEmpty
+            emptyHeaderName = emptyHeaderName || name.isEmpty || !isValidUTF8(reader.bytes, name)
             reservedHeaderName = reservedHeaderName || isReservedHeaderName(reader.bytes[name])
             headerBytes += name.count + value.count
         }
@@ -145,10 +145,15 @@ public struct PublishBatch: Sendable {
 
         var error: ErrorCode?
         let recordBytes = topic.count + key.count + eventType.count + headerBytes + value.count
+        // Rules in field order, the record's size last (PROTOCOL.md section 3.2).
         if !isValidTopic(reader.bytes[topic]) {
             error = .invalidTopic
-        } else if key.isEmpty || key.count > Int(limits.maxKeyBytes) {
+        } else if key.isEmpty || key.count > Int(limits.maxKeyBytes) || !isValidUTF8(reader.bytes, key) {
             error = .invalidKey
+        } else if !isValidUTF8(reader.bytes, eventType) {
+            error = .invalidEventType
+        } else if timestamp < 0 {
+            error = .invalidTimestamp
         } else if headerCount > Int(limits.maxHeaders) || headerBytes > Int(limits.maxHeaderBytes) || emptyHeaderName
             || reservedHeaderName
         {

@@ -44,7 +44,7 @@ public struct ServerSession {
             guard let frame = try decoder.next() else { return nil }
             return try decode(frame)
         } catch {
-            if error.code.closesConnection { closed = true }
+            if error.closesConnection { closed = true }
             throw error
         }
     }
@@ -58,23 +58,20 @@ public struct ServerSession {
 
     private mutating func decode(_ frame: Frame) throws(ProtocolError) -> Request {
         let id = frame.header.requestID
-        // Before the handshake anything but HELLO, known type or not, breaks the session.
-        if version == nil && frame.header.rawType != MessageType.hello.rawValue {
-            throw ProtocolError(.protocolState, "the first frame must be HELLO", requestID: id)
-        }
+        // The header stage (FrameDecoder) already refused the wrong type for the handshake
+        // state, server types and COMPRESSED on a known type other than PUBLISH.
         guard let type = frame.header.type else {
             throw ProtocolError(.unknownType, "unknown message type \(frame.header.rawType)", requestID: id)
         }
-        guard type.isClientType else {
-            throw ProtocolError(.protocolState, "\(type) is sent by servers, not clients", requestID: id)
-        }
-
         switch type {
         case .hello:
-            guard version == nil else {
-                throw ProtocolError(.protocolState, "HELLO sent twice", requestID: id)
+            // Any error answering HELLO closes the connection: the handshake happens once.
+            let hello: Hello
+            do {
+                hello = try Hello(payload: frame.payload, requestID: id)
+            } catch {
+                throw ProtocolError(error.code, error.message, requestID: id, closes: true)
             }
-            let hello = try Hello(payload: frame.payload, requestID: id)
             guard let chosen = hello.negotiate() else {
                 throw ProtocolError(
                     .unsupportedVersion,
@@ -84,6 +81,7 @@ public struct ServerSession {
             }
             version = chosen
             decoder.expectedVersion = UInt8(chosen)
+            decoder.handshakeDone = true
             return .hello(hello, version: chosen, requestID: id)
         case .publish:
             let payload =
@@ -102,7 +100,7 @@ public struct ServerSession {
             }
             return .ping(frame.payload, requestID: id)
         case .helloOK, .ack, .error, .statsReply, .pong:
-            preconditionFailure("server types are rejected above")
+            preconditionFailure("server types are rejected by the header stage")
         }
     }
 }

@@ -40,6 +40,9 @@ public final class ZstdDecompressor {
             throw ProtocolError(
                 .badCompression, "the payload is not exactly one complete zstd frame", requestID: requestID)
         }
+        if input.withUnsafeBytes({ ZSTD_getDictID_fromFrame($0.baseAddress, $0.count) }) != 0 {
+            throw ProtocolError(.badCompression, "the zstd frame names a dictionary", requestID: requestID)
+        }
         let size = Int(declared)
         var failure: ProtocolError?
         let output = [UInt8](unsafeUninitializedCapacity: size) { out, initialized in

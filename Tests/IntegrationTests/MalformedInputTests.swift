@@ -14,16 +14,19 @@ struct BadVector: Sendable {
     var name: String
     var code: ErrorCode
     var frame: [UInt8]
+    /// Whether the `ERROR` closes the connection (the vector's reply column).
+    var closes: Bool
 
     static func load() throws -> [BadVector] {
         let text = try String(
             contentsOf: repositoryRoot.appendingPathComponent("proto-spec/vectors/frames.tsv"), encoding: .utf8)
         return text.split(separator: "\n").compactMap { line -> BadVector? in
             let f = line.split(separator: "\t", omittingEmptySubsequences: false)
-            guard f.count == 5, f[1] == "c2s", f[2].hasPrefix("error:"), let raw = UInt16(f[2].dropFirst(6)),
+            guard f.count == 6, f[1] == "c2s", f[2].hasPrefix("error:"), let raw = UInt16(f[2].dropFirst(6)),
                 let code = ErrorCode(rawValue: raw)
             else { return nil }
-            return BadVector(name: String(f[0]), code: code, frame: hexBytes(String(f[3])))
+            return BadVector(
+                name: String(f[0]), code: code, frame: hexBytes(String(f[3])), closes: f[5].hasSuffix(",close"))
         }
     }
 }
@@ -92,7 +95,11 @@ struct MalformedInputTests {
             // Every invalid vector, each on its own connection.
             for vector in vectors {
                 group.addTask { [vector] in
-                    [try Self.sendBad(vector.frame, socketPath, handshake: !vector.name.hasPrefix("hello"))]
+                    let outcome = try Self.sendBad(vector.frame, socketPath, handshake: !vector.name.hasPrefix("hello"))
+                    if case .error(_, let closed) = outcome {
+                        #expect(closed == vector.closes, "\(vector.name) closes: \(vector.closes), closed: \(closed)")
+                    }
+                    return [outcome]
                 }
             }
             // Random garbage that does not start like a frame.
@@ -204,7 +211,10 @@ struct MalformedInputTests {
             switch outcome {
             case .error(let code, let closed):
                 expected[code, default: 0] += 1
-                #expect(closed == code.closesConnection, "\(code) closes: \(code.closesConnection), closed: \(closed)")
+                // Any error answering HELLO closes too (PROTOCOL.md section 3.1), MALFORMED_PAYLOAD included.
+                #expect(
+                    closed == code.closesConnection || code == .malformedPayload,
+                    "\(code) closes: \(code.closesConnection), closed: \(closed)")
             case .recordErrors(let codes):
                 for code in codes { expected[code, default: 0] += 1 }
             case .closedWithoutReply:

@@ -1,4 +1,5 @@
 import SluiceGateway
+import SluiceKafka
 import Testing
 
 @Suite("Configuration")
@@ -98,5 +99,27 @@ struct ConfigurationTests {
         configuration = GatewayConfiguration()
         configuration.producer.bootstrapServers = ""
         #expect(throws: ConfigurationError.self) { try configuration.validate() }
+    }
+}
+
+@Suite("message.max.bytes fits the announced limits")
+struct KafkaLimitsTests {
+    @Test func messageMaxBytesIsSetToFitTheRecordLimitAndTheStampedHeaders() throws {
+        var configuration = GatewayConfiguration()
+        configuration.limits.maxRecordBytes = 2_000_000
+        let (producer, limits) = try configuration.fittedToKafka()
+        let set = try #require(producer.librdkafkaProperties.last { $0.0 == "message.max.bytes" }.flatMap { Int($0.1) })
+        #expect(limits.maxRecordBytes == 2_000_000)
+        #expect(set >= 2_000_000 + 44 + 20 + 20 + 1_024 + 249, "record, stamped headers, a DLQ key and topic")
+    }
+
+    @Test func aConfiguredMessageMaxBytesLowersTheAnnouncedRecordLimit() throws {
+        var configuration = GatewayConfiguration()
+        configuration.producer.properties["message.max.bytes"] = "500000"
+        let (producer, limits) = try configuration.fittedToKafka()
+        #expect(producer.properties["message.max.bytes"] == "500000")
+        #expect(limits.maxRecordBytes < 500_000 && limits.maxRecordBytes > 400_000)
+        configuration.producer.properties["message.max.bytes"] = "1000"
+        #expect(throws: ConfigurationError.self) { try configuration.fittedToKafka() }
     }
 }

@@ -10,6 +10,8 @@ struct Vector: CustomTestStringConvertible, Sendable {
     var expect: String
     var frame: [UInt8]
     var plain: [UInt8]?
+    /// For a c2s error: the request id the `ERROR` carries and whether it closes the connection.
+    var reply: (requestID: UInt32, closes: Bool)?
 
     var testDescription: String { name }
 
@@ -20,10 +22,12 @@ struct Vector: CustomTestStringConvertible, Sendable {
         let text = try! String(contentsOf: file, encoding: .utf8)
         return text.split(separator: "\n").filter { !$0.hasPrefix("#") }.map { line in
             let fields = line.split(separator: "\t", omittingEmptySubsequences: false).map(String.init)
-            precondition(fields.count == 5, "bad vector line: \(line.prefix(80))")
+            precondition(fields.count == 6, "bad vector line: \(line.prefix(80))")
+            let reply = fields[5].split(separator: ",")
             return Vector(
                 name: fields[0], direction: fields[1], expect: fields[2], frame: hex(fields[3]),
-                plain: fields[4] == "-" ? nil : hex(fields[4]))
+                plain: fields[4] == "-" ? nil : hex(fields[4]),
+                reply: fields[5] == "-" ? nil : (UInt32(reply[0])!, reply[1] == "close"))
         }
     }()
 
@@ -117,7 +121,8 @@ struct VectorTests {
 
     @Test("vectors file is present and covers both directions")
     func vectorsLoaded() {
-        #expect(Self.clientVectors.count >= 40)
+        #expect(Self.clientVectors.count >= 70)
+        #expect(Self.clientVectors.allSatisfy { $0.expect.hasPrefix("error:") == ($0.reply != nil) })
         #expect(Self.serverVectors.count >= 15)
     }
 
@@ -162,6 +167,19 @@ struct VectorTests {
         }
         #expect(outcome == Outcome(expect: vector.expect), "\(vector.name) split \(split)")
         if case .incomplete = outcome { #expect(session.bufferedCount <= vector.frame.count) }
+        if let failure, let reply = vector.reply {
+            #expect(failure.requestID == reply.requestID, "\(vector.name): ERROR request id")
+            #expect(failure.closesConnection == reply.closes, "\(vector.name): ERROR closes the connection")
+            // After a closing error the session decodes nothing more; after another, it goes on.
+            session.feed(Vector.named("ping_hi").frame)
+            let next = try? session.next()
+            if reply.closes {
+                #expect(next == nil, "\(vector.name): the session ended")
+            } else if case .ping = next {
+            } else {
+                Issue.record("\(vector.name): a PING after a non-closing error must be served")
+            }
+        }
     }
 
     @Test("client decodes server frames as the vector says", arguments: serverVectors, Split.allCases)

@@ -125,6 +125,11 @@ func checkBatch(_ batch: PublishBatch, limits: Limits) -> [UInt16] {
                 headers <= Int(limits.maxHeaders) && headerBytes <= Int(limits.maxHeaderBytes) && !emptyName,
                 "headers accepted: \(headers), \(headerBytes) bytes, empty name \(emptyName)")
             check(recordBytes <= Int(limits.maxRecordBytes), "record of \(recordBytes) bytes accepted")
+            check(record.timestamp >= 0, "negative timestamp accepted")
+            check(
+                String(validating: batch.payload[record.key], as: UTF8.self) != nil
+                    && String(validating: batch.payload[record.eventType], as: UTF8.self) != nil,
+                "a key or event type that is not UTF-8 accepted")
         }
         blackHole(sink)
         codes.append(record.error?.rawValue ?? 0)
@@ -181,13 +186,12 @@ func runServer(_ input: UnsafeRawBufferPointer, split: Split, seed: UInt64, hand
                     run.events.append(.ping(requestID: id, payload: payload))
                 }
             } catch {
-                // PROTOCOL.md 3.1: before the handshake only a HELLO (even a malformed one)
-                // may leave the connection open; any other frame is PROTOCOL_STATE, closing.
+                // PROTOCOL.md 3.1: before the handshake every error closes the connection.
                 check(
-                    session.version != nil || error.code.closesConnection || error.code == .malformedPayload,
+                    session.version != nil || error.closesConnection,
                     "\(error.code) before HELLO left the connection open: \(error.message)")
                 run.events.append(.error(code: error.code.rawValue, requestID: error.requestID))
-                if error.code.closesConnection {
+                if error.closesConnection {
                     run.closed = true
                     break outer
                 }

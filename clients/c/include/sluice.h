@@ -73,7 +73,7 @@ extern "C" {
 #define SLUICE_ACK_NONE 2     /* never acked; the gateway reports only failures */
 
 /*
- * Error codes. 1..42 are the protocol's numbered codes (PROTOCOL.md section
+ * Error codes. 1..45 are the protocol's numbered codes (PROTOCOL.md section
  * 5): a server ERROR frame's code, a per-record code from an ACK, or the code
  * a record fails local validation with. 100 and up are client-side categories.
  */
@@ -96,6 +96,8 @@ typedef enum sluice_error_code {
     SLUICE_E_RECORD_TOO_LARGE = 22,       /* record over the server's max record bytes */
     SLUICE_E_INVALID_HEADERS = 23,        /* too many headers or header bytes, an empty or reserved name */
     SLUICE_E_TOPIC_NOT_ALLOWED = 24,      /* this peer may not publish to the record's topic */
+    SLUICE_E_INVALID_EVENT_TYPE = 25,     /* the event type is not valid UTF-8 */
+    SLUICE_E_INVALID_TIMESTAMP = 26,      /* the timestamp is negative */
     SLUICE_E_DELIVERY_FAILED = 30,        /* Kafka did not acknowledge the record (retriable) */
     SLUICE_E_REJECTED_BY_BROKER = 31,     /* the broker refused the record for good */
     SLUICE_E_OVERLOADED = 40,             /* the gateway cannot take more now (retriable) */

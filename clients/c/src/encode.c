@@ -233,6 +233,7 @@ int sluice_decompress(const uint8_t *src, size_t len, size_t max_size, uint8_t *
     if (size > max_size) return SLUICE_E_DECOMPRESSED_TOO_LARGE;
     size_t flen = ZSTD_findFrameCompressedSize(src, len);
     if (ZSTD_isError(flen) || flen != len) return SLUICE_E_BAD_COMPRESSION; /* truncated or trailing bytes */
+    if (ZSTD_getDictID_fromFrame(src, len) != 0) return SLUICE_E_BAD_COMPRESSION; /* no dictionaries */
     uint8_t *dst = malloc(size ? (size_t)size : 1);
     if (dst == NULL) return SLUICE_E_NOMEM;
     /* The destination is exactly the declared size: a frame that lies about
@@ -288,9 +289,11 @@ static int r_bytes32(rd *c, const uint8_t **s, size_t *n) {
 
 int sluice_payload_open(const uint8_t *payload, size_t len, uint8_t *ack_level, uint32_t *record_count,
                         sluice_payload_cursor *cur) {
-    if (len < SLUICE_PUBLISH_PREAMBLE) return SLUICE_E_MALFORMED_PAYLOAD;
+    /* Fields in wire order, first failure wins (PROTOCOL.md section 3.2). */
+    if (len < 1 || payload[0] > SLUICE_ACK_NONE) return SLUICE_E_MALFORMED_PAYLOAD;
+    if (len < 2) return SLUICE_E_MALFORMED_PAYLOAD;
     if (payload[1] != 0) return SLUICE_E_RESERVED_BITS;
-    if (payload[0] > SLUICE_ACK_NONE) return SLUICE_E_MALFORMED_PAYLOAD;
+    if (len < SLUICE_PUBLISH_PREAMBLE) return SLUICE_E_MALFORMED_PAYLOAD;
     uint32_t count = sluice_get32(payload + 2);
     if (count == 0) return SLUICE_E_MALFORMED_PAYLOAD;
     *ack_level = payload[0];

@@ -7,6 +7,7 @@
 
 #include "proto.h"
 #include "sluice.h"
+#include "utf8.h"
 
 struct sluice_reader {
     uint8_t *buf;
@@ -127,6 +128,8 @@ static int parse_hello_ok(sluice_reader *r, sluice_msg *m) {
     if (name_len > n - (SLUICE_HELLO_OK_FIXED + 2))
         return fail(r, SLUICE_E_MALFORMED_PAYLOAD, "HELLO_OK server name of %zu bytes runs past the payload end",
                     name_len);
+    if (!sluice_utf8_valid(p + SLUICE_HELLO_OK_FIXED + 2, name_len))
+        return fail(r, SLUICE_E_MALFORMED_PAYLOAD, "HELLO_OK server name is not UTF-8");
     m->u.hello_ok.server_name = (const char *)p + SLUICE_HELLO_OK_FIXED + 2;
     m->u.hello_ok.server_name_len = name_len;
     /* Bytes after the server name are later versions' fields: ignored. */
@@ -138,6 +141,7 @@ static int parse_ack(sluice_reader *r, sluice_msg *m) {
     size_t n = m->payload_len;
     if (n < 8) return fail(r, SLUICE_E_MALFORMED_PAYLOAD, "ACK payload of %zu bytes is shorter than 8", n);
     uint32_t count = sluice_get32(p), failed = sluice_get32(p + 4);
+    if (count == 0) return fail(r, SLUICE_E_MALFORMED_PAYLOAD, "ACK for 0 records (a PUBLISH has at least 1)");
     if (failed > count)
         return fail(r, SLUICE_E_MALFORMED_PAYLOAD, "ACK failed count %u exceeds record count %u", failed, count);
     if ((uint64_t)(n - 8) != (uint64_t)failed * 6)
@@ -172,6 +176,7 @@ static int parse_error(sluice_reader *r, sluice_msg *m) {
     if (mlen != n - 6)
         return fail(r, SLUICE_E_MALFORMED_PAYLOAD, "ERROR message of %zu bytes does not fill the %zu left", mlen,
                     n - 6);
+    if (!sluice_utf8_valid(p + 6, mlen)) return fail(r, SLUICE_E_MALFORMED_PAYLOAD, "ERROR message is not UTF-8");
     m->u.error.code = sluice_get16(p);
     m->u.error.flags = flags;
     m->u.error.message = (const char *)p + 6;
@@ -228,6 +233,8 @@ int sluice_reader_next(sluice_reader *r, sluice_msg *m) {
             return fail(r, SLUICE_E_MALFORMED_PAYLOAD, "PONG of %u bytes is over %d", plen, SLUICE_MAX_PING);
         /* fall through */
     default: /* STATS_REPLY */
+        if (type == SLUICE_T_STATS_REPLY && !sluice_utf8_valid(m->payload, plen))
+            return fail(r, SLUICE_E_MALFORMED_PAYLOAD, "STATS_REPLY is not UTF-8");
         m->u.body.data = m->payload;
         m->u.body.len = plen;
         return 1;

@@ -20,6 +20,7 @@
 #include "net.h"
 #include "proto.h"
 #include "reader.h"
+#include "utf8.h"
 
 #ifndef SLUICE_READ_CHUNK
 #define SLUICE_READ_CHUNK 65536
@@ -1039,7 +1040,7 @@ static int header_name_reserved(const char *name) {
         lowered[n] = (ch >= 'A' && ch <= 'Z') ? (char)(ch - 'A' + 'a') : ch;
     }
     lowered[n] = '\0';
-    if (strncmp(lowered, prefix, sizeof(prefix) - 1) == 0) return 1;
+    if (n >= sizeof(prefix) - 1 && memcmp(lowered, prefix, sizeof(prefix) - 1) == 0) return 1;
     if (name[n] != '\0') return 0;
     for (size_t i = 0; i < sizeof(exact) / sizeof(exact[0]); i++) {
         if (strcmp(lowered, exact[i]) == 0) return 1;
@@ -1070,6 +1071,18 @@ static int validate(sluice_client *c, const sluice_record *r) {
                 c->limits.max_key_bytes);
         return -1;
     }
+    if (!sluice_utf8_valid(r->key, r->key_len)) {
+        set_err(c, SLUICE_E_INVALID_KEY, 0, "the key is not valid UTF-8");
+        return -1;
+    }
+    if (r->event_type != NULL && !sluice_utf8_valid(r->event_type, strlen(r->event_type))) {
+        set_err(c, SLUICE_E_INVALID_EVENT_TYPE, 0, "the event type is not valid UTF-8");
+        return -1;
+    }
+    if (r->timestamp_ms < 0) {
+        set_err(c, SLUICE_E_INVALID_TIMESTAMP, 0, "timestamp %lld is negative", (long long)r->timestamp_ms);
+        return -1;
+    }
     if (r->n_headers > c->limits.max_headers) {
         set_err(c, SLUICE_E_INVALID_HEADERS, 0, "%zu headers, the server allows %u", r->n_headers,
                 c->limits.max_headers);
@@ -1079,6 +1092,10 @@ static int validate(sluice_client *c, const sluice_record *r) {
     for (size_t i = 0; i < r->n_headers; i++) {
         if (r->headers[i].name[0] == '\0') {
             set_err(c, SLUICE_E_INVALID_HEADERS, 0, "header %zu has an empty name", i);
+            return -1;
+        }
+        if (!sluice_utf8_valid(r->headers[i].name, strlen(r->headers[i].name))) {
+            set_err(c, SLUICE_E_INVALID_HEADERS, 0, "header %zu: the name is not valid UTF-8", i);
             return -1;
         }
         if (header_name_reserved(r->headers[i].name)) {
