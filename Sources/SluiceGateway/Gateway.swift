@@ -14,12 +14,12 @@ final class GatewayContext: Sendable {
     let stats: GatewayStats
     let router: Router
     let logger: Logger
-    private let statsSource: @Sendable () -> StatsSnapshot
+    private let statsSource: @Sendable (_ stopping: Bool) -> StatsSnapshot
     private let stopping = Atomic<Bool>(false)
 
     init(
         limits: Limits, stats: GatewayStats, router: Router, logger: Logger,
-        statsSource: @escaping @Sendable () -> StatsSnapshot
+        statsSource: @escaping @Sendable (_ stopping: Bool) -> StatsSnapshot
     ) {
         self.limits = limits
         self.stats = stats
@@ -31,8 +31,8 @@ final class GatewayContext: Sendable {
     var isStopping: Bool { stopping.load(ordering: .acquiring) }
     func markStopping() { stopping.store(true, ordering: .releasing) }
 
-    func snapshot() -> StatsSnapshot { statsSource() }
-    func statsJSON() -> [UInt8] { statsSource().json() }
+    func snapshot() -> StatsSnapshot { statsSource(isStopping) }
+    func statsJSON() -> [UInt8] { snapshot().json() }
 }
 
 /// The running daemon: socket listener, connections, router, Kafka producer, spool and
@@ -71,6 +71,14 @@ public final class Gateway: Sendable {
         clock: any MillisecondClock = SystemClock(), metrics: any MetricsFactory = MetricsSystem.factory
     ) throws {
         try configuration.validate()
+        do {
+            try KafkaLibrary.checkVersion()
+        } catch {
+            throw ConfigurationError(error.reason)
+        }
+        logger.info(
+            "librdkafka \(KafkaLibrary.version) loaded from \(KafkaLibrary.path ?? "this executable")",
+            metadata: ["sluice": "\(sluiceVersion)", "sqlite": "\(Spool.sqliteVersion)", "zstd": "\(zstdVersion)"])
         self.configuration = configuration
         do {
             try ProcessLimits.raiseDescriptorLimit(toFit: Int(configuration.limits.maxConnections))
@@ -135,15 +143,17 @@ public final class Gateway: Sendable {
         self.router = router
         self.worker = worker
         let storeFailures = configuration.storeFailures
+        let health = configuration.health
         let brokers = configuration.producer.bootstrapServers
         context = GatewayContext(
             limits: configuration.limits, stats: stats, router: router, logger: logger,
-            statsSource: {
+            statsSource: { stopping in
                 try? spool.recountIfChangedElsewhere()
                 return stats.snapshot(
                     queueDepth: producer.queueDepth, brokers: brokers, circuitState: routing.breakerState,
                     storeFailures: storeFailures, spool: spool.counts(), spoolByTopic: spool.countsByTopic(),
-                    oldestPendingAt: (try? spool.oldestPendingCreatedAt()) ?? nil, now: clock.now())
+                    oldestPendingAt: (try? spool.oldestPendingCreatedAt()) ?? nil, now: clock.now(),
+                    spoolUsage: spool.usage, health: health, stopping: stopping)
             })
         let loops: EventLoopGroup
         do {

@@ -42,6 +42,11 @@ public struct GatewayConfiguration: Sendable {
     public var retry = RetryConfiguration()
     /// Who may connect and publish where.
     public var access = AccessConfiguration()
+    /// When the gateway calls itself unhealthy.
+    public var health = HealthConfiguration()
+    /// Address of the HTTP listener for `/metrics` and `/healthz` (`metrics.listen`,
+    /// `HOST:PORT`, port 0 picks one). Default: none, no listener.
+    public var metricsListen: String?
 
     public init() {}
 

@@ -17,6 +17,8 @@ public final class GatewayStats: Sendable {
     let recordsPublished = Atomic<Int>(0)
     let recordsFailed = Atomic<Int>(0)
     let circuitOpenings = Atomic<Int>(0)
+    /// The clock's time (ms) when the circuit last left CLOSED; 0 while it is CLOSED.
+    let circuitNotClosedSince = Atomic<Int64>(0)
     /// Count of each error code sent, in an `ERROR` frame or as a per-record code.
     private let errors = Mutex<[ErrorCode: Int]>([:])
     private let topics = Mutex<[String: TopicCounters]>([:])
@@ -86,19 +88,29 @@ public final class GatewayStats: Sendable {
         spoolInflow.withLock { $0.add(count, at: uptimeMilliseconds()) }
     }
 
-    func countTransition(to state: CircuitBreakerStateMachine.State) {
+    func countTransition(to state: CircuitBreakerStateMachine.State, now: Int64) {
         if state == .open {
             circuitOpenings.add(1, ordering: .relaxed)
             circuitOpen.increment()
+            _ = circuitNotClosedSince.compareExchange(
+                expected: 0, desired: max(1, now), ordering: .relaxed)
+        } else if state == .closed {
+            circuitNotClosedSince.store(0, ordering: .relaxed)
         }
     }
 
     /// Everything STATS reports; `spool` counts come from the spool file.
     func snapshot(
         queueDepth: Int, brokers: String, circuitState: CircuitBreakerStateMachine.State, storeFailures: Bool,
-        spool: [SpoolStatus: Int], spoolByTopic: [String: [SpoolStatus: Int]], oldestPendingAt: Int64?, now: Int64
+        spool: [SpoolStatus: Int], spoolByTopic: [String: [SpoolStatus: Int]], oldestPendingAt: Int64?, now: Int64,
+        spoolUsage: (bytes: Int64, maxBytes: Int64) = (0, 1), health: HealthConfiguration = .init(),
+        stopping: Bool = false
     ) -> StatsSnapshot {
         let uptime = uptimeMilliseconds()
+        let notClosedSince = circuitNotClosedSince.load(ordering: .relaxed)
+        let problems = health.problems(
+            circuitState: circuitState, notClosedForMilliseconds: notClosedSince == 0 ? 0 : now - notClosedSince,
+            spoolBytes: spoolUsage.bytes, spoolMaxBytes: spoolUsage.maxBytes, stopping: stopping)
         let drainRate = spoolDrain.withLock { $0.rate(at: uptime) }
         let inflowRate = spoolInflow.withLock { $0.rate(at: uptime) }
         let pending = spool[.pending] ?? 0
@@ -133,8 +145,9 @@ public final class GatewayStats: Sendable {
                 pending: pending, resolved: spool[.resolved] ?? 0, dlq: spool[.dlq] ?? 0,
                 dlqFailed: spool[.dlqFailed] ?? 0,
                 oldestPendingAgeSeconds: oldestPendingAt.map { max(0, Double(now - $0) / 1000) },
-                drainRate: drainRate, spoolRate: inflowRate, secondsToEmpty: secondsToEmpty),
-            topics: balance)
+                drainRate: drainRate, spoolRate: inflowRate, secondsToEmpty: secondsToEmpty,
+                spoolBytes: spoolUsage.bytes, spoolMaxBytes: spoolUsage.maxBytes),
+            topics: balance, health: .init(healthy: problems.isEmpty, problems: problems), versions: LibraryVersions())
     }
 }
 
@@ -187,6 +200,16 @@ public struct StatsSnapshot: Codable, Sendable, Equatable {
         public var spoolRate: Double
         /// Estimated seconds until nothing is pending; absent while the backlog does not shrink.
         public var secondsToEmpty: Double?
+        /// Bytes of undelivered records in the spool.
+        public var spoolBytes: Int64
+        /// The spool's cap (`spool.max-size`).
+        public var spoolMaxBytes: Int64
+    }
+
+    /// Whether the gateway is healthy, and if not why (`/healthz`, `sluice stats` exit status).
+    public struct Health: Codable, Sendable, Equatable {
+        public var healthy: Bool
+        public var problems: [String]
     }
 
     /// Per topic, once quiet: received = published + pending + dlq + dropped.
@@ -207,6 +230,8 @@ public struct StatsSnapshot: Codable, Sendable, Equatable {
     public var publisher: Publisher
     public var retry: Retry
     public var topics: [String: TopicBalance]
+    public var health: Health
+    public var versions: LibraryVersions
 
     public func json() -> [UInt8] {
         let encoder = JSONEncoder()

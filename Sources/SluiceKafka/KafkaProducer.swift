@@ -270,7 +270,15 @@ private func errorCallback(
     guard let opaque else { return }
     let context = Unmanaged<CallbackContext>.fromOpaque(opaque).takeUnretainedValue()
     let text = reason.map { String(cString: $0) } ?? ""
-    context.logger.warning("Kafka: \(text) (\(error))")
+    // librdkafka's log callback has already written a line for a failed connection or
+    // name lookup: one line per failure, so these go to debug here.
+    let alreadyLogged =
+        error == RD_KAFKA_RESP_ERR__TRANSPORT.rawValue || error == RD_KAFKA_RESP_ERR__RESOLVE.rawValue
+    if alreadyLogged {
+        context.logger.debug("Kafka error callback: \(text) (\(error))")
+    } else {
+        context.logger.warning("Kafka: \(text) (\(error))")
+    }
     context.onError(KafkaError(.delivery, reason: text, rawCode: error))
 }
 

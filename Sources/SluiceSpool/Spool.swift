@@ -193,6 +193,9 @@ public final class Spool: Sendable {
         }
     }
 
+    /// Bytes of undelivered records held, and the cap past which publishers get `OVERLOADED`.
+    public var usage: (bytes: Int64, maxBytes: Int64) { (tally.withLock { $0.bytes }, maxBytes) }
+
     /// PENDING, DLQ and DLQ_FAILED counts per topic.
     public func countsByTopic() -> [String: [SpoolStatus: Int]] {
         tally.withLock { tally in
