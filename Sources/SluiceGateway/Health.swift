@@ -28,7 +28,8 @@ public struct HealthConfiguration: Sendable, Equatable {
         let percent = spoolMaxBytes > 0 ? Double(spoolBytes) * 100 / Double(spoolMaxBytes) : 0
         if percent >= spoolFullPercent {
             problems.append(
-                "spool \(Int(percent)) % full (\(spoolBytes) of \(spoolMaxBytes) bytes): publishers will get OVERLOADED")
+                "spool \(Int(percent)) % full (\(spoolBytes) of \(spoolMaxBytes) bytes): publishers will get OVERLOADED"
+            )
         }
         return problems
     }
