@@ -29,9 +29,16 @@ final class GatewayClient {
             }
         }
         guard connected == 0 else {
-            let reason = String(cString: strerror(errno))
+            let number = errno
+            let reason = String(cString: strerror(number))
             close(descriptor)
-            throw ClientError("cannot connect to \(socketPath): \(reason)")
+            let hint =
+                switch number {
+                case ENOENT, ECONNREFUSED: " (is `sluice serve` running, with this --socket or SLUICE_SOCKET?)"
+                case EACCES, EPERM: " (may this user connect? see socket-mode and access.socket-group)"
+                default: ""
+                }
+            throw ClientError("cannot connect to \(socketPath): \(reason)\(hint)")
         }
         let id = takeRequestID()
         try write(Hello(clientName: "sluice-cli/\(sluiceVersion)").frame(requestID: id))
