@@ -111,7 +111,13 @@ public final class Gateway: Sendable {
         let producer = try KafkaProducer(
             configuration: configuration.producer, logger: logger,
             onError: { error in
-                if error.isAllBrokersDown { wiring.routing?.forceOpen(reason: "all brokers are down") }
+                if error.isAllBrokersDown {
+                    if let routing = wiring.routing {
+                        routing.forceOpen(reason: "all brokers are down")
+                    } else {
+                        wiring.allBrokersDownEarly.store(true, ordering: .releasing)
+                    }
+                }
                 if error.isFatal { wiring.router?.restartProducer(reason: "fatal error: \(error.reason)") }
             },
             onDelivery: { opaque, outcome in
@@ -137,6 +143,9 @@ public final class Gateway: Sendable {
         wiring.routing = routing
         wiring.router = router
         wiring.worker = worker
+        if wiring.allBrokersDownEarly.load(ordering: .acquiring) {
+            routing.forceOpen(reason: "all brokers are down")
+        }
         self.producer = producer
         self.spool = spool
         self.routing = routing
@@ -326,6 +335,8 @@ private final class Wiring: @unchecked Sendable {
     var routing: Routing?
     var router: Router?
     var worker: RetryWorker?
+    /// librdkafka said every broker is down before `routing` was set.
+    let allBrokersDownEarly = Atomic<Bool>(false)
 
     func transition(_ transition: CircuitBreakerStateMachine.Transition) {
         switch transition.to {

@@ -15,7 +15,10 @@ public enum KafkaLibrary {
     /// Path of the shared object that holds librdkafka (from `/proc/self/maps`), or nil when
     /// it is linked in statically.
     public static var path: String? {
-        guard let maps = try? String(contentsOfFile: "/proc/self/maps", encoding: .utf8) else { return nil }
+        // /proc files report a size of 0: read to the end rather than by size.
+        guard let handle = FileHandle(forReadingAtPath: "/proc/self/maps") else { return nil }
+        defer { try? handle.close() }
+        let maps = String(decoding: handle.readDataToEndOfFile(), as: UTF8.self)
         for line in maps.split(separator: "\n") {
             guard let slash = line.firstIndex(of: "/") else { continue }
             let file = line[slash...]

@@ -254,12 +254,14 @@ private func logCallback(
 ) {
     guard let client, let opaque = rd_kafka_opaque(client) else { return }
     let logger = Unmanaged<CallbackContext>.fromOpaque(opaque).takeUnretainedValue().logger
-    let message = "librdkafka \(facility.map { String(cString: $0) } ?? ""): \(text.map { String(cString: $0) } ?? "")"
+    let name = facility.map { String(cString: $0) } ?? ""
+    let message = "librdkafka \(name): \(text.map { String(cString: $0) } ?? "")"
+    let metadata: Logger.Metadata = ["source": "librdkafka", "facility": "\(name)"]
     switch level {
-    case ...3: logger.error("\(message)")
-    case 4: logger.warning("\(message)")
-    case 5, 6: logger.info("\(message)")
-    default: logger.debug("\(message)")
+    case ...3: logger.error("\(message)", metadata: metadata)
+    case 4: logger.warning("\(message)", metadata: metadata)
+    case 5, 6: logger.info("\(message)", metadata: metadata)
+    default: logger.debug("\(message)", metadata: metadata)
     }
 }
 

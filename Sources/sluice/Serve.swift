@@ -32,6 +32,9 @@ struct Serve: ParsableCommand {
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
+    @Option(help: "Log format on stderr: text, or json (one object per line, for log collectors).")
+    var logFormat: String = "text"
+
     func run() throws {
         var settings = GatewayConfiguration()
         if let config { try settings.apply(yamlFile: config) }
@@ -44,8 +47,13 @@ struct Serve: ParsableCommand {
         guard let level = Logger.Level(rawValue: logLevel) else {
             throw ValidationError("unknown log level \(logLevel)")
         }
+        guard let format = LogFormat(rawValue: logFormat) else {
+            throw ValidationError("--log-format must be text or json")
+        }
+        LoggingSystem.bootstrap { label in SluiceLogHandler(label: label, format: format) }
         var logger = Logger(label: "sluice")
         logger.logLevel = level
+        let notifier = ServiceNotifier()
 
         let gateway: Gateway
         do {
@@ -58,6 +66,7 @@ struct Serve: ParsableCommand {
             signal(number, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
             source.setEventHandler {
+                notifier.notify("STOPPING=1")
                 logger.notice("received signal \(number)")
                 gateway.stop()
                 Foundation.exit(0)
@@ -73,6 +82,8 @@ struct Serve: ParsableCommand {
             logger.notice("received SIGHUP: nothing to reload, ignored (restart to apply configuration changes)")
         }
         hangup.activate()
+        // The socket listens: a Type=notify unit is started now, and its dependents may connect.
+        notifier.notify("READY=1\nSTATUS=serving \(settings.socketPath)\nMAINPID=\(getpid())")
         withExtendedLifetime((signals, hangup)) { dispatchMain() }
     }
 }
