@@ -68,4 +68,9 @@ if [ ! -x "$deps/bin/tansu" ]; then
     chmod +x "$deps/bin/tansu"
     rm -rf "$tmp"
 fi
+# --- Prometheus's Python client, whose text parser the metrics test uses ----------------
+if [ ! -d "$deps/python/prometheus_client" ]; then
+    say "installing the Prometheus text parser (prometheus-client) into $deps/python"
+    python3 -m pip install --quiet --disable-pip-version-check --target "$deps/python" prometheus-client==0.26.0
+fi
 say "dependencies ready in $deps"

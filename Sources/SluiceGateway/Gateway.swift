@@ -48,6 +48,8 @@ public final class Gateway: Sendable {
     /// One serial queue per loop where the router runs, since it may wait for librdkafka.
     private let publishLanes: [DispatchQueue]
     private let listener: Listener
+    /// The `/metrics` and `/healthz` listener, when `metrics.listen` is set.
+    private let metricsEndpoint: HTTPEndpoint?
     private let producer: KafkaProducer
     private let spool: Spool
     private let routing: Routing
@@ -87,7 +89,9 @@ public final class Gateway: Sendable {
         }
         ProcessLimits.limitMallocArenas(to: 4)
         self.clock = clock
-        let stats = GatewayStats(metrics: metrics)
+        // With a metrics listener the gateway's metrics go to its Prometheus registry.
+        let prometheus = configuration.metricsListen.map { _ in PrometheusExport() }
+        let stats = GatewayStats(metrics: prometheus?.factory ?? metrics)
         try Self.makeParentDirectory(of: configuration.spoolPath)
         let spool = try Spool(
             path: configuration.spoolPath, synchronous: configuration.spoolSynchronous,
@@ -180,6 +184,23 @@ public final class Gateway: Sendable {
             producer.close(flushTimeoutMilliseconds: 0)
             throw ConfigurationError(error.reason)
         }
+        if let prometheus, let address = configuration.metricsListen.flatMap(HostPort.init) {
+            let context = context
+            do {
+                metricsEndpoint = try HTTPEndpoint(host: address.host, port: address.port, logger: logger) { path in
+                    PrometheusExport.respond(
+                        to: path, registry: prometheus.registry, stats: context.stats, snapshot: context.snapshot)
+                }
+            } catch {
+                listener.stop()
+                loops.shutdown()
+                producer.close(flushTimeoutMilliseconds: 0)
+                throw ConfigurationError("metrics.listen: \(error.reason)")
+            }
+            logger.info("serving /metrics and /healthz on \(address.host):\(metricsEndpoint?.port ?? 0)")
+        } else {
+            metricsEndpoint = nil
+        }
         self.loops = loops
         publishLanes = loops.loops.indices.map { DispatchQueue(label: "sluice.publish.\($0)") }
         startHealthChecks(stallTimeout: configuration.stallTimeoutMilliseconds)
@@ -198,6 +219,9 @@ public final class Gateway: Sendable {
     public func stats() -> StatsSnapshot {
         context.snapshot()
     }
+
+    /// The port of the `/metrics` listener, when there is one.
+    public var metricsPort: UInt16? { metricsEndpoint?.port }
 
     /// The circuit breaker's state.
     public var circuitState: CircuitBreakerStateMachine.State { routing.breakerState }
@@ -261,8 +285,13 @@ public final class Gateway: Sendable {
         let healthTimer = DispatchSource.makeTimerSource(queue: .global())
         self.healthTimer = healthTimer
         healthTimer.schedule(deadline: .now() + .milliseconds(500), repeating: .milliseconds(500))
-        healthTimer.setEventHandler { [producer, router, routing] in
+        healthTimer.setEventHandler { [producer, router, routing, context] in
             let now = uptimeMilliseconds()
+            // Gauges for backends that are not scraped through `/metrics` (which refreshes them).
+            if now - context.stats.gaugesRefreshedAt.load(ordering: .relaxed) >= 5_000 {
+                context.stats.gaugesRefreshedAt.store(now, ordering: .relaxed)
+                context.stats.updateGauges(context.snapshot())
+            }
             if producer.queueDepth == 0 {
                 router.lastDeliveryAt.store(now, ordering: .relaxed)
             } else if now - router.lastDeliveryAt.load(ordering: .relaxed) > stallTimeout
@@ -312,6 +341,7 @@ public final class Gateway: Sendable {
         loops.shutdown()
         producer.close(flushTimeoutMilliseconds: 0)
         spool.releaseLock()
+        metricsEndpoint?.stop()
         logger.info("stopped")
     }
 

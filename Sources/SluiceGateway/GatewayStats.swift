@@ -39,6 +39,15 @@ public final class GatewayStats: Sendable {
     let storedForRetry: Counter
     let retrySuccess: Counter
     let dlqSent: Counter
+    let spoolPending: Gauge
+    let spoolOldestPendingAge: Gauge
+    let spoolBytes: Gauge
+    let breakerStates: [(CircuitBreakerStateMachine.State, Gauge)]
+    let connections: Gauge
+    let producerQueueDepth: Gauge
+    let healthy: Gauge
+    /// Uptime (ms) of the last gauge refresh by the health timer.
+    let gaugesRefreshedAt = Atomic<Int64>(0)
 
     /// Counters report to `metrics`, by default the process's bootstrapped `MetricsSystem`.
     init(metrics: any MetricsFactory = MetricsSystem.factory) {
@@ -50,6 +59,32 @@ public final class GatewayStats: Sendable {
         storedForRetry = Counter(label: "kafka.events.stored_for_retry", factory: metrics)
         retrySuccess = Counter(label: "kafka.retry.success", factory: metrics)
         dlqSent = Counter(label: "kafka.dlq.sent", factory: metrics)
+        spoolPending = Gauge(label: "sluice.spool.pending", factory: metrics)
+        spoolOldestPendingAge = Gauge(label: "sluice.spool.oldest_pending_age_seconds", factory: metrics)
+        spoolBytes = Gauge(label: "sluice.spool.bytes", factory: metrics)
+        breakerStates = [CircuitBreakerStateMachine.State.closed, .open, .halfOpen].map { state in
+            (
+                state,
+                Gauge(label: "kafka.circuit_breaker.state", dimensions: [("state", state.rawValue)], factory: metrics)
+            )
+        }
+        connections = Gauge(label: "sluice.connections", factory: metrics)
+        producerQueueDepth = Gauge(label: "kafka.producer.queue_depth", factory: metrics)
+        healthy = Gauge(label: "sluice.healthy", factory: metrics)
+    }
+
+    /// Sets the gauges from a snapshot: spool depth and age, breaker state (1 for the current
+    /// one), connections, librdkafka's queue and health.
+    func updateGauges(_ snapshot: StatsSnapshot) {
+        spoolPending.record(snapshot.retry.pending)
+        spoolOldestPendingAge.record(snapshot.retry.oldestPendingAgeSeconds ?? 0)
+        spoolBytes.record(snapshot.retry.spoolBytes)
+        for (state, gauge) in breakerStates {
+            gauge.record(state.rawValue == snapshot.publisher.circuitBreakerState ? 1 : 0)
+        }
+        connections.record(snapshot.connections.current)
+        producerQueueDepth.record(snapshot.kafka.queueDepth)
+        healthy.record(snapshot.health.healthy ? 1 : 0)
     }
 
     func countError(_ code: ErrorCode, by amount: Int = 1) {
