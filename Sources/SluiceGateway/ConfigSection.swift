@@ -203,7 +203,7 @@ let renamedKeys: [String: String] = [
 ]
 
 /// Milliseconds in a duration such as `250ms`, `1.5s`, `5m`, `1h` or `7d`.
-func parseDuration(_ text: String) -> Int64? {
+public func parseDuration(_ text: String) -> Int64? {
     let units: [(String, Double)] = [("ms", 1), ("s", 1_000), ("m", 60_000), ("h", 3_600_000), ("d", 86_400_000)]
     let trimmed = text.trimmingCharacters(in: .whitespaces)
     for (unit, factor) in units where trimmed.hasSuffix(unit) {
@@ -216,7 +216,7 @@ func parseDuration(_ text: String) -> Int64? {
 }
 
 /// Bytes in a size such as `65536`, `64KiB`, `1MiB`, `1GiB`, `10MB` or `1GB`.
-func parseSize(_ text: String) -> Int64? {
+public func parseSize(_ text: String) -> Int64? {
     let units: [(String, Double)] = [
         ("KiB", 1_024), ("MiB", 1_048_576), ("GiB", 1_073_741_824), ("TiB", 1_099_511_627_776),
         ("KB", 1_000), ("MB", 1_000_000), ("GB", 1_000_000_000), ("TB", 1_000_000_000_000), ("B", 1),

@@ -120,6 +120,19 @@ final class GatewayClient {
         }
     }
 
+    /// A reply already read from the socket and decoded, without reading more; nil if none.
+    func bufferedReply() throws -> (requestID: UInt32, message: ServerMessage)? {
+        do {
+            guard let frame = try decoder.next() else { return nil }
+            return (frame.header.requestID, try ServerMessage(frame: frame))
+        } catch {
+            throw ClientError("bad frame from the gateway: \(error)")
+        }
+    }
+
+    /// The socket's descriptor, for `poll`.
+    var socketDescriptor: Int32 { descriptor }
+
     private func readMessage() throws -> ServerMessage { try readReply().message }
 }
 
