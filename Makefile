@@ -9,12 +9,13 @@ SOCKET ?= $(ROOT)/run/sluice.sock
 SPOOL ?= $(ROOT)/run/spool.db
 PREFIX ?= /usr/local
 
-.PHONY: setup build release run test lint bench install clean fuzz
+.PHONY: setup build release run test lint bench install clean fuzz package package-test
 
 setup:
 	@bash scripts/bootstrap.sh
 
 build: setup
+	@[ -d .build/debug ] || echo "[build] first build of Sluice and its Swift dependencies (debug): 3-5 minutes on 2 cores"
 	$(SWIFT) build
 
 release: setup
@@ -37,6 +38,15 @@ test: setup lint
 	$(MAKE) -C clients/c check
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
+	$(MAKE) package-test
+
+# dist/sluice_VERSION_ARCH.deb: static Swift runtime, bundled librdkafka, libsluice, systemd unit.
+package: setup
+	@bash scripts/package.sh
+
+# Installs the package into a clean root and publishes through it to the dev broker.
+package-test: package
+	@bash scripts/package-test.sh
 
 bench: release
 	@bash scripts/bench.sh
@@ -51,5 +61,5 @@ install: release
 	$(MAKE) -C clients/c install PREFIX=$(PREFIX) DESTDIR=$(DESTDIR)
 
 clean:
-	rm -rf .build run
+	rm -rf .build .build-package dist run
 	$(MAKE) -C clients/c clean

