@@ -47,7 +47,12 @@ has_files() {
 check "the package holds the binary, librdkafka, libsluice, the unit, the config, LICENSE and changelog" has_files
 
 runpath_is_relative() {
-    readelf -d "$target/usr/bin/sluice" | grep -E 'RUNPATH|RPATH' | tee /dev/stderr | grep -q "\[\$ORIGIN/../lib/sluice\]"
+    local runpath
+    runpath=$(readelf -d "$target/usr/bin/sluice" | sed -n 's/.*Library r[un]*path: \[\(.*\)\]/\1/p')
+    echo "runpath: $runpath"
+    # Every entry is relative to the binary: nothing points into a checkout or a toolchain.
+    for entry in ${runpath//:/ }; do [[ "$entry" == '$ORIGIN'* ]] || return 1; done
+    [[ ":$runpath:" == *':$ORIGIN/../lib/sluice:'* ]]
     ! ldd "$target/usr/bin/sluice" | grep -E "not found|\.deps|/opt/swift|swift"
     ldd "$target/usr/bin/sluice" | grep -q "$target/usr/bin/../lib/sluice/librdkafka.so.1"
 }
@@ -73,6 +78,7 @@ for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && br
 # Everything below runs with the checkout's .deps and the toolchain out of reach.
 cat >"$work/hidden.sh" <<SCRIPT
 set -euo pipefail
+trap 'echo "--- serve.log"; cat "$work/serve.log" 2>/dev/null' ERR
 mount -t tmpfs none "$root/.deps"
 [ -d /opt/swift ] && mount -t tmpfs none /opt/swift
 [ ! -e "$root/.deps/librdkafka" ]
@@ -87,10 +93,11 @@ spool: { path: $work/spool.db, max-bytes: 64MiB }
 YAML
 run "\$sluice" check-config "$work/sluice.yaml"
 run "\$sluice" check-config "$target/etc/sluice/sluice.yaml"
-run "\$sluice" serve --config "$work/sluice.yaml" >"$work/serve.log" 2>&1 &
+env -i PATH=/usr/bin:/bin "\$sluice" serve --config "$work/sluice.yaml" >"$work/serve.log" 2>&1 &
 serve=\$!
+trap 'kill \$serve 2>/dev/null || true' EXIT
 for _ in \$(seq 1 100); do [ -S "$work/s.sock" ] && break; sleep 0.1; done
-grep -q "librdkafka 2.8.0 loaded from $target/usr/bin/../lib/sluice/librdkafka.so.1" "$work/serve.log"
+grep -q "librdkafka 2.8.0 loaded from $target/usr/lib/sluice/librdkafka.so.1" "$work/serve.log"
 printf 'p1\tone\np2\ttwo\np1\tthree\n' | run "\$sluice" send --socket "$work/s.sock" --topic packaged | tee "$work/send.txt"
 grep -q 'sent 3 events, 3 acknowledged' "$work/send.txt"
 cc -o "$work/publish" "$root/clients/c/examples/publish.c" -I"$target/usr/include" -L"$target/usr/lib" -lsluice

@@ -68,5 +68,5 @@ Description: local event gateway to Apache Kafka
  C client library (libsluice) with its header and pkg-config file.
 CONTROL
 
-dpkg-deb --root-owner-group -Zxz --build "$stage" "$deb" >/dev/null
+dpkg-deb --root-owner-group -Zgzip --build "$stage" "$deb" >/dev/null
 say "built $deb ($(du -h "$deb" | cut -f1))"
