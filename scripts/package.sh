@@ -34,20 +34,25 @@ gzip -9n -c CHANGELOG.md >"$doc/changelog.gz"
 for script in postinst prerm postrm; do install -m 755 "packaging/debian/$script" "$stage/DEBIAN/$script"; done
 echo /etc/sluice/sluice.yaml >"$stage/DEBIAN/conffiles"
 
-# Depends: the Debian packages that hold every shared library the binaries load from the system.
-libs=$( { ldd "$stage/usr/bin/sluice"; ldd "$stage/usr/lib/sluice/librdkafka.so.1"
-          ldd "$stage"/usr/lib/libsluice.so.*.*.*; } | awk '/=> \// {print $3}' | sort -u)
+# Depends: the Debian packages holding the shared libraries the binaries name (NEEDED),
+# resolved as the dynamic loader resolves them.
 if ldd "$stage/usr/bin/sluice" | grep -q 'not found'; then
     ldd "$stage/usr/bin/sluice" >&2
     say "a library the binary needs is missing"
     exit 1
 fi
 packages=()
-for lib in $libs; do
-    case "$lib" in "$stage"/*) continue ;; esac
-    owner=$(dpkg -S "$lib" 2>/dev/null || dpkg -S "/usr$lib" 2>/dev/null || dpkg -S "${lib#/usr}" 2>/dev/null || true)
-    [ -n "$owner" ] || { say "no Debian package owns $lib"; exit 1; }
-    packages+=("${owner%%:*}")
+for elf in "$stage/usr/bin/sluice" "$stage/usr/lib/sluice/librdkafka.so.1" "$stage"/usr/lib/libsluice.so.*.*.*; do
+    resolved=$(ldd "$elf")
+    for name in $(readelf -d "$elf" | sed -n 's/.*Shared library: \[\(.*\)\]/\1/p'); do
+        case "$name" in ld-linux*) continue ;; esac  # the loader comes with libc6
+        lib=$(awk -v n="$name" '$1 == n && $3 ~ /^\// {print $3}' <<<"$resolved")
+        [ -n "$lib" ] || { say "$elf: cannot resolve $name"; exit 1; }
+        case "$lib" in "$stage"/*) continue ;; esac
+        owner=$(dpkg -S "$lib" 2>/dev/null || dpkg -S "/usr$lib" 2>/dev/null || dpkg -S "${lib#/usr}" 2>/dev/null || true)
+        [ -n "$owner" ] || { say "no Debian package owns $lib"; exit 1; }
+        packages+=("${owner%%:*}")
+    done
 done
 depends=$(printf '%s\n' "${packages[@]}" adduser | sort -u | paste -sd, - | sed 's/,/, /g')
 
