@@ -101,7 +101,11 @@ for _ in \$(seq 1 100); do [ -S "$work/s.sock" ] && break; sleep 0.1; done
 grep -q "librdkafka 2.8.0 loaded from $target/usr/lib/sluice/librdkafka.so.1" "$work/serve.log"
 printf 'p1\tone\np2\ttwo\np1\tthree\n' | run "\$sluice" send --socket "$work/s.sock" --topic packaged | tee "$work/send.txt"
 grep -q 'sent 3 events, 3 acknowledged' "$work/send.txt"
-cc -o "$work/publish" "$root/clients/c/examples/publish.c" -I"$target/usr/include" -L"$target/usr/lib" -lsluice
+# Built as a user would, through the package's sluice.pc (the sysroot points it at the clean root).
+flags=\$(PKG_CONFIG_SYSROOT_DIR="$target" \
+    PKG_CONFIG_LIBDIR="$target/usr/lib/pkgconfig:\$(pkg-config --variable pc_path pkg-config)" \
+    pkg-config --cflags --libs sluice)
+cc -o "$work/publish" "$root/clients/c/examples/publish.c" \$flags
 env -i LD_LIBRARY_PATH="$target/usr/lib" "$work/publish" "$work/s.sock" packaged 5
 run "\$sluice" stats --socket "$work/s.sock" --json >"$work/stats.json"
 python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["records"]["published"] >= 8, d["records"]; assert d["retry"]["pending"] == 0; assert d["versions"]["librdkafka"] == "2.8.0"' "$work/stats.json"

@@ -273,9 +273,11 @@ private func errorCallback(
     let context = Unmanaged<CallbackContext>.fromOpaque(opaque).takeUnretainedValue()
     let text = reason.map { String(cString: $0) } ?? ""
     // librdkafka's log callback has already written a line for a failed connection or
-    // name lookup: one line per failure, so these go to debug here.
+    // name lookup, and "all brokers down" is the reason the circuit breaker logs when it
+    // opens: one line per failure, so these go to debug here.
     let alreadyLogged =
         error == RD_KAFKA_RESP_ERR__TRANSPORT.rawValue || error == RD_KAFKA_RESP_ERR__RESOLVE.rawValue
+        || error == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN.rawValue
     if alreadyLogged {
         context.logger.debug("Kafka error callback: \(text) (\(error))")
     } else {

@@ -55,6 +55,7 @@ struct ServiceTests {
         #expect(
             refused.allSatisfy { $0.hasPrefix("librdkafka ") },
             "a connection failure reaches the log once, from librdkafka's log callback: \(refused)")
+        #expect(!messages.contains { $0.contains("brokers are down (-187)") }, "said once, as the circuit's reason")
         let openings = messages.filter { $0.contains("→ OPEN") }
         #expect(openings.count == 1, "\(openings)")
         #expect(
