@@ -47,6 +47,27 @@ has_files() {
 }
 check "the package holds the binary, librdkafka, libsluice, the unit, the config, LICENSE and changelog" has_files
 
+postinst_creates_user() {
+    # In a private mount namespace over a copy of /etc, so the host's users are untouched.
+    cat >"$work/postinst.sh" <<SCRIPT
+set -euo pipefail
+cp -a /etc "$work/etc"
+mount --bind "$work/etc" /etc
+# A machine where the package was once installed for real: start from no user in the copy.
+if getent passwd sluice >/dev/null; then deluser --quiet --system sluice; fi
+if getent group sluice >/dev/null; then delgroup --quiet --system sluice; fi
+! getent passwd sluice
+sh "$work/DEBIAN/postinst" configure
+sh "$work/DEBIAN/postinst" configure    # an upgrade: the user exists already
+getent passwd sluice
+[ "\$(id -u sluice)" -lt 1000 ]             # a system user
+getent passwd sluice | grep -q ':/var/lib/sluice:'
+getent group sluice
+SCRIPT
+    unshare --mount --propagation private bash "$work/postinst.sh"
+}
+check "postinst creates the sluice system user and group, once" postinst_creates_user
+
 runpath_is_relative() {
     local runpath
     runpath=$(readelf -d "$target/usr/bin/sluice" | sed -n 's/.*Library r[un]*path: \[\(.*\)\]/\1/p')
