@@ -16,6 +16,34 @@ struct OperatorCommandTests {
         #expect(lines.contains { $0.hasPrefix("zstd 1.") }, "\(lines)")
     }
 
+    @Test func refusesDebianBookwormsLibrdkafka() throws {
+        // LD_LIBRARY_PATH comes before the binary's RUNPATH: this loads Debian's 2.0.2,
+        // as an installed binary would that found no bundled library.
+        let multiarch = ["/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu"]
+        let directory = try #require(
+            multiarch.first { FileManager.default.fileExists(atPath: $0 + "/librdkafka.so.1") },
+            "Debian's librdkafka1 (2.0.2) is installed by scripts/bootstrap.sh")
+        let temporary = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: temporary) }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: try sluiceExecutable())
+        process.arguments = [
+            "serve", "--socket", temporary + "/s.sock", "--spool", temporary + "/spool.db", "--brokers", "127.0.0.1:1",
+        ]
+        process.environment = ["LD_LIBRARY_PATH": directory, "PATH": "/usr/bin:/bin"]
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = output
+        try process.run()
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 1)
+        #expect(
+            text.contains("librdkafka 2.0.2 was loaded from \(directory)/librdkafka.so.1; Sluice needs 2.1 or newer"),
+            "\(text)")
+        #expect(!FileManager.default.fileExists(atPath: temporary + "/s.sock"), "it never served")
+    }
+
     @Test func checkConfigValidatesWithoutStarting() throws {
         let directory = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
