@@ -220,6 +220,17 @@ public final class Gateway: Sendable {
         context.snapshot()
     }
 
+    /// Whether every event loop and publish lane runs a block within `milliseconds` (a
+    /// watchdog's liveness check: a stuck loop stops the pings).
+    public func loopsRespond(within milliseconds: Int) -> Bool {
+        let group = DispatchGroup()
+        for queue in loops.loops.map(\.queue) + publishLanes {
+            group.enter()
+            queue.async { group.leave() }
+        }
+        return group.wait(timeout: .now() + .milliseconds(milliseconds)) == .success
+    }
+
     /// The port of the `/metrics` listener, when there is one.
     public var metricsPort: UInt16? { metricsEndpoint?.port }
 

@@ -9,8 +9,15 @@ public struct ServiceNotifier: Sendable {
     /// The datagram socket's path; a leading `@` names an abstract socket.
     public let socketPath: String?
 
-    public init(socketPath: String? = ProcessInfo.processInfo.environment["NOTIFY_SOCKET"]) {
-        self.socketPath = socketPath.flatMap { $0.isEmpty ? nil : $0 }
+    /// How often the service manager expects `WATCHDOG=1` (`WatchdogSec=`), in microseconds.
+    public let watchdogMicroseconds: UInt64?
+
+    public init(environment: [String: String] = ProcessInfo.processInfo.environment) {
+        socketPath = environment["NOTIFY_SOCKET"].flatMap { $0.isEmpty ? nil : $0 }
+        // WATCHDOG_PID, when set, names the process the watchdog is for.
+        let forThisProcess = environment["WATCHDOG_PID"].map { $0 == String(getpid()) } ?? true
+        watchdogMicroseconds =
+            forThisProcess ? environment["WATCHDOG_USEC"].flatMap(UInt64.init).flatMap { $0 > 0 ? $0 : nil } : nil
     }
 
     /// Sends `state` (e.g. `READY=1`); false when there is no socket or the send failed.

@@ -84,7 +84,26 @@ struct Serve: ParsableCommand {
         hangup.activate()
         // The socket listens: a Type=notify unit is started now, and its dependents may connect.
         notifier.notify("READY=1\nSTATUS=serving \(settings.socketPath)\nMAINPID=\(getpid())")
-        withExtendedLifetime((signals, hangup)) { dispatchMain() }
+        let watchdog = notifier.watchdogMicroseconds.map { startWatchdog(every: $0, gateway, notifier, logger) }
+        withExtendedLifetime((signals, hangup, watchdog)) { dispatchMain() }
+    }
+
+    /// Sends `WATCHDOG=1` twice per watchdog interval while every event loop answers in time.
+    private func startWatchdog(
+        every microseconds: UInt64, _ gateway: Gateway, _ notifier: ServiceNotifier, _ logger: Logger
+    ) -> DispatchSourceTimer {
+        let period = max(1, Int(microseconds / 2_000))
+        let timer = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "sluice.watchdog"))
+        timer.schedule(deadline: .now(), repeating: .milliseconds(period))
+        timer.setEventHandler {
+            if gateway.loopsRespond(within: max(1, period / 2)) {
+                notifier.notify("WATCHDOG=1")
+            } else {
+                logger.error("an event loop did not answer within \(period / 2) ms: not telling the watchdog")
+            }
+        }
+        timer.activate()
+        return timer
     }
 }
 

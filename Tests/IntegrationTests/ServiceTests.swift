@@ -1,4 +1,5 @@
 import Foundation
+import SluiceGateway
 import SluiceTestSupport
 import Testing
 
@@ -25,6 +26,29 @@ struct ServiceTests {
         #expect(stopping == "STOPPING=1")
         try waitUntil("sluice serve exits", timeout: 30) { !gateway.process.isRunning }
         #expect(gateway.process.terminationStatus == 0)
+    }
+
+    @Test func pingsTheWatchdogWhileTheLoopsAnswer() throws {
+        let broker = try DevBroker()
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let notify = try NotifySocket(path: directory + "/notify.sock")
+        let gateway = try GatewayProcess(
+            brokers: broker.bootstrapServers,
+            environment: ["NOTIFY_SOCKET": notify.path, "WATCHDOG_USEC": "200000"], waitUntilServing: false)
+        #expect(try notify.receive(timeout: 15).contains("READY=1"))
+        for _ in 0..<3 {
+            #expect(try notify.receive(timeout: 2) == "WATCHDOG=1", "a ping every 100 ms")
+        }
+        #expect(try gateway.stop() == 0)
+    }
+
+    @Test func noWatchdogPingsForAnotherProcess() {
+        let notifier = ServiceNotifier(environment: [
+            "NOTIFY_SOCKET": "/run/x", "WATCHDOG_USEC": "1000000", "WATCHDOG_PID": "\(getpid() + 1)",
+        ])
+        #expect(notifier.watchdogMicroseconds == nil)
+        #expect(ServiceNotifier(environment: ["WATCHDOG_USEC": "1000000"]).watchdogMicroseconds == 1_000_000)
     }
 
     @Test func jsonLogLinesAndOneLinePerFailure() throws {
