@@ -147,7 +147,9 @@ public final class Gateway: Sendable {
         wiring.routing = routing
         wiring.router = router
         wiring.worker = worker
-        if wiring.allBrokersDownEarly.load(ordering: .acquiring) {
+        // A report from before the wiring may have been a moment's: open only if still so.
+        if wiring.allBrokersDownEarly.load(ordering: .acquiring) && !producer.brokerAnswers(timeoutMilliseconds: 1_000)
+        {
             routing.forceOpen(reason: "all brokers are down")
         }
         self.producer = producer
