@@ -29,10 +29,41 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# The clean root: only what the package holds.
+# The clean root: an empty dpkg database, then dpkg installs the package into it. The
+# maintainer scripts run outside the root (chrootless: the root has no shell), in a private
+# mount namespace over a copy of /etc, so the user they create never reaches the host.
 target="$work/root"
-dpkg-deb -x "$deb" "$target"
+mkdir -p "$target/var/lib/dpkg/info" "$target/var/lib/dpkg/updates"
+touch "$target/var/lib/dpkg/status"
 dpkg-deb -e "$deb" "$work/DEBIAN"
+
+install_with_dpkg() {
+    cat >"$work/install.sh" <<SCRIPT
+set -euo pipefail
+cp -a /etc "$work/etc"
+mount --bind "$work/etc" /etc
+# A machine where the package was once installed for real: start from no user in the copy.
+if getent passwd sluice >/dev/null; then deluser --quiet --system sluice; fi
+if getent group sluice >/dev/null; then delgroup --quiet --system sluice; fi
+! getent passwd sluice
+# Only the root's database is empty: the libraries it depends on are the host's.
+dpkg --root="$target" --force-script-chrootless --force-depends -i "$deb"
+dpkg --root="$target" -s sluice | grep -qx 'Status: install ok installed'
+getent passwd sluice
+[ "\$(id -u sluice)" -lt 1000 ]                 # a system user
+getent passwd sluice | grep -q ':/var/lib/sluice:'
+getent group sluice
+[ "\$(stat -c %G "$target/etc/sluice/sluice.yaml")" = sluice ]
+# An upgrade keeps the admin's configuration (a conffile) and the user.
+echo "# changed by the admin" >>"$target/etc/sluice/sluice.yaml"
+dpkg --root="$target" --force-script-chrootless --force-depends --force-confold -i "$deb"
+grep -qx "# changed by the admin" "$target/etc/sluice/sluice.yaml"
+[ "\$(getent passwd sluice | wc -l)" -eq 1 ]
+SCRIPT
+    unshare --mount --propagation private bash "$work/install.sh"
+}
+check "dpkg installs it into a clean root, creates the sluice system user, keeps a changed conffile" \
+    install_with_dpkg
 
 has_files() {
     for f in usr/bin/sluice usr/lib/sluice/librdkafka.so.1 usr/lib/libsluice.so usr/lib/libsluice.a \
@@ -46,27 +77,6 @@ has_files() {
     for script in postinst prerm postrm; do sh -n "$work/DEBIAN/$script"; done
 }
 check "the package holds the binary, librdkafka, libsluice, the unit, the config, LICENSE and changelog" has_files
-
-postinst_creates_user() {
-    # In a private mount namespace over a copy of /etc, so the host's users are untouched.
-    cat >"$work/postinst.sh" <<SCRIPT
-set -euo pipefail
-cp -a /etc "$work/etc"
-mount --bind "$work/etc" /etc
-# A machine where the package was once installed for real: start from no user in the copy.
-if getent passwd sluice >/dev/null; then deluser --quiet --system sluice; fi
-if getent group sluice >/dev/null; then delgroup --quiet --system sluice; fi
-! getent passwd sluice
-sh "$work/DEBIAN/postinst" configure
-sh "$work/DEBIAN/postinst" configure    # an upgrade: the user exists already
-getent passwd sluice
-[ "\$(id -u sluice)" -lt 1000 ]             # a system user
-getent passwd sluice | grep -q ':/var/lib/sluice:'
-getent group sluice
-SCRIPT
-    unshare --mount --propagation private bash "$work/postinst.sh"
-}
-check "postinst creates the sluice system user and group, once" postinst_creates_user
 
 runpath_is_relative() {
     local runpath
