@@ -322,7 +322,7 @@ outage_run() {
     # The drain: a broker on the port, the topic re-created, pending sampled until 0.
     # A small backlog drains in well under a second once the spool is fast: sample it
     # often (STATS is cheap on a small spool, and the sampler backs off when it is not).
-    interval=${stats_interval:-$(((n <= 100000) ? 20 : 250))}
+    interval=${stats_interval:-$(((n <= 100000) ? 5 : 250))}
     samples=$dir/stats.txt
     start_poller "$samples" "$interval"
     sleep 0.5 # a few samples of the full spool first

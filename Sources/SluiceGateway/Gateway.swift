@@ -97,6 +97,7 @@ public final class Gateway: Sendable {
             path: configuration.spoolPath, synchronous: configuration.spoolSynchronous,
             maxBytes: configuration.spoolMaxBytes, exclusive: true,
             fileMode: configuration.access.socketGroup == nil ? 0o600 : 0o640)
+        for repair in spool.repairs { logger.warning("spool: cut off a torn tail (never acknowledged): \(repair)") }
         if !configuration.storeFailures {
             logger.warning(
                 "kafka.fallback.store-failures is OFF: records Kafka does not take will be DROPPED (counted in STATS)")

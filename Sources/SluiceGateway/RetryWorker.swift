@@ -145,6 +145,7 @@ final class RetryWorker: Sendable {
                     return key.retryAt <= now && probing.insert(hash).inserted
                 }
             }
+            if sendable.count < page.entries.count && !park(page, except: sendable) { break }
             if !sendable.isEmpty { inFlight.append(produce(page, sendable, hashes: hashes)) }
             // A short read is the log's tail: settle everything before looking for more.
             let tail = page.entries.count < configuration.batchSize
@@ -160,6 +161,28 @@ final class RetryWorker: Sendable {
         for chunk in inFlight { delivered += settle(chunk).delivered }
         if delivered > 0 { logger.info("retry: delivered \(delivered) spooled records") }
         return delivered
+    }
+
+    /// Moves the page's log records that this round passes by (their key is held) to the
+    /// spool's table, so the log behind them can go; false if the spool failed.
+    private func park(_ page: PendingPage, except sent: [Int]) -> Bool {
+        var sending = sent.makeIterator()
+        var next = sending.next()
+        var passed: [Int64] = []
+        for (index, entry) in page.entries.enumerated() {
+            if index == next {
+                next = sending.next()
+            } else if entry.inLog {
+                passed.append(entry.id)
+            }
+        }
+        do {
+            try spool.park(passed)
+            return true
+        } catch {
+            logger.error("retry: cannot set aside the records of held keys: \(error)")
+            return false
+        }
     }
 
     /// Records produced together, waiting for their delivery reports.

@@ -88,7 +88,7 @@ final class Router: Sendable {
                         state.nextSequence += Int64(batch.records.count)
                     }
                     let (allowed, transition) = state.breaker.allowsCalls(now: clock.now())
-                    var toSpool: [(index: Int, record: SpoolRecord)] = []
+                    var toSpool = Spooling()
                     for index in next..<batch.records.count {
                         let record = batch.records[index]
                         if let invalid = record.error {
@@ -118,14 +118,11 @@ final class Router: Sendable {
                             }
                         }
                         if storeFailures {
-                            state.spooledKeys[hash == 0 ? keyHash(topic: topic, key: key) : hash, default: 0] += 1
-                            toSpool.append(
-                                (
-                                    index,
-                                    spoolRecord(
-                                        record, of: batch, eventID: ids[index], now: now, peer: peer, pending: pending,
-                                        index: index, topic: topics[Int(topicOfRecord[index])])
-                                ))
+                            let hash = hash == 0 ? keyHash(topic: topic, key: key) : hash
+                            state.spooledKeys[hash, default: 0] += 1
+                            toSpool.add(
+                                record, of: batch, bytes: bytes, eventID: ids[index], now: now, peer: peer,
+                                pending: pending, index: index, topic: topics[Int(topicOfRecord[index])], hash: hash)
                         } else {
                             stats.countDropped(topic: topics[Int(topicOfRecord[index])])
                             pending.resolve(record: index, failure: .deliveryFailed)
@@ -193,42 +190,28 @@ final class Router: Sendable {
         }
     }
 
-    /// A record routed to the spool, with the same headers a direct publish would carry.
-    private func spoolRecord(
-        _ record: RecordView, of batch: PublishBatch, eventID: EventID, now: Int64, peer: PeerStamp,
-        pending: PendingBatch, index: Int, topic: String
-    ) -> SpoolRecord {
-        var headers: [SpoolHeader] = []
-        batch.forEachHeader(of: record) { name, value in
-            headers.append(SpoolHeader(name: String(decoding: name, as: UTF8.self), value: Array(value)))
+    /// Hands records to the spool (call with the routing lock held, so spool order is routing order).
+    private func enqueue(_ spooling: Spooling, for pending: PendingBatch) {
+        stats.countStoredForRetry(spooling.indices.count)
+        spool.enqueue(spooling.batch) { [self] result in
+            spooled(result, indices: spooling.indices, hashes: spooling.hashes, for: pending)
         }
-        let id = eventID.uuidString
-        headers.append(SpoolHeader(name: "event-id", value: Array(id.utf8)))
-        headers.append(SpoolHeader(name: "event-type", value: Array(batch.payload[record.eventType])))
-        headers.append(SpoolHeader(name: "sluice-uid", value: peer.uid))
-        headers.append(SpoolHeader(name: "sluice-pid", value: peer.pid))
-        return SpoolRecord(
-            sequence: pending.sequenceBase + Int64(index), eventID: id, topic: topic,
-            key: Array(batch.payload[record.key]),
-            headers: headers, value: Array(batch.payload[record.value]),
-            timestamp: record.timestamp == 0 ? now : record.timestamp, client: pending.client, reason: "circuit open")
     }
 
-    /// Hands records to the spool (call with the routing lock held, so spool order is routing order).
-    private func enqueue(_ records: [(index: Int, record: SpoolRecord)], for pending: PendingBatch) {
-        stats.countStoredForRetry(records.count)
-        spool.enqueue(records.map(\.record)) { [routing, stats, wakeRetryWorker] result in
-            switch result {
-            case .success:
-                for entry in records { pending.resolve(record: entry.index, failure: nil) }
-                // Behind a closed circuit the worker delivers them now, not at its next interval.
-                if routing.breakerState != .open { wakeRetryWorker() }
-            case .failure(let error):
-                for entry in records {
-                    routing.unspool([keyHash(topic: entry.record.topic, key: entry.record.key): 1])
-                    stats.countError(error.isFull ? .overloaded : .internal)
-                    pending.resolve(record: entry.index, failure: error.isFull ? .overloaded : .internal)
-                }
+    /// Resolves records once the spool has them (or could not take them).
+    private func spooled(
+        _ result: Result<[Int64], SpoolError>, indices: [Int], hashes: [UInt64], for pending: PendingBatch
+    ) {
+        switch result {
+        case .success:
+            for index in indices { pending.resolve(record: index, failure: nil) }
+            // Behind a closed circuit the worker delivers them now, not at its next interval.
+            if routing.breakerState != .open { wakeRetryWorker() }
+        case .failure(let error):
+            routing.unspool(hashes.reduce(into: [:]) { $0[$1, default: 0] += 1 })
+            for index in indices {
+                stats.countError(error.isFull ? .overloaded : .internal)
+                pending.resolve(record: index, failure: error.isFull ? .overloaded : .internal)
             }
         }
     }
@@ -270,7 +253,10 @@ final class Router: Sendable {
             if !outage { held.hold(hash, head: record.sequence, until: record.nextRetryAt) }
             routing.withState { state in
                 state.spooledKeys[hash, default: 0] += 1
-                enqueue([(index, record)], for: pending)
+                stats.countStoredForRetry(1)
+                spool.enqueue([record]) { [self] result in
+                    spooled(result, indices: [index], hashes: [hash], for: pending)
+                }
                 return ((), nil)
             }
         }

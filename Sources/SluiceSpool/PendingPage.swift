@@ -19,6 +19,8 @@ public struct PendingPage: Sendable {
         public var attempts: Int
         /// Bytes the record counts against the spool's cap.
         public var size: Int
+        /// Whether it lies in the spool's log (else in the table).
+        public var inLog = false
     }
 
     /// The distinct topics of the page.
@@ -37,6 +39,39 @@ public struct PendingPage: Sendable {
         }
     }
 
+    /// Appends the log record that starts at `start` in `record`.
+    mutating func appendLogRecord(_ record: UnsafeRawBufferPointer, at start: Int) {
+        let fields = LogRecordFormat.fields(in: record, at: start)
+        func copy(_ range: Range<Int>) -> Range<Int> {
+            let first = bytes.count
+            bytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: record[range]))
+            return first..<bytes.count
+        }
+        entries.append(
+            Entry(
+                id: fields.id, topic: topicIndex(UnsafeRawBufferPointer(rebasing: record[fields.topic])),
+                key: copy(fields.key), headers: copy(fields.headers), value: copy(fields.value),
+                timestamp: fields.timestamp, attempts: 0, size: fields.size, inLog: true))
+    }
+
+    /// The index of `name` in `topics`, added if new.
+    private mutating func topicIndex(_ name: UnsafeRawBufferPointer) -> Int {
+        // Pages mostly hold one topic: compare with the last one before making a String.
+        var topic = topics.count - 1
+        if topic < 0 || !topics[topic].utf8.elementsEqual(name) {
+            topic = topics.firstIndex { $0.utf8.elementsEqual(name) } ?? topics.count
+            if topic == topics.count { topics.append(String(decoding: name, as: UTF8.self)) }
+        }
+        return topic
+    }
+
+    /// Keeps the `limit` entries with the lowest ids, in id order (a page merged from the
+    /// log and the table).
+    mutating func keepLowest(_ limit: Int) {
+        entries.sort { $0.id < $1.id }
+        if entries.count > limit { entries.removeLast(entries.count - limit) }
+    }
+
     /// Appends the current row of a statement that selected
     /// `id, topic, key, headers, value, timestamp, attempts, size`.
     mutating func append(_ row: SQLiteStatement) {
@@ -49,13 +84,7 @@ public struct PendingPage: Sendable {
             return start..<bytes.count
         }
         let topicLength = Int(sqlite3_column_bytes(row, 1))
-        let topicText = UnsafeRawBufferPointer(start: sqlite3_column_text(row, 1), count: topicLength)
-        // Pages mostly hold one topic: compare with the last one before making a String.
-        var topic = topics.count - 1
-        if topic < 0 || !topics[topic].utf8.elementsEqual(topicText) {
-            topic = topics.firstIndex { $0.utf8.elementsEqual(topicText) } ?? topics.count
-            if topic == topics.count { topics.append(String(decoding: topicText, as: UTF8.self)) }
-        }
+        let topic = topicIndex(UnsafeRawBufferPointer(start: sqlite3_column_text(row, 1), count: topicLength))
         entries.append(
             Entry(
                 id: sqlite3_column_int64(row, 0), topic: topic, key: blob(2), headers: blob(3), value: blob(4),

@@ -37,9 +37,10 @@ public struct SpoolRemoval: Sendable {
 /// delivered rows, and the bookkeeping of rows a broker rejected.
 extension Spool {
     /// Up to `limit` PENDING records with an id above `cursor`, in id (routing) order, as
-    /// the drain needs them: every record's bytes in one buffer.
+    /// the drain needs them: every record's bytes in one buffer. The log's and the table's
+    /// records are merged by id, so a record that moved to the table keeps its place.
     public func pending(after cursor: Int64, limit: Int) throws(SpoolError) -> PendingPage {
-        try read { db in
+        var page = try read { db in
             var page = PendingPage()
             page.entries.reserveCapacity(limit)
             try db.forEachRow(
@@ -54,6 +55,10 @@ extension Spool {
             ) { row in page.append(row) }
             return page
         }
+        let fromTable = page.entries.count
+        try log.read(log.locations(after: cursor, limit: limit)) { page.appendLogRecord($0, at: $1) }
+        if fromTable > 0 && page.entries.count > fromTable { page.keepLowest(limit) }
+        return page
     }
 
     /// PENDING records a reachable broker has rejected at least once (attempts > 0), in order.
@@ -73,9 +78,10 @@ extension Spool {
     /// Deletes records Kafka has acknowledged, in one transaction, and counts them as resolved.
     public func remove(_ delivered: SpoolRemoval) throws(SpoolError) {
         guard !delivered.ids.isEmpty else { return }
+        let (inTable, logged, loggedBytes) = log.markGone(delivered.ids)
         try write { db in
             let delete = try db.cachedStatement(sql: "DELETE FROM failed_kafka_events WHERE id = ?").sqliteStatement
-            for id in delivered.ids {
+            for id in inTable {
                 sqlite3_reset(delete)
                 sqlite3_bind_int64(delete, 1, id)
                 guard sqlite3_step(delete) == SQLITE_DONE else {
@@ -88,17 +94,27 @@ extension Spool {
                     INSERT INTO spool_counters (name, value) VALUES ('resolved', ?)
                     ON CONFLICT (name) DO UPDATE SET value = value + excluded.value
                     """, arguments: [delivered.ids.count])
+            try saveLogFloor(db)
         }
+        log.dropDeadSegments()
         tally.withLock { tally in
-            for (topic, count) in delivered.perTopic { tally.topics[topic, default: .init()].pending -= count }
-            tally.bytes -= delivered.bytes
+            for (topic, count) in delivered.perTopic {
+                tally.topics[topic, default: .init()].pending -= count - (logged[topic] ?? 0)
+            }
+            tally.bytes -= delivered.bytes - loggedBytes
             tally.resolved += delivered.ids.count
         }
     }
 
+    /// Moves records the drain passed by (their key is held) from the log to the table, so
+    /// the log can be dropped behind them; they keep their ids and so their place.
+    public func park(_ ids: [Int64]) throws(SpoolError) {
+        for id in ids { try moveToTable(id) { _ in } }
+    }
+
     /// Records a broker-reported failure: counts an attempt and schedules the next one.
     public func recordFailure(id: Int64, attempts: Int, nextRetryAt: Int64, error: String) throws(SpoolError) {
-        try write { db in
+        try moveToTable(id) { db in
             try db.execute(
                 sql: """
                     UPDATE failed_kafka_events SET attempts = ?, next_retry_at = ?, last_error = ?, updated_at = ?
@@ -110,7 +126,7 @@ extension Spool {
     /// Moves a PENDING record to DLQ (sent to the dead-letter topic) or DLQ_FAILED after `attempts`.
     public func markDeadLettered(id: Int64, status: SpoolStatus, attempts: Int, error: String) throws(SpoolError) {
         precondition(status == .dlq || status == .dlqFailed)
-        let topic = try write { db -> String? in
+        let topic = try moveToTable(id) { db -> String? in
             let topic = try String.fetchOne(
                 db, sql: "SELECT topic FROM failed_kafka_events WHERE id = ? AND status = 'PENDING'", arguments: [id])
             try db.execute(
@@ -130,9 +146,35 @@ extension Spool {
         }
     }
 
+    /// Runs `change` in a transaction, first copying record `id` from the log into the table
+    /// if it lies in the log; the log lets go of it only once that is committed.
+    private func moveToTable<T>(_ id: Int64, _ change: (Database) throws -> T) throws(SpoolError) -> T {
+        guard let stored = try log.record(id: id) else { return try write(change) }
+        let result = try write { db in
+            var insert = try RowInserter(db)
+            try insert.append([stored.record])
+            return try change(db)
+        }
+        _ = log.markGone([id])
+        tally.withLock { tally in
+            tally.topics[stored.record.topic, default: .init()].pending += 1
+            tally.bytes += Int64(stored.record.byteCount)
+        }
+        return result
+    }
+
+    /// Notes in the table how far the log has gone, so a restart does not bring back what left it.
+    private func saveLogFloor(_ db: Database) throws {
+        try db.execute(
+            sql: """
+                INSERT INTO spool_counters (name, value) VALUES ('log_floor', ?)
+                ON CONFLICT (name) DO UPDATE SET value = excluded.value
+                """, arguments: [log.floor])
+    }
+
     /// Every (topic, key) with PENDING records, and how many: new records for them queue behind.
     public func pendingKeys() throws(SpoolError) -> [SpoolKey: Int] {
-        try read { db in
+        var keys = try read { db in
             var keys: [SpoolKey: Int] = [:]
             try db.forEachRow(
                 "SELECT topic, key, COUNT(*) FROM failed_kafka_events WHERE status = 'PENDING' GROUP BY topic, key"
@@ -144,18 +186,35 @@ extension Spool {
             }
             return keys
         }
+        var cursor: Int64 = 0
+        while true {
+            let locations = log.locations(after: cursor, limit: 10_000)
+            guard !locations.isEmpty else { break }
+            try log.read(locations) { bytes, start in
+                let fields = LogRecordFormat.fields(in: bytes, at: start)
+                let key = SpoolKey(
+                    topic: String(decoding: bytes[fields.topic], as: UTF8.self), key: Array(bytes[fields.key]))
+                keys[key, default: 0] += 1
+                cursor = fields.id
+            }
+        }
+        return keys
     }
 
     /// The highest sequence in the spool, so a restarted gateway continues above it.
     public func maxSequence() throws(SpoolError) -> Int64 {
-        try read { db in try Int64.fetchOne(db, sql: "SELECT COALESCE(MAX(id), 0) FROM failed_kafka_events") ?? 0 }
+        let table = try read { db in
+            try Int64.fetchOne(db, sql: "SELECT COALESCE(MAX(id), 0) FROM failed_kafka_events") ?? 0
+        }
+        return max(table, log.lastID)
     }
 
     /// When the oldest PENDING record was spooled (ms since the epoch), or nil when none is.
     public func oldestPendingCreatedAt() throws(SpoolError) -> Int64? {
-        try read { db in
+        let table = try read { db in
             try Int64.fetchOne(
                 db, sql: "SELECT created_at FROM failed_kafka_events WHERE status = 'PENDING' ORDER BY id LIMIT 1")
         }
+        return [table, log.oldestCreatedAt()].compactMap { $0 }.min()
     }
 }

@@ -6,7 +6,7 @@ import GRDBSQLite
 extension Spool {
     /// The record with id `id`, whatever its status; nil once delivered (deleted).
     public func record(id: Int64) throws(SpoolError) -> StoredRecord? {
-        try read { db in
+        let found = try read { db in
             var found: StoredRecord?
             try db.forEachRow(
                 "SELECT \(Self.columns) FROM failed_kafka_events WHERE id = ?",
@@ -14,6 +14,8 @@ extension Spool {
             ) { found = StoredRecord(row: $0) }
             return found
         }
+        if let found { return found }
+        return try log.record(id: id)
     }
 
     /// Records filtered by status, topic and key, in id order. Delivered records are
@@ -22,7 +24,7 @@ extension Spool {
         throws(SpoolError) -> [StoredRecord]
     {
         if status == .resolved { return [] }
-        return try read { db in
+        let table = try read { db in
             var conditions: [String] = []
             if let status {
                 // The partial index serves the rare statuses without a scan of the log.
@@ -47,6 +49,23 @@ extension Spool {
             ) { records.append(StoredRecord(row: $0)) }
             return records
         }
+        guard status == nil || status == .pending else { return table }
+        var logged: [StoredRecord] = []
+        var cursor: Int64 = 0
+        while logged.count < limit {
+            let locations = log.locations(after: cursor, limit: 1_000)
+            guard !locations.isEmpty else { break }
+            try log.read(locations) { bytes, start in
+                let stored = LogRecordFormat.storedRecord(in: bytes, at: start)
+                cursor = stored.id
+                if logged.count < limit && (topic == nil || stored.record.topic == topic)
+                    && (key == nil || stored.record.key == key)
+                {
+                    logged.append(stored)
+                }
+            }
+        }
+        return Array((table + logged).sorted { $0.id < $1.id }.prefix(limit))
     }
 
     /// Puts DLQ and DLQ_FAILED records back to PENDING with no attempts counted; returns how many.

@@ -27,11 +27,31 @@ public enum SpoolSynchronous: String, Sendable, CaseIterable {
 public final class Spool: Sendable {
     public let path: String
     let pool: DatabasePool
+    /// Records spooled in routing order; the table keeps those that need per-record state.
+    let log: SpoolLog
     private let maxBytes: Int64
+    /// Whether this process owns the spool (the gateway): only the owner appends to the log.
+    private let exclusive: Bool
     private let writer = DispatchQueue(label: "sluice.spool.writer")
     /// Callers hear back here, in commit order, so the writer goes on to the next commit.
     private let completions = DispatchQueue(label: "sluice.spool.completions")
-    private let queued = Mutex<[(records: [SpoolRecord], done: @Sendable (Result<[Int64], SpoolError>) -> Void)]>([])
+    private let queued = Mutex<[QueuedBatch]>([])
+    /// Record bytes one commit takes at most (it takes at least one batch).
+    static let commitBytes: Int64 = 8 << 20
+
+    /// Records waiting for the next commit: encoded for the log when the log can take
+    /// them, else as records for the table.
+    private struct QueuedBatch {
+        var records: [SpoolRecord] = []
+        var encoded: SpoolBatch?
+        /// What the records count against the size cap.
+        var size: Int64
+        var done: @Sendable (Result<[Int64], SpoolError>) -> Void
+
+        var ids: [Int64] { encoded?.ids ?? records.map(\.sequence) }
+        /// The records for the table (decoded when they were encoded for the log).
+        var tableRecords: [SpoolRecord] { encoded?.records() ?? records }
+    }
     /// Counts and bytes by status and topic, kept by this process and recounted by `recount()`.
     let tally = Mutex(SpoolTally())
     /// `PRAGMA data_version` of the writer connection when last counted: it changes only
@@ -51,10 +71,11 @@ public final class Spool: Sendable {
     /// alone know which keys wait in the spool. Operator commands open it without the lock.
     public init(
         path: String, synchronous: SpoolSynchronous = .full, maxBytes: Int64 = 1 << 30, exclusive: Bool = false,
-        fileMode: mode_t = 0o600
+        fileMode: mode_t = 0o600, segmentBytes: Int = 64 << 20
     ) throws(SpoolError) {
         self.path = path
         self.maxBytes = maxBytes
+        self.exclusive = exclusive
         if exclusive {
             let descriptor = open(path + ".lock", O_CREAT | O_RDWR | O_CLOEXEC, fileMode)
             guard descriptor >= 0 else {
@@ -88,15 +109,30 @@ public final class Spool: Sendable {
                 try db.execute(sql: "PRAGMA wal_autocheckpoint = 16384; PRAGMA journal_size_limit = 67108864")
             }
         }
+        let floor: Int64
+        let inTable: Set<Int64>
         do {
             pool = try DatabasePool(path: path, configuration: configuration)
             try Self.migrator.migrate(pool)
             checkpointer = exclusive ? try Checkpointer(path: path, synchronous: synchronous) : nil
+            (floor, inTable) = try pool.read { db in
+                let floor =
+                    try Int64.fetchOne(db, sql: "SELECT value FROM spool_counters WHERE name = 'log_floor'") ?? 0
+                let ids = try Int64.fetchSet(
+                    db, sql: "SELECT id FROM failed_kafka_events WHERE id > ?", arguments: [floor])
+                return (floor, ids)
+            }
         } catch {
             throw SpoolError("cannot open the spool at \(path): \(error)")
         }
+        log = try SpoolLog(
+            directory: path + "-log", writable: exclusive, fileMode: fileMode, segmentBytes: segmentBytes, floor: floor,
+            isInTable: inTable.contains)
         try recountIfChangedElsewhere()
     }
+
+    /// What opening repaired (a torn tail of the log cut off), for the owner to log.
+    public var repairs: [String] { log.repairs }
 
     deinit { releaseLock() }
 
@@ -112,8 +148,26 @@ public final class Spool: Sendable {
     ///
     /// Fails with `isFull` when the spool is at its size cap; nothing is stored then.
     public func enqueue(_ records: [SpoolRecord], done: @escaping @Sendable (Result<[Int64], SpoolError>) -> Void) {
+        // Encoded here, on the caller's thread, so the single writer only writes.
+        if exclusive, let encoded = SpoolBatch(records, createdAt: Self.now()) {
+            enqueue(QueuedBatch(encoded: encoded, size: encoded.size, done: done))
+        } else {
+            enqueue(QueuedBatch(records: records, size: Int64(records.reduce(0) { $0 + $1.byteCount }), done: done))
+        }
+    }
+
+    /// Appends records the caller encoded; `done` is called once they are committed (or failed).
+    public func enqueue(_ batch: SpoolBatch, done: @escaping @Sendable (Result<[Int64], SpoolError>) -> Void) {
+        if exclusive {
+            enqueue(QueuedBatch(encoded: batch, size: batch.size, done: done))
+        } else {
+            enqueue(QueuedBatch(records: batch.records(), size: batch.size, done: done))
+        }
+    }
+
+    private func enqueue(_ batch: QueuedBatch) {
         let startCommit = queued.withLock { queue in
-            queue.append((records, done))
+            queue.append(batch)
             return queue.count == 1
         }
         if startCommit { writer.async { self.commitQueued() } }
@@ -137,16 +191,23 @@ public final class Spool: Sendable {
         _ = try? enqueueAndWait([])
     }
 
-    /// Commits every queued batch in one transaction, then reports to each caller.
+    /// Commits the queued batches (up to `commitBytes`) in one transaction, then reports to each caller.
     private func commitQueued() {
-        // Whatever is queued now goes in this transaction; later arrivals start the next one.
-        let batches = queued.withLock { queue in queue }
+        // What is queued now goes in this commit; later arrivals start the next one. The cap
+        // bounds the writer's buffer and the time to the first acknowledgement.
+        let batches = queued.withLock { queue in
+            var size: Int64 = 0
+            let count = queue.prefix { batch in
+                defer { size += batch.size }
+                return size < Self.commitBytes
+            }.count
+            return Array(queue.prefix(count))
+        }
         var outcomes: [Result<[Int64], SpoolError>] = []
         var admitted: [Int] = []
-        var bytes = tally.withLock { $0.bytes }
-        let start = bytes
+        var bytes = tally.withLock { $0.bytes } + log.counts().bytes
         for (index, batch) in batches.enumerated() {
-            let size = Int64(batch.records.reduce(0) { $0 + $1.byteCount })
+            let size = batch.size
             if bytes + size > maxBytes && size > 0 {
                 outcomes.append(.failure(SpoolError("the spool is full (\(maxBytes) bytes)", isFull: true)))
             } else {
@@ -157,15 +218,19 @@ public final class Spool: Sendable {
         }
         if !admitted.isEmpty {
             do {
-                try pool.write { db in
-                    var insert = try RowInserter(db)
-                    for index in admitted { try insert.append(batches[index].records) }
+                let (logged, tabled) = split(admitted.map { batches[$0] })
+                try log.append(logged)
+                if !tabled.isEmpty {
+                    try pool.write { db in
+                        var insert = try RowInserter(db)
+                        try insert.append(tabled)
+                    }
+                    tally.withLock { tally in
+                        tally.add(tabled)
+                        tally.bytes += Int64(tabled.reduce(0) { $0 + $1.byteCount })
+                    }
                 }
-                tally.withLock { tally in
-                    for index in admitted { tally.add(batches[index].records) }
-                    tally.bytes += bytes - start
-                }
-                for index in admitted { outcomes[index] = .success(batches[index].records.map(\.sequence)) }
+                for index in admitted { outcomes[index] = .success(batches[index].ids) }
             } catch {
                 for index in admitted { outcomes[index] = .failure(SpoolError("spool write failed: \(error)")) }
             }
@@ -181,13 +246,32 @@ public final class Spool: Sendable {
         }
     }
 
+    /// Which batches go to the log (encoded, and above everything it holds) and which
+    /// records to the table: those with delivery state, those of an operator's spool, and
+    /// late ones, routed before records the log already holds.
+    private func split(_ batches: [QueuedBatch]) -> (log: [SpoolBatch], table: [SpoolRecord]) {
+        var last = log.lastID
+        var logged: [SpoolBatch] = []
+        var table: [SpoolRecord] = []
+        for batch in batches {
+            if let encoded = batch.encoded, let first = encoded.ids.first, first > last {
+                logged.append(encoded)
+                last = encoded.ids[encoded.ids.count - 1]
+            } else {
+                table += batch.tableRecords
+            }
+        }
+        return (logged, table)
+    }
+
     // MARK: counts
 
     /// Record counts by status; RESOLVED counts every record delivered from this spool.
     public func counts() -> [SpoolStatus: Int] {
-        tally.withLock { tally in
+        let logged = log.counts().perTopic.values.reduce(0, +)
+        return tally.withLock { tally in
             [
-                .pending: tally.total(\.pending), .resolved: tally.resolved, .dlq: tally.total(\.dlq),
+                .pending: tally.total(\.pending) + logged, .resolved: tally.resolved, .dlq: tally.total(\.dlq),
                 .dlqFailed: tally.total(\.dlqFailed),
             ]
         }
@@ -198,11 +282,16 @@ public final class Spool: Sendable {
 
     /// PENDING, DLQ and DLQ_FAILED counts per topic.
     public func countsByTopic() -> [String: [SpoolStatus: Int]] {
-        tally.withLock { tally in
+        let logged = log.counts().perTopic
+        var counts = tally.withLock { tally -> [String: [SpoolStatus: Int]] in
             tally.topics.mapValues {
                 [.pending: max(0, $0.pending), .dlq: max(0, $0.dlq), .dlqFailed: max(0, $0.dlqFailed)]
             }
         }
+        for (topic, count) in logged {
+            counts[topic, default: [SpoolStatus.pending: 0, .dlq: 0, .dlqFailed: 0]][.pending, default: 0] += count
+        }
+        return counts
     }
 
     /// Recounts when another process (an operator command) changed the file since the last count.

@@ -33,6 +33,8 @@ public struct SpoolRecord: Sendable, Equatable {
     public var attempts = 0
     /// When it may first be retried, ms since the epoch; 0 means at once.
     public var nextRetryAt: Int64 = 0
+    /// When it was first spooled (ms since the epoch), if it was; the spool stamps it otherwise.
+    public var createdAt: Int64?
 
     public init(
         sequence: Int64, eventID: String, topic: String, key: [UInt8], headers: [SpoolHeader], value: [UInt8],
@@ -111,6 +113,10 @@ public struct SpoolError: Error, Sendable, CustomStringConvertible {
 enum HeaderCoding {
     static func encode(_ headers: [SpoolHeader], into out: inout [UInt8]) {
         out.removeAll(keepingCapacity: true)
+        append(headers, to: &out)
+    }
+
+    static func append(_ headers: [SpoolHeader], to out: inout [UInt8]) {
         func u16(_ v: Int) { out.append(UInt8(v >> 8 & 0xFF)); out.append(UInt8(v & 0xFF)) }
         func u32(_ v: Int) { for shift in [24, 16, 8, 0] { out.append(UInt8(v >> shift & 0xFF)) } }
         u16(headers.count)

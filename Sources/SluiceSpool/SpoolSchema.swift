@@ -93,8 +93,10 @@ struct RowInserter {
         ).sqliteStatement
     }
 
+    /// Inserts `records`, stamped as spooled now unless they carry their first spooling time.
     mutating func append(_ records: [SpoolRecord]) throws {
         for record in records {
+            let createdAt = record.createdAt ?? now
             HeaderCoding.encode(record.headers, into: &headers)
             // Bound without copies (SQLITE_STATIC): every buffer outlives the step.
             var eventID = record.eventID
@@ -117,7 +119,7 @@ struct RowInserter {
                                         bind(6, blob: value)
                                         sqlite3_bind_int64(statement, 7, record.timestamp)
                                         bind(8, text: client)
-                                        sqlite3_bind_int64(statement, 9, now)
+                                        sqlite3_bind_int64(statement, 9, createdAt)
                                         sqlite3_bind_int64(statement, 10, Int64(record.attempts))
                                         sqlite3_bind_int64(statement, 11, record.nextRetryAt)
                                         bind(12, text: reason)

@@ -1,6 +1,7 @@
 import Foundation
+import SluiceSpool
 
-/// Reads a spool file with the `sqlite3` command, independently of the code under test.
+/// Reads a spool file as an operator command does, without the gateway's lock.
 public struct SpoolInspector {
     public struct Row: Equatable {
         public var id: Int
@@ -12,17 +13,12 @@ public struct SpoolInspector {
     public let path: String
     public init(path: String) { self.path = path }
 
+    /// Every record in the spool, its log and its table, as an operator's `sluice spool list` sees them.
     public func all() throws -> [Row] {
-        let result = try run(
-            "/usr/bin/sqlite3",
-            [
-                "-separator", "\t", path,
-                "SELECT id, CAST(key AS TEXT), status, attempts FROM failed_kafka_events ORDER BY id",
-            ])
-        guard result.status == 0 else { throw TestFailure("sqlite3 failed: \(result.output)") }
-        return result.output.split(separator: "\n").map { line in
-            let f = line.split(separator: "\t", omittingEmptySubsequences: false).map(String.init)
-            return Row(id: Int(f[0]) ?? -1, key: f[1], status: f[2], attempts: Int(f[3]) ?? -1)
+        try Spool(path: path).list(limit: Int.max).map { stored in
+            Row(
+                id: Int(stored.id), key: String(decoding: stored.record.key, as: UTF8.self),
+                status: stored.status.rawValue, attempts: stored.attempts)
         }
     }
 }

@@ -1,0 +1,313 @@
+import Foundation
+
+/// How one record is laid out in a log segment.
+///
+/// Little-endian: `u32` body length, `u32` checksum of the body, then the body: `i64` id,
+/// `i64` created-at, `i64` timestamp, `u32` size (what the record counts against the cap),
+/// `u16` lengths of topic, event id, client and reason, `u32` lengths of key, headers
+/// (`HeaderCoding`) and value, then those seven fields' bytes in that order.
+///
+/// The checksum finds a torn tail after a crash: records past the last `fdatasync` were
+/// never acknowledged, and a reader stops at the first record that does not check out.
+enum LogRecordFormat {
+    static let prefixSize = 8
+    static let fixedBodySize = 48
+    /// Where `created_at` lies from the start of the record (prefix included).
+    static let createdAtOffset = prefixSize + 8
+
+    /// Appends `record` to `out`, stamped as spooled at `createdAt`.
+    static func append(_ record: SpoolRecord, createdAt: Int64, to out: inout [UInt8]) -> Int {
+        var size = 0
+        var eventID = record.eventID
+        var topic = record.topic
+        var client = record.client
+        var reason = record.reason
+        eventID.withUTF8 { eventID in
+            topic.withUTF8 { topic in
+                client.withUTF8 { client in
+                    reason.withUTF8 { reason in
+                        record.key.withUnsafeBytes { key in
+                            record.value.withUnsafeBytes { value in
+                                let fields = RawFields(
+                                    id: record.sequence, createdAt: createdAt, timestamp: record.timestamp,
+                                    topic: UnsafeRawBufferPointer(topic), eventID: UnsafeRawBufferPointer(eventID),
+                                    client: UnsafeRawBufferPointer(client), reason: UnsafeRawBufferPointer(reason),
+                                    key: key, value: value)
+                                size = append(fields, to: &out) { headers in
+                                    for header in record.headers { headers.add(name: header.name, value: header.value) }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return size
+    }
+
+    /// A record's fields as bytes, for `append`.
+    struct RawFields {
+        var id: Int64
+        var createdAt: Int64
+        var timestamp: Int64
+        var topic: UnsafeRawBufferPointer
+        var eventID: UnsafeRawBufferPointer
+        var client: UnsafeRawBufferPointer
+        var reason: UnsafeRawBufferPointer
+        var key: UnsafeRawBufferPointer
+        var value: UnsafeRawBufferPointer
+    }
+
+    /// Appends a record to `out`; `headers` adds its headers in order. Returns what the
+    /// record counts against the cap (as `SpoolRecord.byteCount`).
+    @discardableResult
+    static func append(_ fields: RawFields, to out: inout [UInt8], headers: (inout SpoolHeaderWriter) -> Void) -> Int {
+        let start = out.count
+        out.append(contentsOf: repeatElement(0, count: prefixSize + fixedBodySize))
+        out.append(contentsOf: fields.topic)
+        out.append(contentsOf: fields.eventID)
+        out.append(contentsOf: fields.client)
+        out.append(contentsOf: fields.reason)
+        out.append(contentsOf: fields.key)
+        var writer = SpoolHeaderWriter()
+        swap(&writer.bytes, &out)
+        let headersStart = writer.bytes.count
+        writer.bytes.append(contentsOf: [0, 0])
+        headers(&writer)
+        let headerCount = writer.count
+        swap(&writer.bytes, &out)
+        out[headersStart] = UInt8(headerCount >> 8 & 0xFF)
+        out[headersStart + 1] = UInt8(headerCount & 0xFF)
+        let headersLength = out.count - headersStart
+        let size =
+            fields.topic.count + fields.eventID.count + fields.key.count + fields.value.count
+            + headersLength - 2 - 6 * headerCount
+        out.append(contentsOf: fields.value)
+        let bodyLength = out.count - start - prefixSize
+        out.withUnsafeMutableBytes { all in
+            let body = UnsafeMutableRawBufferPointer(rebasing: all[(start + prefixSize)...])
+            var offset = 0
+            func put<T: FixedWidthInteger>(_ value: T) {
+                body.storeBytes(of: value.littleEndian, toByteOffset: offset, as: T.self)
+                offset += MemoryLayout<T>.size
+            }
+            put(fields.id)
+            put(fields.createdAt)
+            put(fields.timestamp)
+            put(UInt32(truncatingIfNeeded: size))
+            put(UInt16(truncatingIfNeeded: fields.topic.count))
+            put(UInt16(truncatingIfNeeded: fields.eventID.count))
+            put(UInt16(truncatingIfNeeded: fields.client.count))
+            put(UInt16(truncatingIfNeeded: fields.reason.count))
+            put(UInt32(truncatingIfNeeded: fields.key.count))
+            put(UInt32(truncatingIfNeeded: headersLength))
+            put(UInt32(truncatingIfNeeded: fields.value.count))
+            let sum = checksum(UnsafeRawBufferPointer(rebasing: body[..<bodyLength]))
+            all.storeBytes(
+                of: UInt32(truncatingIfNeeded: bodyLength).littleEndian, toByteOffset: start, as: UInt32.self)
+            all.storeBytes(of: sum.littleEndian, toByteOffset: start + 4, as: UInt32.self)
+        }
+        return size
+    }
+
+    /// The length of the whole record at the start of `bytes` (prefix included), or nil when
+    /// `bytes` does not hold a complete record whose checksum matches.
+    static func validLength(_ bytes: UnsafeRawBufferPointer) -> Int? {
+        guard bytes.count >= prefixSize + fixedBodySize else { return nil }
+        let bodyLength = Int(UInt32(littleEndian: bytes.loadUnaligned(as: UInt32.self)))
+        guard bodyLength >= fixedBodySize, bodyLength <= bytes.count - prefixSize else { return nil }
+        let body = UnsafeRawBufferPointer(rebasing: bytes[prefixSize..<(prefixSize + bodyLength)])
+        guard UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: 4, as: UInt32.self)) == checksum(body) else {
+            return nil
+        }
+        // The seven lengths (four u16, three u32 after 28 bytes of numbers) must fill the body.
+        var fieldBytes = fixedBodySize
+        for index in 0..<4 {
+            fieldBytes += Int(UInt16(littleEndian: body.loadUnaligned(fromByteOffset: 28 + 2 * index, as: UInt16.self)))
+        }
+        for index in 0..<3 {
+            fieldBytes += Int(UInt32(littleEndian: body.loadUnaligned(fromByteOffset: 36 + 4 * index, as: UInt32.self)))
+        }
+        return fieldBytes == bodyLength ? prefixSize + bodyLength : nil
+    }
+
+    /// A record's fields as they lie in a buffer that holds the whole record.
+    struct Fields {
+        var id: Int64
+        var createdAt: Int64
+        var timestamp: Int64
+        var size: Int
+        var topic: Range<Int>
+        var eventID: Range<Int>
+        var client: Range<Int>
+        var reason: Range<Int>
+        var key: Range<Int>
+        var headers: Range<Int>
+        var value: Range<Int>
+    }
+
+    /// The fields of the record that starts at `start` in `bytes` (already validated).
+    static func fields(in bytes: UnsafeRawBufferPointer, at start: Int) -> Fields {
+        var offset = start + prefixSize
+        func take<T: FixedWidthInteger>(_: T.Type) -> T {
+            defer { offset += MemoryLayout<T>.size }
+            return T(littleEndian: bytes.loadUnaligned(fromByteOffset: offset, as: T.self))
+        }
+        let id = take(Int64.self)
+        let createdAt = take(Int64.self)
+        let timestamp = take(Int64.self)
+        let size = Int(take(UInt32.self))
+        let topicLength = Int(take(UInt16.self))
+        let eventIDLength = Int(take(UInt16.self))
+        let clientLength = Int(take(UInt16.self))
+        let reasonLength = Int(take(UInt16.self))
+        let keyLength = Int(take(UInt32.self))
+        let headersLength = Int(take(UInt32.self))
+        let valueLength = Int(take(UInt32.self))
+        func next(_ length: Int) -> Range<Int> {
+            defer { offset += length }
+            return offset..<(offset + length)
+        }
+        return Fields(
+            id: id, createdAt: createdAt, timestamp: timestamp, size: size, topic: next(topicLength),
+            eventID: next(eventIDLength), client: next(clientLength), reason: next(reasonLength), key: next(keyLength),
+            headers: next(headersLength), value: next(valueLength))
+    }
+
+    /// The record that starts at `start` in `bytes`, as the operator view shows it.
+    static func storedRecord(in bytes: UnsafeRawBufferPointer, at start: Int) -> StoredRecord {
+        let fields = fields(in: bytes, at: start)
+        func text(_ range: Range<Int>) -> String { String(decoding: bytes[range], as: UTF8.self) }
+        var record = SpoolRecord(
+            sequence: fields.id, eventID: text(fields.eventID), topic: text(fields.topic),
+            key: Array(bytes[fields.key]),
+            headers: HeaderCoding.decode(UnsafeRawBufferPointer(rebasing: bytes[fields.headers])),
+            value: Array(bytes[fields.value]), timestamp: fields.timestamp, client: text(fields.client),
+            reason: text(fields.reason))
+        record.createdAt = fields.createdAt
+        return StoredRecord(
+            id: fields.id, record: record, status: .pending, attempts: 0, nextRetryAt: 0, createdAt: fields.createdAt,
+            lastError: fields.reason.isEmpty ? nil : text(fields.reason), updatedAt: fields.createdAt)
+    }
+
+    /// A 32-bit checksum over 8-byte words (multiply and xor-shift): cheap, and enough to
+    /// tell a torn or stale tail from a record that was written whole.
+    static func checksum(_ bytes: UnsafeRawBufferPointer) -> UInt32 {
+        var hash: UInt64 = 0x9E37_79B9_7F4A_7C15 ^ UInt64(bytes.count)
+        var offset = 0
+        while offset + 8 <= bytes.count {
+            hash = (hash ^ bytes.loadUnaligned(fromByteOffset: offset, as: UInt64.self)) &* 0x0000_0100_0000_01B3
+            hash ^= hash >> 29
+            offset += 8
+        }
+        var tail: UInt64 = 0
+        while offset < bytes.count {
+            tail = tail << 8 | UInt64(bytes[offset])
+            offset += 1
+        }
+        hash = (hash ^ tail) &* 0x0000_0100_0000_01B3
+        hash ^= hash >> 32
+        return UInt32(truncatingIfNeeded: hash)
+    }
+}
+
+/// Adds headers to a record being encoded (`HeaderCoding`'s layout).
+public struct SpoolHeaderWriter {
+    var bytes: [UInt8] = []
+    var count = 0
+
+    public mutating func add(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) {
+        bytes.append(UInt8(name.count >> 8 & 0xFF))
+        bytes.append(UInt8(name.count & 0xFF))
+        bytes.append(contentsOf: name)
+        for shift in [24, 16, 8, 0] { bytes.append(UInt8(value.count >> shift & 0xFF)) }
+        bytes.append(contentsOf: value)
+        count += 1
+    }
+
+    public mutating func add(name: StaticString, value: UnsafeRawBufferPointer) {
+        name.withUTF8Buffer { add(name: UnsafeRawBufferPointer($0), value: value) }
+    }
+
+    public mutating func add(name: String, value: [UInt8]) {
+        var name = name
+        name.withUTF8 { name in value.withUnsafeBytes { add(name: UnsafeRawBufferPointer(name), value: $0) } }
+    }
+}
+
+/// Records encoded for the spool's log by the thread that spools them, with what the
+/// log's index needs to know of each, so the spool's single writer only writes.
+public struct SpoolBatch: Sendable {
+    var bytes: [UInt8] = []
+    /// Ascending.
+    var ids: [Int64] = []
+    /// Where each record starts in `bytes`.
+    var offsets: [Int] = []
+    var sizes: [Int] = []
+    var topics: [String] = []
+    /// What the records count against the spool's cap.
+    var size: Int64 = 0
+
+    public init() {}
+
+    /// Records in the batch.
+    public var count: Int { ids.count }
+
+    /// Appends a record spooled at `createdAt` (ms since the epoch); `sequence` must be
+    /// above the batch's last. `headers` adds its Kafka headers in order.
+    public mutating func append(
+        sequence: Int64, eventID: UnsafeRawBufferPointer, topic: String, key: UnsafeRawBufferPointer,
+        value: UnsafeRawBufferPointer, timestamp: Int64, client: String, reason: StaticString, createdAt: Int64,
+        headers: (inout SpoolHeaderWriter) -> Void
+    ) {
+        precondition(ids.last.map { $0 < sequence } ?? true, "a spool batch's sequences ascend")
+        let start = bytes.count
+        var topicName = topic
+        var client = client
+        let size = topicName.withUTF8 { topic in
+            client.withUTF8 { client in
+                reason.withUTF8Buffer { reason in
+                    let fields = LogRecordFormat.RawFields(
+                        id: sequence, createdAt: createdAt, timestamp: timestamp,
+                        topic: UnsafeRawBufferPointer(topic), eventID: eventID, client: UnsafeRawBufferPointer(client),
+                        reason: UnsafeRawBufferPointer(reason), key: key, value: value)
+                    return LogRecordFormat.append(fields, to: &bytes, headers: headers)
+                }
+            }
+        }
+        add(id: sequence, offset: start, size: size, topic: topic)
+    }
+
+    /// Encodes `records`, or nil when the log cannot take them as they are: some carry
+    /// delivery state (attempts, a retry time), or their ids do not ascend.
+    init?(_ records: [SpoolRecord], createdAt: Int64) {
+        var previous = Int64.min
+        for record in records {
+            guard record.attempts == 0, record.nextRetryAt == 0, record.sequence > previous else { return nil }
+            previous = record.sequence
+        }
+        ids.reserveCapacity(records.count)
+        offsets.reserveCapacity(records.count)
+        sizes.reserveCapacity(records.count)
+        topics.reserveCapacity(records.count)
+        bytes.reserveCapacity(records.count * 512)
+        for record in records {
+            let start = bytes.count
+            let size = LogRecordFormat.append(record, createdAt: record.createdAt ?? createdAt, to: &bytes)
+            add(id: record.sequence, offset: start, size: size, topic: record.topic)
+        }
+    }
+
+    private mutating func add(id: Int64, offset: Int, size: Int, topic: String) {
+        ids.append(id)
+        offsets.append(offset)
+        sizes.append(size)
+        topics.append(topic)
+        self.size += Int64(size)
+    }
+
+    /// The records, decoded (for the table, when the log cannot take them).
+    func records() -> [SpoolRecord] {
+        bytes.withUnsafeBytes { bytes in offsets.map { LogRecordFormat.storedRecord(in: bytes, at: $0).record } }
+    }
+}
