@@ -9,13 +9,14 @@ SOCKET ?= $(ROOT)/run/sluice.sock
 SPOOL ?= $(ROOT)/run/spool.db
 PREFIX ?= /usr/local
 
-.PHONY: setup build release run test lint bench install clean fuzz python-test
+.PHONY: setup build release run test lint bench install clean fuzz python-test package package-test
 VENV := $(ROOT)/.venv
 
 setup:
 	@bash scripts/bootstrap.sh
 
 build: setup
+	@[ -d .build/debug ] || echo "[build] first build of Sluice and its Swift dependencies (debug): 3-5 minutes on 2 cores"
 	$(SWIFT) build
 
 release: setup
@@ -39,6 +40,7 @@ test: setup lint
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 	$(MAKE) python-test
+	$(MAKE) package-test
 
 # The Python client in a venv (made once; reinstalled when its sources change), against the built gateway.
 $(VENV)/.installed: clients/python/pyproject.toml $(wildcard clients/python/src/sluice/*.py)
@@ -49,6 +51,14 @@ $(VENV)/.installed: clients/python/pyproject.toml $(wildcard clients/python/src/
 
 python-test: $(VENV)/.installed
 	$(VENV)/bin/python clients/python/tests/run.py
+
+# dist/sluice_VERSION_ARCH.deb: static Swift runtime, bundled librdkafka, libsluice, systemd unit.
+package: setup
+	@bash scripts/package.sh
+
+# Installs the package into a clean root and publishes through it to the dev broker.
+package-test: package
+	@bash scripts/package-test.sh
 
 bench: release
 	@bash scripts/bench.sh
@@ -63,5 +73,5 @@ install: release
 	$(MAKE) -C clients/c install PREFIX=$(PREFIX) DESTDIR=$(DESTDIR)
 
 clean:
-	rm -rf .build run
+	rm -rf .build .build-package dist run
 	$(MAKE) -C clients/c clean

@@ -6,7 +6,11 @@ import PackageDescription
 /// every binary run without environment variables.
 let rdkafkaLib = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
     .appendingPathComponent(".deps/librdkafka/lib").path
-let rdkafkaRpath: [LinkerSetting] = [.unsafeFlags(["-L\(rdkafkaLib)", "-Xlinker", "-rpath", "-Xlinker", rdkafkaLib])]
+/// `make package` sets SLUICE_RPATH to `$ORIGIN/../lib/sluice`, where the package bundles librdkafka.
+let rdkafkaRuntimePath = ProcessInfo.processInfo.environment["SLUICE_RPATH"] ?? rdkafkaLib
+let rdkafkaRpath: [LinkerSetting] = [
+    .unsafeFlags(["-L\(rdkafkaLib)", "-Xlinker", "-rpath", "-Xlinker", rdkafkaRuntimePath])
+]
 
 let package = Package(
     name: "Sluice",
@@ -21,6 +25,7 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.5.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.0.0"),
     ],
     targets: [
         .systemLibrary(name: "CRdKafka", pkgConfig: "rdkafka"),
@@ -46,6 +51,7 @@ let package = Package(
                 "SluiceProtocol", "SluiceNetwork", "SluiceKafka", "SluiceSpool",
                 .product(name: "Logging", package: "swift-log"), .product(name: "Yams", package: "Yams"),
                 .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
         .executableTarget(

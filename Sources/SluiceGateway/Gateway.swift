@@ -14,12 +14,12 @@ final class GatewayContext: Sendable {
     let stats: GatewayStats
     let router: Router
     let logger: Logger
-    private let statsSource: @Sendable () -> StatsSnapshot
+    private let statsSource: @Sendable (_ stopping: Bool) -> StatsSnapshot
     private let stopping = Atomic<Bool>(false)
 
     init(
         limits: Limits, stats: GatewayStats, router: Router, logger: Logger,
-        statsSource: @escaping @Sendable () -> StatsSnapshot
+        statsSource: @escaping @Sendable (_ stopping: Bool) -> StatsSnapshot
     ) {
         self.limits = limits
         self.stats = stats
@@ -31,8 +31,8 @@ final class GatewayContext: Sendable {
     var isStopping: Bool { stopping.load(ordering: .acquiring) }
     func markStopping() { stopping.store(true, ordering: .releasing) }
 
-    func snapshot() -> StatsSnapshot { statsSource() }
-    func statsJSON() -> [UInt8] { statsSource().json() }
+    func snapshot() -> StatsSnapshot { statsSource(isStopping) }
+    func statsJSON() -> [UInt8] { snapshot().json() }
 }
 
 /// The running daemon: socket listener, connections, router, Kafka producer, spool and
@@ -48,6 +48,8 @@ public final class Gateway: Sendable {
     /// One serial queue per loop where the router runs, since it may wait for librdkafka.
     private let publishLanes: [DispatchQueue]
     private let listener: Listener
+    /// The `/metrics` and `/healthz` listener, when `metrics.listen` is set.
+    private let metricsEndpoint: HTTPEndpoint?
     private let producer: KafkaProducer
     private let spool: Spool
     private let routing: Routing
@@ -71,6 +73,14 @@ public final class Gateway: Sendable {
         clock: any MillisecondClock = SystemClock(), metrics: any MetricsFactory = MetricsSystem.factory
     ) throws {
         try configuration.validate()
+        do {
+            try KafkaLibrary.checkVersion()
+        } catch {
+            throw ConfigurationError(error.reason)
+        }
+        logger.info(
+            "librdkafka \(KafkaLibrary.version) loaded from \(KafkaLibrary.path ?? "this executable")",
+            metadata: ["sluice": "\(sluiceVersion)", "sqlite": "\(Spool.sqliteVersion)", "zstd": "\(zstdVersion)"])
         self.configuration = configuration
         do {
             try ProcessLimits.raiseDescriptorLimit(toFit: Int(configuration.limits.maxConnections))
@@ -79,7 +89,9 @@ public final class Gateway: Sendable {
         }
         ProcessLimits.limitMallocArenas(to: 4)
         self.clock = clock
-        let stats = GatewayStats(metrics: metrics)
+        // With a metrics listener the gateway's metrics go to its Prometheus registry.
+        let prometheus = configuration.metricsListen.map { _ in PrometheusExport() }
+        let stats = GatewayStats(metrics: prometheus?.factory ?? metrics)
         try Self.makeParentDirectory(of: configuration.spoolPath)
         let spool = try Spool(
             path: configuration.spoolPath, synchronous: configuration.spoolSynchronous,
@@ -106,7 +118,13 @@ public final class Gateway: Sendable {
         let producer = try KafkaProducer(
             configuration: producerConfiguration, logger: logger,
             onError: { error in
-                if error.isAllBrokersDown { wiring.routing?.forceOpen(reason: "all brokers are down") }
+                if error.isAllBrokersDown {
+                    if let routing = wiring.routing {
+                        routing.forceOpen(reason: "all brokers are down")
+                    } else {
+                        wiring.allBrokersDownEarly.store(true, ordering: .releasing)
+                    }
+                }
                 if error.isFatal { wiring.router?.restartProducer(reason: "fatal error: \(error.reason)") }
             },
             onDelivery: { opaque, outcome in
@@ -132,21 +150,28 @@ public final class Gateway: Sendable {
         wiring.routing = routing
         wiring.router = router
         wiring.worker = worker
+        // A report from before the wiring may have been a moment's: open only if still so.
+        if wiring.allBrokersDownEarly.load(ordering: .acquiring) && !producer.brokerAnswers(timeoutMilliseconds: 1_000)
+        {
+            routing.forceOpen(reason: "all brokers are down")
+        }
         self.producer = producer
         self.spool = spool
         self.routing = routing
         self.router = router
         self.worker = worker
         let storeFailures = configuration.storeFailures
+        let health = configuration.health
         let brokers = configuration.producer.bootstrapServers
         context = GatewayContext(
             limits: limits, stats: stats, router: router, logger: logger,
-            statsSource: {
+            statsSource: { stopping in
                 try? spool.recountIfChangedElsewhere()
                 return stats.snapshot(
                     queueDepth: producer.queueDepth, brokers: brokers, circuitState: routing.breakerState,
                     storeFailures: storeFailures, spool: spool.counts(), spoolByTopic: spool.countsByTopic(),
-                    oldestPendingAt: (try? spool.oldestPendingCreatedAt()) ?? nil, now: clock.now())
+                    oldestPendingAt: (try? spool.oldestPendingCreatedAt()) ?? nil, now: clock.now(),
+                    spoolUsage: spool.usage, health: health, stopping: stopping)
             })
         let loops: EventLoopGroup
         do {
@@ -163,6 +188,23 @@ public final class Gateway: Sendable {
             loops.shutdown()
             producer.close(flushTimeoutMilliseconds: 0)
             throw ConfigurationError(error.reason)
+        }
+        if let prometheus, let address = configuration.metricsListen.flatMap(HostPort.init) {
+            let context = context
+            do {
+                metricsEndpoint = try HTTPEndpoint(host: address.host, port: address.port, logger: logger) { path in
+                    PrometheusExport.respond(
+                        to: path, registry: prometheus.registry, stats: context.stats, snapshot: context.snapshot)
+                }
+            } catch {
+                listener.stop()
+                loops.shutdown()
+                producer.close(flushTimeoutMilliseconds: 0)
+                throw ConfigurationError("metrics.listen: \(error.reason)")
+            }
+            logger.info("serving /metrics and /healthz on \(address.host):\(metricsEndpoint?.port ?? 0)")
+        } else {
+            metricsEndpoint = nil
         }
         self.loops = loops
         publishLanes = loops.loops.indices.map { DispatchQueue(label: "sluice.publish.\($0)") }
@@ -182,6 +224,20 @@ public final class Gateway: Sendable {
     public func stats() -> StatsSnapshot {
         context.snapshot()
     }
+
+    /// Whether every event loop and publish lane runs a block within `milliseconds` (a
+    /// watchdog's liveness check: a stuck loop stops the pings).
+    public func loopsRespond(within milliseconds: Int) -> Bool {
+        let group = DispatchGroup()
+        for queue in loops.loops.map(\.queue) + publishLanes {
+            group.enter()
+            queue.async { group.leave() }
+        }
+        return group.wait(timeout: .now() + .milliseconds(milliseconds)) == .success
+    }
+
+    /// The port of the `/metrics` listener, when there is one.
+    public var metricsPort: UInt16? { metricsEndpoint?.port }
 
     /// The circuit breaker's state.
     public var circuitState: CircuitBreakerStateMachine.State { routing.breakerState }
@@ -245,8 +301,13 @@ public final class Gateway: Sendable {
         let healthTimer = DispatchSource.makeTimerSource(queue: .global())
         self.healthTimer = healthTimer
         healthTimer.schedule(deadline: .now() + .milliseconds(500), repeating: .milliseconds(500))
-        healthTimer.setEventHandler { [producer, router, routing] in
+        healthTimer.setEventHandler { [producer, router, routing, context] in
             let now = uptimeMilliseconds()
+            // Gauges for backends that are not scraped through `/metrics` (which refreshes them).
+            if now - context.stats.gaugesRefreshedAt.load(ordering: .relaxed) >= 5_000 {
+                context.stats.gaugesRefreshedAt.store(now, ordering: .relaxed)
+                context.stats.updateGauges(context.snapshot())
+            }
             if producer.queueDepth == 0 {
                 router.lastDeliveryAt.store(now, ordering: .relaxed)
             } else if now - router.lastDeliveryAt.load(ordering: .relaxed) > stallTimeout
@@ -296,6 +357,7 @@ public final class Gateway: Sendable {
         loops.shutdown()
         producer.close(flushTimeoutMilliseconds: 0)
         spool.releaseLock()
+        metricsEndpoint?.stop()
         logger.info("stopped")
     }
 
@@ -319,6 +381,8 @@ private final class Wiring: @unchecked Sendable {
     var routing: Routing?
     var router: Router?
     var worker: RetryWorker?
+    /// librdkafka said every broker is down before `routing` was set.
+    let allBrokersDownEarly = Atomic<Bool>(false)
 
     func transition(_ transition: CircuitBreakerStateMachine.Transition) {
         switch transition.to {

@@ -42,6 +42,11 @@ public struct GatewayConfiguration: Sendable {
     public var retry = RetryConfiguration()
     /// Who may connect and publish where.
     public var access = AccessConfiguration()
+    /// When the gateway calls itself unhealthy.
+    public var health = HealthConfiguration()
+    /// Address of the HTTP listener for `/metrics` and `/healthz` (`metrics.listen`,
+    /// `HOST:PORT`, port 0 picks one). Default: none, no listener.
+    public var metricsListen: String?
 
     public init() {}
 
@@ -57,15 +62,15 @@ public struct GatewayConfiguration: Sendable {
         guard limits.maxFrameBytes > 0, limits.maxDecompressedBytes > 0, limits.maxRecordsPerFrame > 0 else {
             throw ConfigurationError("frame limits must be positive")
         }
-        guard limits.maxConnections >= 1 else { throw ConfigurationError("limits.maxConnections must be at least 1") }
+        guard limits.maxConnections >= 1 else { throw ConfigurationError("limits.max-connections must be at least 1") }
         guard limits.maxUnackedBytes >= limits.maxFrameBytes else {
-            throw ConfigurationError("limits.maxUnackedBytes must be at least maxFrameBytes")
+            throw ConfigurationError("limits.max-unacked-bytes must be at least max-frame-bytes")
         }
         guard shutdownFlushTimeoutMilliseconds >= 0 else {
             throw ConfigurationError("shutdown flush timeout must not be negative")
         }
         guard !spoolPath.isEmpty else { throw ConfigurationError("no spool path given") }
-        guard spoolMaxBytes > 0 else { throw ConfigurationError("spool.maxBytes must be positive") }
+        guard spoolMaxBytes > 0 else { throw ConfigurationError("spool.max-bytes must be positive") }
         guard retry.maxAttempts >= 1, retry.batchSize >= 1, retry.intervalMilliseconds > 0,
             !retry.backoffMilliseconds.isEmpty, retry.backoffMilliseconds.allSatisfy({ $0 >= 0 })
         else {
@@ -80,6 +85,35 @@ public struct GatewayConfiguration: Sendable {
             throw ConfigurationError(
                 "kafka.circuit-breaker: threshold 1-100 %, window, minimum and half-open calls at least 1")
         }
+        guard health.spoolFullPercent > 0, health.spoolFullPercent <= 100, health.maxCircuitOpenMilliseconds >= 0
+        else {
+            throw ConfigurationError("health: spool-fuller-than must be 1-100 %, circuit-open-longer-than not negative")
+        }
+        if let metricsListen, HostPort(metricsListen) == nil {
+            throw ConfigurationError("metrics.listen must be HOST:PORT, e.g. 127.0.0.1:9464: \(metricsListen)")
+        }
+        do {
+            try producer.check()
+        } catch {
+            throw ConfigurationError("kafka: librdkafka refuses \(error.reason)")
+        }
+    }
+}
+
+/// A `HOST:PORT` address for a TCP listener; IPv6 hosts go in brackets (`[::1]:9464`).
+public struct HostPort: Sendable, Equatable {
+    public var host: String
+    public var port: UInt16
+
+    public init?(_ text: String) {
+        guard let colon = text.lastIndex(of: ":"), let port = UInt16(text[text.index(after: colon)...]) else {
+            return nil
+        }
+        var host = String(text[..<colon])
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        guard !host.isEmpty else { return nil }
+        self.host = host
+        self.port = port
     }
 }
 

@@ -17,6 +17,8 @@ public final class GatewayStats: Sendable {
     let recordsPublished = Atomic<Int>(0)
     let recordsFailed = Atomic<Int>(0)
     let circuitOpenings = Atomic<Int>(0)
+    /// The clock's time (ms) when the circuit last left CLOSED; 0 while it is CLOSED.
+    let circuitNotClosedSince = Atomic<Int64>(0)
     /// Count of each error code sent, in an `ERROR` frame or as a per-record code.
     private let errors = Mutex<[ErrorCode: Int]>([:])
     private let topics = Mutex<[String: TopicCounters]>([:])
@@ -38,6 +40,15 @@ public final class GatewayStats: Sendable {
     let storedForRetry: Counter
     let retrySuccess: Counter
     let dlqSent: Counter
+    let spoolPending: Gauge
+    let spoolOldestPendingAge: Gauge
+    let spoolBytes: Gauge
+    let breakerStates: [(CircuitBreakerStateMachine.State, Gauge)]
+    let connections: Gauge
+    let producerQueueDepth: Gauge
+    let healthy: Gauge
+    /// Uptime (ms) of the last gauge refresh by the health timer.
+    let gaugesRefreshedAt = Atomic<Int64>(0)
 
     /// Counters report to `metrics`, by default the process's bootstrapped `MetricsSystem`.
     init(metrics: any MetricsFactory = MetricsSystem.factory) {
@@ -49,6 +60,32 @@ public final class GatewayStats: Sendable {
         storedForRetry = Counter(label: "kafka.events.stored_for_retry", factory: metrics)
         retrySuccess = Counter(label: "kafka.retry.success", factory: metrics)
         dlqSent = Counter(label: "kafka.dlq.sent", factory: metrics)
+        spoolPending = Gauge(label: "sluice.spool.pending", factory: metrics)
+        spoolOldestPendingAge = Gauge(label: "sluice.spool.oldest_pending_age_seconds", factory: metrics)
+        spoolBytes = Gauge(label: "sluice.spool.bytes", factory: metrics)
+        breakerStates = [CircuitBreakerStateMachine.State.closed, .open, .halfOpen].map { state in
+            (
+                state,
+                Gauge(label: "kafka.circuit_breaker.state", dimensions: [("state", state.rawValue)], factory: metrics)
+            )
+        }
+        connections = Gauge(label: "sluice.connections", factory: metrics)
+        producerQueueDepth = Gauge(label: "kafka.producer.queue_depth", factory: metrics)
+        healthy = Gauge(label: "sluice.healthy", factory: metrics)
+    }
+
+    /// Sets the gauges from a snapshot: spool depth and age, breaker state (1 for the current
+    /// one), connections, librdkafka's queue and health.
+    func updateGauges(_ snapshot: StatsSnapshot) {
+        spoolPending.record(snapshot.retry.pending)
+        spoolOldestPendingAge.record(snapshot.retry.oldestPendingAgeSeconds ?? 0)
+        spoolBytes.record(snapshot.retry.spoolBytes)
+        for (state, gauge) in breakerStates {
+            gauge.record(state.rawValue == snapshot.publisher.circuitBreakerState ? 1 : 0)
+        }
+        connections.record(snapshot.connections.current)
+        producerQueueDepth.record(snapshot.kafka.queueDepth)
+        healthy.record(snapshot.health.healthy ? 1 : 0)
     }
 
     func countError(_ code: ErrorCode, by amount: Int = 1) {
@@ -102,19 +139,29 @@ public final class GatewayStats: Sendable {
         spoolInflow.withLock { $0.add(count, at: uptimeMilliseconds()) }
     }
 
-    func countTransition(to state: CircuitBreakerStateMachine.State) {
+    func countTransition(to state: CircuitBreakerStateMachine.State, now: Int64) {
         if state == .open {
             circuitOpenings.add(1, ordering: .relaxed)
             circuitOpen.increment()
+            _ = circuitNotClosedSince.compareExchange(
+                expected: 0, desired: max(1, now), ordering: .relaxed)
+        } else if state == .closed {
+            circuitNotClosedSince.store(0, ordering: .relaxed)
         }
     }
 
     /// Everything STATS reports; `spool` counts come from the spool file.
     func snapshot(
         queueDepth: Int, brokers: String, circuitState: CircuitBreakerStateMachine.State, storeFailures: Bool,
-        spool: [SpoolStatus: Int], spoolByTopic: [String: [SpoolStatus: Int]], oldestPendingAt: Int64?, now: Int64
+        spool: [SpoolStatus: Int], spoolByTopic: [String: [SpoolStatus: Int]], oldestPendingAt: Int64?, now: Int64,
+        spoolUsage: (bytes: Int64, maxBytes: Int64) = (0, 1), health: HealthConfiguration = .init(),
+        stopping: Bool = false
     ) -> StatsSnapshot {
         let uptime = uptimeMilliseconds()
+        let notClosedSince = circuitNotClosedSince.load(ordering: .relaxed)
+        let problems = health.problems(
+            circuitState: circuitState, notClosedForMilliseconds: notClosedSince == 0 ? 0 : now - notClosedSince,
+            spoolBytes: spoolUsage.bytes, spoolMaxBytes: spoolUsage.maxBytes, stopping: stopping)
         let drainRate = spoolDrain.withLock { $0.rate(at: uptime) }
         let inflowRate = spoolInflow.withLock { $0.rate(at: uptime) }
         let pending = spool[.pending] ?? 0
@@ -149,8 +196,9 @@ public final class GatewayStats: Sendable {
                 pending: pending, resolved: spool[.resolved] ?? 0, dlq: spool[.dlq] ?? 0,
                 dlqFailed: spool[.dlqFailed] ?? 0,
                 oldestPendingAgeSeconds: oldestPendingAt.map { max(0, Double(now - $0) / 1000) },
-                drainRate: drainRate, spoolRate: inflowRate, secondsToEmpty: secondsToEmpty),
-            topics: balance)
+                drainRate: drainRate, spoolRate: inflowRate, secondsToEmpty: secondsToEmpty,
+                spoolBytes: spoolUsage.bytes, spoolMaxBytes: spoolUsage.maxBytes),
+            topics: balance, health: .init(healthy: problems.isEmpty, problems: problems), versions: LibraryVersions())
     }
 }
 
@@ -203,6 +251,16 @@ public struct StatsSnapshot: Codable, Sendable, Equatable {
         public var spoolRate: Double
         /// Estimated seconds until nothing is pending; absent while the backlog does not shrink.
         public var secondsToEmpty: Double?
+        /// Bytes of undelivered records in the spool.
+        public var spoolBytes: Int64
+        /// The spool's cap (`spool.max-size`).
+        public var spoolMaxBytes: Int64
+    }
+
+    /// Whether the gateway is healthy, and if not why (`/healthz`, `sluice stats` exit status).
+    public struct Health: Codable, Sendable, Equatable {
+        public var healthy: Bool
+        public var problems: [String]
     }
 
     /// Per topic, once quiet: received = published + pending + dlq + dropped + rejected.
@@ -225,6 +283,8 @@ public struct StatsSnapshot: Codable, Sendable, Equatable {
     public var publisher: Publisher
     public var retry: Retry
     public var topics: [String: TopicBalance]
+    public var health: Health
+    public var versions: LibraryVersions
 
     public func json() -> [UInt8] {
         let encoder = JSONEncoder()

@@ -40,10 +40,13 @@ final class Routing: Sendable {
         self.onTransition = onTransition
     }
 
-    /// Runs `body` with the routing state locked; transitions it causes are reported after.
-    func withState<T>(_ body: (inout State) -> (T, CircuitBreakerStateMachine.Transition?)) -> T {
+    /// Runs `body` with the routing state locked; transitions it causes are reported after,
+    /// with `reason` (else the failure rate) as their cause.
+    func withState<T>(
+        reason: String? = nil, _ body: (inout State) -> (T, CircuitBreakerStateMachine.Transition?)
+    ) -> T {
         let (result, transition) = state.withLock { body(&$0) }
-        if let transition { report(transition) }
+        if let transition { report(transition, reason: reason) }
         return result
     }
 
@@ -61,11 +64,7 @@ final class Routing: Sendable {
 
     /// Opens the circuit now, e.g. when librdkafka says every broker is down.
     func forceOpen(reason: String) {
-        let opened = withState { state -> (Bool, CircuitBreakerStateMachine.Transition?) in
-            let transition = state.breaker.forceOpen(now: clock.now())
-            return (transition != nil, transition)
-        }
-        if opened { logger.warning("circuit forced open: \(reason)") }
+        withState(reason: reason) { state in ((), state.breaker.forceOpen(now: clock.now())) }
     }
 
     /// Moves OPEN to HALF_OPEN once the wait is over; true when records may go to Kafka.
@@ -88,14 +87,22 @@ final class Routing: Sendable {
         }
     }
 
-    private func report(_ transition: CircuitBreakerStateMachine.Transition) {
+    /// Logs a transition once, its cause first, then tells the stats and the wiring.
+    private func report(_ transition: CircuitBreakerStateMachine.Transition, reason: String?) {
         let rate = (transition.failureRate * 10).rounded() / 10
+        let states: Logger.Metadata = [
+            "from": "\(transition.from.rawValue)", "to": "\(transition.to.rawValue)", "failure-rate": "\(rate)",
+        ]
+        let arrow = "(\(transition.from.rawValue) → \(transition.to.rawValue))"
         switch transition.to {
-        case .open: logger.error("circuit breaker \(transition.from.rawValue) → OPEN (failure rate \(rate) %)")
-        case .halfOpen: logger.notice("circuit breaker OPEN → HALF_OPEN: probing Kafka")
-        case .closed: logger.notice("circuit breaker \(transition.from.rawValue) → CLOSED (failure rate \(rate) %)")
+        case .open:
+            logger.error("circuit opened: \(reason ?? "failure rate \(rate) %") \(arrow)", metadata: states)
+        case .halfOpen:
+            logger.notice("circuit half-open: wait in open state over, probing Kafka \(arrow)", metadata: states)
+        case .closed:
+            logger.notice("circuit closed: Kafka delivers again, failure rate \(rate) % \(arrow)", metadata: states)
         }
-        stats.countTransition(to: transition.to)
+        stats.countTransition(to: transition.to, now: clock.now())
         onTransition(transition)
     }
 }

@@ -27,3 +27,11 @@ struct RDKafkaConfig {
         return handle
     }
 }
+
+extension ProducerConfiguration {
+    /// Throws when librdkafka does not know a property or refuses its value, without connecting.
+    public func check() throws(KafkaError) {
+        let config = try RDKafkaConfig(librdkafkaProperties)
+        rd_kafka_conf_destroy(config.pointer)
+    }
+}

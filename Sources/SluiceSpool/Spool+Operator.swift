@@ -122,3 +122,8 @@ extension Spool {
                 """)
     }
 }
+
+extension Spool {
+    /// The version of the SQLite library this process loaded, e.g. `3.40.1`.
+    public static var sqliteVersion: String { String(cString: sqlite3_libversion()) }
+}

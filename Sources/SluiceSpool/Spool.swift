@@ -277,6 +277,10 @@ public final class Spool: Sendable {
         }
     }
 
+    /// Bytes of undelivered records held, and the cap past which publishers get `OVERLOADED`.
+    /// The same sum the size cap is checked against: the table's bytes and the log's.
+    public var usage: (bytes: Int64, maxBytes: Int64) { (tally.withLock { $0.bytes } + log.counts().bytes, maxBytes) }
+
     /// PENDING, DLQ and DLQ_FAILED counts per topic.
     public func countsByTopic() -> [String: [SpoolStatus: Int]] {
         let logged = log.counts().perTopic

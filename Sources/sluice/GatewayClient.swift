@@ -29,9 +29,16 @@ final class GatewayClient {
             }
         }
         guard connected == 0 else {
-            let reason = String(cString: strerror(errno))
+            let number = errno
+            let reason = String(cString: strerror(number))
             close(descriptor)
-            throw ClientError("cannot connect to \(socketPath): \(reason)")
+            let hint =
+                switch number {
+                case ENOENT, ECONNREFUSED: " (is `sluice serve` running, with this --socket or SLUICE_SOCKET?)"
+                case EACCES, EPERM: " (may this user connect? see socket-mode and access.socket-group)"
+                default: ""
+                }
+            throw ClientError("cannot connect to \(socketPath): \(reason)\(hint)")
         }
         let id = takeRequestID()
         try write(Hello(clientName: "sluice-cli/\(sluiceVersion)").frame(requestID: id))
@@ -112,6 +119,19 @@ final class GatewayClient {
             readBuffer.withUnsafeBytes { decoder.feed(UnsafeRawBufferPointer(rebasing: $0[0..<count])) }
         }
     }
+
+    /// A reply already read from the socket and decoded, without reading more; nil if none.
+    func bufferedReply() throws -> (requestID: UInt32, message: ServerMessage)? {
+        do {
+            guard let frame = try decoder.next() else { return nil }
+            return (frame.header.requestID, try ServerMessage(frame: frame))
+        } catch {
+            throw ClientError("bad frame from the gateway: \(error)")
+        }
+    }
+
+    /// The socket's descriptor, for `poll`.
+    var socketDescriptor: Int32 { descriptor }
 
     private func readMessage() throws -> ServerMessage { try readReply().message }
 }

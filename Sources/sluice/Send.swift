@@ -1,12 +1,22 @@
 import ArgumentParser
 import Foundation
+import SluiceGateway
 import SluiceProtocol
 
-/// `sluice send`: publishes `KEY<TAB>VALUE` lines from stdin and waits for their acks.
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// `sluice send`: publishes `KEY<TAB>VALUE` lines from stdin as they arrive and waits for their acks.
 struct Send: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Publish events read from stdin, one per line as KEY<TAB>VALUE.",
-        discussion: "Exits 0 only once the gateway has acknowledged every event at the chosen level.")
+        abstract: "Publish events read from stdin, one per line as KEY<TAB>VALUE, as they arrive.",
+        discussion: """
+            Lines are sent in batches of --batch-size, or after --linger when fewer arrive, so \
+            `tail -F app.log | sluice send --topic T` publishes as the log grows. A malformed line is reported \
+            and skipped. At end of input it waits for every ack; it exits 0 only if every event was \
+            acknowledged at the chosen level.
+            """)
 
     @OptionGroup var socket: SocketOption
 
@@ -22,6 +32,9 @@ struct Send: ParsableCommand {
     @Option(help: "Records per PUBLISH frame (at most the gateway's limit).")
     var batchSize: Int = 1_000
 
+    @Option(help: "How long a partial batch waits for more lines before it is sent, e.g. 100ms or 1s.")
+    var linger: String = "100ms"
+
     @Option(help: "PUBLISH frames in flight before waiting for acks.")
     var window: Int = 16
 
@@ -29,99 +42,87 @@ struct Send: ParsableCommand {
         guard AckLevel(name: ack) != nil else { throw ValidationError("--ack must be durable, accepted or none") }
         guard PublishBatch.isValidTopic(topic.utf8) else { throw ValidationError("invalid topic name \(topic)") }
         guard batchSize > 0, window > 0 else { throw ValidationError("--batch-size and --window must be positive") }
+        guard parseDuration(linger) != nil else { throw ValidationError("--linger takes a duration, e.g. 100ms") }
     }
 
     func run() throws {
-        let level = AckLevel(name: ack)!
         let client = try GatewayClient(socketPath: socket.path)
-        let perFrame = min(batchSize, Int(client.limits.maxRecordsPerFrame))
-        let compressor = ZstdCompressor()
-        var outstanding: [UInt32: Int] = [:]
-        var sent = 0
-        var acked = 0
-        var failures: [String] = []
-
-        func awaitReply() throws {
-            let (id, message) = try client.readReply()
-            switch message {
-            case .ack(let ack):
-                guard let count = outstanding.removeValue(forKey: id) else {
-                    if level == .none {
-                        failures += ack.failures.map { "record \($0.index) of a batch: \(describe($0.rawCode))" }
-                        return
+        var publisher = StreamingPublisher(
+            client: client, level: AckLevel(name: ack)!, topic: topic, eventType: eventType,
+            perFrame: min(batchSize, Int(client.limits.maxRecordsPerFrame)), window: window)
+        let lingerMilliseconds = Int(parseDuration(linger)!)
+        var lines = LineSplitter()
+        var input = [UInt8](repeating: 0, count: 65_536)
+        var batchStartedAt: Int64 = 0
+        var open = true
+        while open {
+            // Wait for input, for replies, or until the partial batch has lingered long enough.
+            let wait = publisher.hasBatch ? max(0, Int(batchStartedAt + Int64(lingerMilliseconds) - now())) : -1
+            var fds = [
+                pollfd(fd: 0, events: Int16(POLLIN), revents: 0),
+                pollfd(fd: client.socketDescriptor, events: Int16(POLLIN), revents: 0),
+            ]
+            let ready = poll(&fds, 2, Int32(clamping: wait))
+            if ready < 0 && errno != EINTR { throw ClientError("poll: \(String(cString: strerror(errno)))") }
+            if fds[1].revents != 0 { try publisher.takeReplies() }
+            if fds[0].revents != 0 {
+                let count = read(0, &input, input.count)
+                if count < 0 && errno == EINTR { continue }
+                if count <= 0 {
+                    open = false
+                    if let last = lines.finish() { try add(last, to: &publisher, startedAt: &batchStartedAt) }
+                } else {
+                    for line in lines.feed(input[..<count]) {
+                        try add(line, to: &publisher, startedAt: &batchStartedAt)
                     }
-                    throw ClientError("ACK for unknown request \(id)")
                 }
-                acked += count - ack.failures.count
-                failures += ack.failures.map { "record \($0.index) of batch \(id): \(describe($0.rawCode))" }
-            case .error(let error):
-                outstanding.removeValue(forKey: id)
-                throw ClientError(error)
-            case .pong:
-                outstanding.removeValue(forKey: id)
-            default:
-                throw ClientError("unexpected reply \(message)")
             }
+            if publisher.hasBatch && now() - batchStartedAt >= Int64(lingerMilliseconds) { try publisher.flush() }
         }
+        try publisher.finish()
+    }
 
-        func flush(_ records: inout [OutgoingRecord], limitBytes: Int) throws {
-            guard !records.isEmpty else { return }
-            let payload = OutgoingRecord.encodePayload(records, ackLevel: level)
-            guard payload.count <= limitBytes else {
-                throw ClientError(
-                    "a batch of \(records.count) events is larger than the gateway accepts; use a smaller --batch-size")
-            }
-            let id = try client.sendPublish(payload: compressor.compress(payload), compressed: true)
-            sent += records.count
-            if level != .none { outstanding[id] = records.count }
-            records.removeAll(keepingCapacity: true)
-            while outstanding.count >= window { try awaitReply() }
-        }
-
-        // All input is checked before anything is sent, so a bad line never leaves a
-        // partial publish behind.
-        var records: [OutgoingRecord] = []
-        var lineNumber = 0
-        while let line = readLine(strippingNewline: true) {
-            lineNumber += 1
-            if line.isEmpty { continue }
-            guard let tab = line.firstIndex(of: "\t") else {
-                throw ClientError("line \(lineNumber): expected KEY<TAB>VALUE; nothing was sent")
-            }
-            let key = Array(line[..<tab].utf8)
-            guard !key.isEmpty else { throw ClientError("line \(lineNumber): empty key; nothing was sent") }
-            records.append(
-                OutgoingRecord(
-                    topic: topic, key: key, eventType: eventType,
-                    value: Array(line[line.index(after: tab)...].utf8)))
-        }
-        var batch: [OutgoingRecord] = []
-        batch.reserveCapacity(perFrame)
-        for record in records {
-            batch.append(record)
-            if batch.count == perFrame { try flush(&batch, limitBytes: Int(client.limits.maxDecompressedBytes)) }
-        }
-        try flush(&batch, limitBytes: Int(client.limits.maxDecompressedBytes))
-        if level == .none {
-            // The PONG shows the gateway has read every batch; failures found later are
-            // still reported if they arrive first, but nothing waits for them.
-            outstanding[try client.ping()] = 0
-        }
-        while !outstanding.isEmpty { try awaitReply() }
-
-        if !failures.isEmpty {
-            for failure in failures.prefix(20) {
-                FileHandle.standardError.write(Data("sluice send: \(failure)\n".utf8))
-            }
-            FileHandle.standardError.write(Data("sluice send: \(failures.count) of \(sent) events failed\n".utf8))
-            throw ExitCode.failure
-        }
-        print(
-            level == .none
-                ? "sent \(sent) events (ack level none: not confirmed)" : "sent \(sent) events, \(acked) acknowledged")
+    private func add(
+        _ line: (number: Int, bytes: [UInt8]), to publisher: inout StreamingPublisher, startedAt: inout Int64
+    )
+        throws
+    {
+        if !publisher.hasBatch { startedAt = now() }
+        try publisher.add(line: line.number, line.bytes)
     }
 }
 
-private func describe(_ rawCode: UInt16) -> String {
-    ErrorCode(rawValue: rawCode).map(\.description) ?? "code \(rawCode)"
+/// Milliseconds of a monotonic clock.
+private func now() -> Int64 {
+    var time = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &time)
+    return Int64(time.tv_sec) * 1_000 + Int64(time.tv_nsec) / 1_000_000
+}
+
+/// Cuts a byte stream into numbered lines, whatever the reads' boundaries.
+struct LineSplitter {
+    private var partial: [UInt8] = []
+    private var number = 0
+
+    mutating func feed(_ bytes: ArraySlice<UInt8>) -> [(number: Int, bytes: [UInt8])] {
+        var lines: [(Int, [UInt8])] = []
+        var start = bytes.startIndex
+        while let newline = bytes[start...].firstIndex(of: UInt8(ascii: "\n")) {
+            partial += bytes[start..<newline]
+            number += 1
+            lines.append((number, partial))
+            partial.removeAll(keepingCapacity: true)
+            start = newline + 1
+        }
+        partial += bytes[start...]
+        return lines
+    }
+
+    /// The last line when the input did not end with a newline.
+    mutating func finish() -> (number: Int, bytes: [UInt8])? {
+        guard !partial.isEmpty else { return nil }
+        number += 1
+        defer { partial = [] }
+        return (number, partial)
+    }
 }

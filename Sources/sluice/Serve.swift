@@ -32,6 +32,9 @@ struct Serve: ParsableCommand {
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
+    @Option(help: "Log format on stderr: text, or json (one object per line, for log collectors).")
+    var logFormat: String = "text"
+
     func run() throws {
         var settings = GatewayConfiguration()
         if let config { try settings.apply(yamlFile: config) }
@@ -44,8 +47,13 @@ struct Serve: ParsableCommand {
         guard let level = Logger.Level(rawValue: logLevel) else {
             throw ValidationError("unknown log level \(logLevel)")
         }
+        guard let format = LogFormat(rawValue: logFormat) else {
+            throw ValidationError("--log-format must be text or json")
+        }
+        LoggingSystem.bootstrap { label in SluiceLogHandler(label: label, format: format) }
         var logger = Logger(label: "sluice")
         logger.logLevel = level
+        let notifier = ServiceNotifier()
 
         let gateway: Gateway
         do {
@@ -58,6 +66,7 @@ struct Serve: ParsableCommand {
             signal(number, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
             source.setEventHandler {
+                notifier.notify("STOPPING=1")
                 logger.notice("received signal \(number)")
                 gateway.stop()
                 Foundation.exit(0)
@@ -73,7 +82,28 @@ struct Serve: ParsableCommand {
             logger.notice("received SIGHUP: nothing to reload, ignored (restart to apply configuration changes)")
         }
         hangup.activate()
-        withExtendedLifetime((signals, hangup)) { dispatchMain() }
+        // The socket listens: a Type=notify unit is started now, and its dependents may connect.
+        notifier.notify("READY=1\nSTATUS=serving \(settings.socketPath)\nMAINPID=\(getpid())")
+        let watchdog = notifier.watchdogMicroseconds.map { startWatchdog(every: $0, gateway, notifier, logger) }
+        withExtendedLifetime((signals, hangup, watchdog)) { dispatchMain() }
+    }
+
+    /// Sends `WATCHDOG=1` twice per watchdog interval while every event loop answers in time.
+    private func startWatchdog(
+        every microseconds: UInt64, _ gateway: Gateway, _ notifier: ServiceNotifier, _ logger: Logger
+    ) -> DispatchSourceTimer {
+        let period = max(1, Int(microseconds / 2_000))
+        let timer = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "sluice.watchdog"))
+        timer.schedule(deadline: .now(), repeating: .milliseconds(period))
+        timer.setEventHandler {
+            if gateway.loopsRespond(within: max(1, period / 2)) {
+                notifier.notify("WATCHDOG=1")
+            } else {
+                logger.error("an event loop did not answer within \(period / 2) ms: not telling the watchdog")
+            }
+        }
+        timer.activate()
+        return timer
     }
 }
 

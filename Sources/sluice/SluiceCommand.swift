@@ -1,11 +1,13 @@
 import ArgumentParser
+import SluiceGateway
 
 @main
 struct SluiceCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sluice",
         abstract: "A local event gateway to Kafka: clients publish over a Unix socket, Sluice delivers.",
-        subcommands: [Serve.self, Send.self, Stats.self, SpoolCommand.self]
+        version: LibraryVersions().lines.joined(separator: "\n"),
+        subcommands: [Serve.self, Send.self, Stats.self, SpoolCommand.self, CheckConfig.self]
     )
 }
 

@@ -95,14 +95,49 @@ struct EndToEndTests {
             sluice, ["send", "--socket", gateway.socketPath, "--topic", "partial"],
             input: Data(("good\tline\n" + "just a value\n").utf8))
         #expect(noTab.status != 0)
-        #expect(noTab.output.contains("line 2: expected KEY<TAB>VALUE; nothing was sent"))
-        #expect(gateway.gateway.stats().records.received == 0, "a bad line stops the whole input, not half of it")
+        #expect(noTab.output.contains("line 2: expected KEY<TAB>VALUE; skipped"), "\(noTab.output)")
+        #expect(noTab.output.contains("sent 1 events, 1 acknowledged"), "the good line was published")
+        #expect(gateway.gateway.stats().records.received == 1, "a bad line is skipped, the stream goes on")
 
         let noServer = try run(
             sluice, ["send", "--socket", gateway.directory + "/nobody.sock", "--topic", "t"],
             input: Data("k\tv\n".utf8))
         #expect(noServer.status != 0)
         #expect(noServer.output.contains("cannot connect"))
+        #expect(noServer.output.contains("is `sluice serve` running"), "\(noServer.output)")
+    }
+
+    @Test func sluiceSendPublishesEachLineWhileStdinStaysOpen() throws {
+        let broker = try DevBroker()
+        let gateway = try TestGateway(brokers: broker.bootstrapServers)
+        let send = Process()
+        send.executableURL = URL(fileURLWithPath: try sluiceExecutable())
+        send.arguments = ["send", "--socket", gateway.socketPath, "--topic", "streamed", "--linger", "50ms"]
+        let input = Pipe()
+        let output = Pipe()
+        send.standardInput = input
+        send.standardOutput = output
+        send.standardError = output
+        try send.run()
+        defer { if send.isRunning { send.terminate() } }
+        // As `tail -F` would: a line, then nothing more for a while, stdin still open.
+        input.fileHandleForWriting.write(Data("p1\tfirst\n".utf8))
+        try waitUntil("the first line reaches Kafka while sluice send still reads", timeout: 20) {
+            gateway.gateway.stats().records.published == 1
+        }
+        #expect(send.isRunning)
+        input.fileHandleForWriting.write(Data("p1\tsec".utf8))
+        input.fileHandleForWriting.write(Data("ond\n".utf8))
+        try waitUntil("a line split over two writes is published", timeout: 20) {
+            gateway.gateway.stats().records.published == 2
+        }
+        try input.fileHandleForWriting.close()
+        send.waitUntilExit()
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(send.terminationStatus == 0, "\(text)")
+        #expect(text.contains("sent 2 events, 2 acknowledged"))
+        let records = try consume(topic: "streamed", brokers: broker.bootstrapServers, count: 2)
+        #expect(records.map { String(decoding: $0.value, as: UTF8.self) } == ["first", "second"])
     }
 
     @Test func statsCommandPrintsJSONAndATable() throws {

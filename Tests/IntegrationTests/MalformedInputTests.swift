@@ -64,7 +64,7 @@ struct MalformedInputTests {
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let socketPath = directory + "/s.sock"
         let config = directory + "/sluice.yaml"
-        try "limits: { handshakeTimeoutMs: 1000, maxUnackedBytes: 2097152 }\n".write(
+        try "limits: { handshake-timeout: 1s, max-unacked-bytes: 2MiB }\n".write(
             toFile: config, atomically: true, encoding: .utf8)
         let server = Process()
         server.executableURL = URL(fileURLWithPath: try sluiceExecutable())

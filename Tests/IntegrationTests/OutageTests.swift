@@ -165,10 +165,10 @@ struct OutageTests {
         let config = directory + "/sluice.yaml"
         try """
         kafka:
-          deliveryTimeoutMs: 3000
-          properties: { reconnect.backoff.max.ms: "500" }
-          circuit-breaker: { wait-duration-in-open-state: 500, minimum-number-of-calls: 5 }
-          retry: { interval: 1000 }
+          delivery-timeout: 3s
+          reconnect.backoff.max.ms: 500
+          circuit-breaker: { wait-duration-in-open-state: 500ms, minimum-number-of-calls: 5 }
+          retry: { interval: 1s }
         """.write(toFile: config, atomically: true, encoding: .utf8)
         let arguments = [
             "serve", "--socket", socketPath, "--brokers", broker.bootstrapServers, "--spool", directory + "/spool.db",
@@ -214,7 +214,7 @@ struct OutageTests {
         // A long linger slows the drain down so that the crash lands in the middle of it.
         try """
         kafka:
-          lingerMs: 400
+          linger: 400ms
           retry: { batch-size: 500 }
         """.write(toFile: config, atomically: true, encoding: .utf8)
         let arguments = [

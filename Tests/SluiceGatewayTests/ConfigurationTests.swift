@@ -1,6 +1,7 @@
-import SluiceGateway
 import SluiceKafka
 import Testing
+
+@testable import SluiceGateway
 
 @Suite("Configuration")
 struct ConfigurationTests {
@@ -9,30 +10,36 @@ struct ConfigurationTests {
         try configuration.apply(
             yaml: """
                 socket: /run/sluice/s.sock
-                socketMode: "0600"
-                shutdownFlushTimeoutMs: 2500
+                socket-mode: "0600"
+                shutdown-flush-timeout: 2.5s
                 kafka:
                   brokers: k1:9092,k2:9092
                   compression: zstd
-                  lingerMs: 20
+                  linger: 20ms
+                  delivery-timeout: 2m
+                  queue-max-bytes: 64MiB
+                  client-id: game-7
+                  socket.keepalive.enable: true
                   properties:
-                    socket.keepalive.enable: true
+                    statistics.interval.ms: 0
                   fallback: { store-failures: false }
-                  retry: { interval: 5000, backoff: [1000, 2000], max-attempts: 5 }
-                  circuit-breaker: { failure-rate-threshold: 40, wait-duration-in-open-state: 2000 }
+                  retry: { interval: 5s, backoff: [1s, 2s], max-attempts: 5 }
+                  circuit-breaker: { failure-rate-threshold: 40%, wait-duration-in-open-state: 2s, stall-timeout: 1m }
                 limits:
-                  maxRecordsPerFrame: 500
-                  maxUnackedBytes: 2097152
-                  handshakeTimeoutMs: 1500
-                  idleTimeoutMs: 0
-                  maxConnections: 64
+                  max-records-per-frame: 500
+                  max-unacked-bytes: 2MiB
+                  handshake-timeout: 1500ms
+                  idle-timeout: 0
+                  max-connections: 64
                 access:
-                  socketGroup: sluice
-                  allowedUIDs: [1000, 1001]
-                  allowedGIDs: [50]
-                  topicPrefixesByUID: { 1000: [game., audit.] }
-                  topicPrefixesByGID: { 50: shared. }
-                spool: { path: /var/tmp/s.db, synchronous: normal, maxBytes: 1000000 }
+                  socket-group: sluice
+                  allowed-uids: [1000, 1001]
+                  allowed-gids: [50]
+                  topic-prefixes-by-uid: { 1000: [game., audit.] }
+                  topic-prefixes-by-gid: { 50: shared. }
+                spool: { path: /var/tmp/s.db, synchronous: normal, max-bytes: 1GB }
+                health: { circuit-open-longer-than: 10m, spool-fuller-than: 80% }
+                metrics: { listen: "127.0.0.1:9464" }
                 """)
         #expect(configuration.socketPath == "/run/sluice/s.sock")
         #expect(configuration.socketMode == 0o600)
@@ -40,7 +47,16 @@ struct ConfigurationTests {
         #expect(configuration.producer.bootstrapServers == "k1:9092,k2:9092")
         #expect(configuration.producer.compression == "zstd")
         #expect(configuration.producer.lingerMilliseconds == 20)
-        #expect(configuration.producer.properties == ["socket.keepalive.enable": "true"])
+        #expect(configuration.producer.deliveryTimeoutMilliseconds == 120_000)
+        #expect(configuration.producer.queueMaxKilobytes == 65_536)
+        #expect(configuration.producer.clientID == "game-7")
+        #expect(
+            configuration.producer.properties == ["socket.keepalive.enable": "true", "statistics.interval.ms": "0"],
+            "librdkafka properties by their own names, directly under kafka or under properties")
+        #expect(configuration.stallTimeoutMilliseconds == 60_000)
+        #expect(configuration.health.maxCircuitOpenMilliseconds == 600_000)
+        #expect(configuration.health.spoolFullPercent == 80)
+        #expect(configuration.metricsListen == "127.0.0.1:9464")
         #expect(configuration.limits.maxRecordsPerFrame == 500)
         #expect(configuration.limits.maxFrameBytes == 1_048_576, "unset limits keep their defaults")
         #expect(configuration.limits.maxUnackedBytes == 2_097_152)
@@ -54,7 +70,7 @@ struct ConfigurationTests {
         #expect(configuration.access.topicPrefixes(uid: 7, gid: 7) == nil)
         #expect(configuration.access.admits(uid: 7, gid: 50) && !configuration.access.admits(uid: 7, gid: 7))
         #expect(configuration.spoolPath == "/var/tmp/s.db")
-        #expect(configuration.spoolMaxBytes == 1_000_000)
+        #expect(configuration.spoolMaxBytes == 1_000_000_000)
         #expect(configuration.storeFailures == false)
         #expect(configuration.retry.intervalMilliseconds == 5_000)
         #expect(configuration.retry.backoffMilliseconds == [1_000, 2_000])
@@ -66,15 +82,50 @@ struct ConfigurationTests {
     }
 
     @Test(arguments: [
-        "sockt: /tmp/x.sock", "kafka: {brokers: a, lingerMS: 3}", "limits: {maxKeyBytes: 70000}",
-        "socketMode: rw", "kafka: [1, 2]", "- a list",
+        "sockt: /tmp/x.sock", "kafka: {brokers: a, lingerMS: 3}", "limits: {max-key-bytes: 70000}",
+        "socket-mode: rw", "kafka: [1, 2]", "- a list", "kafka: {linger: 5}", "kafka: {retry: {interval: soon}}",
+        "spool: {max-bytes: 1 gallon}", "kafka: {no.such.property: 1}", "metrics: {listen: 9464}",
     ])
     func mistakesAreReported(yaml: String) {
         var configuration = GatewayConfiguration()
-        #expect(throws: ConfigurationError.self) { try configuration.apply(yaml: yaml) }
+        #expect(throws: ConfigurationError.self) {
+            try configuration.apply(yaml: yaml)
+            try configuration.validate()
+        }
     }
 
-    @Test(arguments: ["socketMode: 0640", "socketMode: \"0640\"", "socketMode: \"640\""])
+    @Test(arguments: [
+        ("socketMode: \"0640\"", "socketMode is now spelt socket-mode"),
+        ("kafka: {lingerMs: 5}", "kafka.lingerMs is now spelt kafka.linger (with a unit, e.g. 5ms)"),
+        ("kafka: {retry: {maxAttempts: 5}}", "kafka.retry.maxAttempts is now spelt kafka.retry.max-attempts"),
+        ("spool: {maxBytes: 10}", "spool.maxBytes is now spelt spool.max-bytes (a size, e.g. 1GiB)"),
+        ("limits: {idleTimeoutMs: 0}", "limits.idleTimeoutMs is now spelt limits.idle-timeout (with a unit, e.g. 10m)"),
+        ("access: {allowedUIDs: [1]}", "access.allowedUIDs is now spelt access.allowed-uids"),
+        ("kafka: {linger: 5}", "kafka.linger: 5 needs a unit, e.g. 5ms or 5s"),
+    ])
+    func oldKeysNameTheirNewSpelling(yaml: String, message: String) {
+        var configuration = GatewayConfiguration()
+        let error = #expect(throws: ConfigurationError.self) { try configuration.apply(yaml: yaml) }
+        #expect(error?.description == message)
+    }
+
+    @Test func durationsAndSizesTakeUnits() {
+        #expect(parseDuration("250ms") == 250)
+        #expect(parseDuration("60s") == 60_000)
+        #expect(parseDuration("1.5s") == 1_500)
+        #expect(parseDuration("5m") == 300_000)
+        #expect(parseDuration("1h") == 3_600_000)
+        #expect(parseDuration("7d") == 604_800_000)
+        #expect(parseDuration("60") == nil, "a duration needs its unit")
+        #expect(parseSize("1GiB") == 1 << 30)
+        #expect(parseSize("64KiB") == 65_536)
+        #expect(parseSize("1GB") == 1_000_000_000)
+        #expect(parseSize("10MB") == 10_000_000)
+        #expect(parseSize("4096") == 4_096)
+        #expect(parseSize("lots") == nil)
+    }
+
+    @Test(arguments: ["socket-mode: 0640", "socket-mode: \"0640\"", "socket-mode: \"640\""])
     func socketModeQuotedOrNot(yaml: String) throws {
         var configuration = GatewayConfiguration()
         try configuration.apply(yaml: yaml)

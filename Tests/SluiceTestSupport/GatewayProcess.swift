@@ -15,7 +15,7 @@ public final class GatewayProcess {
     /// completes a handshake.
     public init(
         brokers: String, configYAML: String? = nil, prefix: [String] = [], logLevel: String = "error",
-        waitUntilServing: Bool = true
+        arguments extra: [String] = [], environment: [String: String] = [:], waitUntilServing: Bool = true
     ) throws {
         directory = try temporaryDirectory()
         socketPath = directory + "/s.sock"
@@ -26,6 +26,10 @@ public final class GatewayProcess {
         if let configYAML {
             try configYAML.write(toFile: directory + "/sluice.yaml", atomically: true, encoding: .utf8)
             arguments += ["--config", directory + "/sluice.yaml"]
+        }
+        arguments += extra
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
         }
         let sluice = try sluiceExecutable()
         if prefix.isEmpty {
