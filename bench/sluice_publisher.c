@@ -46,12 +46,18 @@
  * published. With --latency in paced mode the program, instead of sleeping
  * between ticks, waits in ppoll() on the socket and reads ACKs the moment they
  * arrive (sluice_flush with timeout 0), and ends each tick with that same
- * flush, so each tick's records leave as one batch (a 1 ms linger, the
- * client's only added wait). In --events mode (as fast as possible) the
+ * flush: the records due in a tick are published together at the tick and
+ * leave at once as one batch. The figure starts at each record's
+ * sluice_publish() call, so the up to 1 ms a record waits for its tick is not
+ * in it (nor is a lag behind the schedule: max_lag_ms reports that). The ACK
+ * time is when recv() returned it, which with ppoll is within microseconds of
+ * its arrival on the socket. In --events mode (as fast as possible) the
  * library reads ACKs when it seals a batch or waits for room, so an ACK is
  * seen up to one batch later than it arrived. Appended to the result line:
  *   latency_p50_ms=MS latency_p99_ms=MS latency_max_ms=MS latency_records=N
- * (nearest-rank percentiles over every record but the warm-up).
+ *   latency_acks=N latency_acks_out_of_order=N
+ * (nearest-rank percentiles over every record but the warm-up; the last: ACKs
+ * read after the ACK of a later PUBLISH, which the mapping by id handles).
  */
 #define _GNU_SOURCE /* ppoll */
 
@@ -192,6 +198,8 @@ static void lat_report(char *out, size_t cap) {
         snprintf(out, cap, " latency_p50_ms=n/a latency_p99_ms=n/a latency_max_ms=n/a latency_note=\"%s\"", why);
         return;
     }
+    size_t late = 0; /* ACKs read after one of a later PUBLISH */
+    for (size_t i = 1; i < lat.n_acks; i++) late += lat.acks[i].id < lat.acks[i - 1].id;
     qsort(lat.acks, lat.n_acks, sizeof *lat.acks, cmp_ack);
     /* Record i's latency overwrites its publish time (records in publish order, ACKs in id order). */
     uint64_t r = 0;
@@ -201,8 +209,10 @@ static void lat_report(char *out, size_t cap) {
     size_t n = (size_t)lat.n_pub - 1;
     qsort(v, n, sizeof *v, cmp_double);
     size_t i50 = (n + 1) / 2, i99 = (size_t)((n * 99 + 99) / 100); /* nearest rank: ceil(p * n) */
-    snprintf(out, cap, " latency_p50_ms=%.3f latency_p99_ms=%.3f latency_max_ms=%.3f latency_records=%zu",
-             v[i50 - 1] * 1000, v[i99 - 1] * 1000, v[n - 1] * 1000, n);
+    snprintf(out, cap,
+             " latency_p50_ms=%.3f latency_p99_ms=%.3f latency_max_ms=%.3f latency_records=%zu latency_acks=%zu"
+             " latency_acks_out_of_order=%zu",
+             v[i50 - 1] * 1000, v[i99 - 1] * 1000, v[n - 1] * 1000, n, lat.n_acks, late);
 }
 
 static uint64_t failures;

@@ -389,6 +389,8 @@ def cmd_throughput(a):
     row("durable-ack latency p50 (ms)", "latency", "p50_ms", 2)
     row("durable-ack latency p99 (ms)", "latency", "p99_ms", 2)
     row("durable-ack latency max (ms)", "latency", "max_ms", 2)
+    row("ACKs per run (one per 1 ms batch)", "latency", "acks", 0)
+    row("  of which read after a later batch's ACK", "latency", "acks_out_of_order", 0)
     notes = {r.get("note") for r in runs if r.get("config") == "latency" and r.get("note") not in (None, "", "n/a")}
     for note in sorted(notes):
         print(f"  latency not measured in a run: {note.replace('_', ' ')}")

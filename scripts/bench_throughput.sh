@@ -20,9 +20,12 @@
 #   - events/s = all events / (latest end - earliest start), the publishers' own
 #     CLOCK_MONOTONIC readings (system-wide, so comparable across processes);
 #   - a publisher's CPU is measured in the process itself with getrusage(RUSAGE_SELF)
-#     from its clock's start to the end of its final flush (all threads, microseconds);
+#     from its clock's start to the end of its final flush (all threads; microseconds;
+#     the kernel's total is the scheduler's exact runtime, only its split into user and
+#     sys is sampled), so a process's start, connection, warm-up and exit are left out;
 #   - the gateway's and the broker's CPU is utime + stime from /proc/PID/stat (all
-#     threads, exited ones included; 10 ms ticks) over that same window.
+#     threads, exited ones included; in 10 ms ticks, under 1 % of a 1M-event figure)
+#     read just before the start signal and just after the last publisher exited.
 # Each is reported as CPU-seconds per million events; the gateway's also as user + sys.
 #
 # Latency: after the repetitions, BENCH_REPS runs (fresh broker and gateway each) of one
@@ -36,7 +39,6 @@
 # Every run appends one line of key=value to $tmp/throughput.txt; scripts/bench_stats.py
 # "throughput" turns them into the report (medians, min-max, ratios, targets).
 
-tp_fifo=
 tp_fd=
 
 # tp_broker TOPIC: stops the previous broker and starts a fresh one; sets port.
@@ -57,11 +59,15 @@ tp_publishers() {
     local label=$1 n=$2 k share first count pids=() g0="0 0" b0 g1="0 0" b1 rc
     shift 2
     share=$((events / n))
-    [ -p "$tp_fifo" ] || { tp_fifo=$tmp/start.fifo; mkfifo "$tp_fifo"; exec {tp_fd}<>"$tp_fifo"; }
+    # The start signal: this script holds the FIFO open read-write (so the publishers'
+    # opens do not block) only while they start, so nothing else inherits it.
+    local fifo=$tmp/$label.fifo
+    mkfifo "$fifo"
+    exec {tp_fd}<>"$fifo"
     for ((k = 0; k < n; k++)); do
         first=$((k * share + (k > 0 ? events - share * n : 0)))
         count=$((k == 0 ? share + events - share * n : share))
-        "$@" --events "$count" --first-seq "$first" --start-fifo "$tp_fifo" \
+        "$@" --events "$count" --first-seq "$first" --start-fifo "$fifo" \
             >"$tmp/$label-$k.out" 2>"$tmp/$label-$k.log" {tp_fd}>&- &
         pids+=($!)
     done
@@ -71,6 +77,7 @@ tp_publishers() {
     if [ -n "$gateway_pid" ]; then g0=$(cpu_split "$gateway_pid"); fi
     b0=$(cpu_split "$broker_pid")
     head -c "$n" /dev/zero >&"$tp_fd"
+    exec {tp_fd}>&- # the bytes stay in the pipe for the publishers, which hold it open
     for ((k = 0; k < n; k++)); do
         rc=0
         wait "${pids[k]}" || rc=$?
@@ -100,7 +107,7 @@ tp_sluice() {
     local label=$1 n=$2 rep=$3 published expected lat=()
     tp_broker bench-sluice
     start_gateway "$label-$rep" "127.0.0.1:$port"
-    ((n == 1)) && lat=(--latency)
+    if ((n == 1)); then lat=(--latency); fi
     tp_publishers "$label-$rep" "$n" "$out/sluice_publisher" --socket "$socket" --topic bench-sluice \
         --keys "$keys" --timeout-s "$timeout_s" "${lat[@]}"
     stats_now "$tmp/$label-$rep-stats.json"
@@ -111,7 +118,10 @@ tp_sluice() {
     stop "$gateway_pid"
     gateway_pid=
     local extra=
-    ((n == 1)) && extra=" p50_ms=$(field latency_p50_ms "$tp_outs") p99_ms=$(field latency_p99_ms "$tp_outs")"
+    if ((n == 1)); then
+        extra=" p50_ms=$(field latency_p50_ms "$tp_outs") p99_ms=$(field latency_p99_ms "$tp_outs")"
+        extra+=" acks_out_of_order=$(field latency_acks_out_of_order "$tp_outs")"
+    fi
     echo "config=$label rep=$rep clients=$n $tp_result$extra" | tee -a "$tmp/throughput.txt" >&2
 }
 
@@ -146,6 +156,7 @@ throughput_scenario() {
         echo "config=latency rep=$rep target_rate=$lat_rate rate=$(field rate "$result")" \
             "p50_ms=$(field latency_p50_ms "$result") p99_ms=$(field latency_p99_ms "$result")" \
             "max_ms=$(field latency_max_ms "$result") max_lag_ms=$(field max_lag_ms "$result")" \
+            "acks=$(field latency_acks "$result") acks_out_of_order=$(field latency_acks_out_of_order "$result")" \
             "note=$(kv latency_note "$result" | tr ' ' '_')" | tee -a "$tmp/throughput.txt" >&2
     done
     # The in-memory broker holds every record: give its memory back before the next scenario.
