@@ -126,8 +126,9 @@ tp_sluice() {
 }
 
 throughput_scenario() {
-    local rep rate lat_rate result
+    local rep rate lat_rate result load0
     : >"$tmp/throughput.txt"
+    load0=$(cut -d' ' -f1-3 /proc/loadavg)
     echo "bench: throughput: $reps repetitions of: bare producer, Sluice with 1 client, Sluice with $clients" \
         "clients; $events events of 200 bytes over $keys keys each, topics of $partitions partitions," \
         "a fresh broker for each run" >&2
@@ -165,6 +166,8 @@ throughput_scenario() {
     echo
     python3 "$stats_py" throughput "$tmp/throughput.txt" --clients "$clients" --events "$events" --keys "$keys" \
         --partitions "$partitions" --latency-seconds "$latency_seconds"
+    echo "(load average, 1/5/15 min: $load0 at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end; $(nproc)" \
+        "cores. Other work on the machine shows as a wide min-max.)"
     base_rate=$(python3 "$stats_py" median "$tmp/throughput.txt" baseline rate)
 }
 
