@@ -83,8 +83,8 @@ stats_interval=${BENCH_STATS_INTERVAL_MS:-}
 reps=${BENCH_REPS:-3}
 clients=${BENCH_CLIENTS:-4}
 latency_seconds=${BENCH_LATENCY_SECONDS:-10}
-for v in "$events" "$keys" "$timeout_s" "$reps" "$clients" "$latency_seconds" "$outage_events" "$outage_small" "$drain_timeout" "$recovery_rate" \
-    "$recovery_seconds" "$recovery_drain_timeout" ${stats_interval:+"$stats_interval"}; do
+for v in "$events" "$keys" "$timeout_s" "$reps" "$clients" "$latency_seconds" "$outage_events" "$outage_small" \
+    "$drain_timeout" "$recovery_rate" "$recovery_seconds" "$recovery_drain_timeout" ${stats_interval:+"$stats_interval"}; do
     [[ $v =~ ^[1-9][0-9]*$ ]] || { echo "bench: the BENCH_* counts and times must be positive integers (got '$v')" >&2; exit 2; }
 done
 want_throughput=0 want_outage=0 want_recovery=0
@@ -138,6 +138,7 @@ cleanup() {
     trap - EXIT INT TERM
     stop "$child_pid"
     stop "$publisher_pid"
+    for pid in "${tp_pids[@]}"; do stop "$pid"; done
     stop "$poller_pid"
     stop "$gateway_pid"
     stop "$broker_pid"

@@ -40,6 +40,7 @@
 # "throughput" turns them into the report (medians, min-max, ratios, targets).
 
 tp_fd=
+tp_pids=() # the running publishers (cleanup in bench.sh stops them)
 
 # tp_broker TOPIC: stops the previous broker and starts a fresh one; sets port.
 tp_broker() {
@@ -56,7 +57,7 @@ tp_broker() {
 # all, samples again. Sets tp_result (key=value: events, rate, client CPU, gateway and
 # broker CPU) and tp_outs (the publishers' result lines, one per line).
 tp_publishers() {
-    local label=$1 n=$2 k share first count pids=() g0="0 0" b0 g1="0 0" b1 rc
+    local label=$1 n=$2 k share first count g0="0 0" b0 g1="0 0" b1 rc
     shift 2
     share=$((events / n))
     # The start signal: this script holds the FIFO open read-write (so the publishers'
@@ -64,15 +65,16 @@ tp_publishers() {
     local fifo=$tmp/$label.fifo
     mkfifo "$fifo"
     exec {tp_fd}<>"$fifo"
+    tp_pids=()
     for ((k = 0; k < n; k++)); do
         first=$((k * share + (k > 0 ? events - share * n : 0)))
         count=$((k == 0 ? share + events - share * n : share))
         "$@" --events "$count" --first-seq "$first" --start-fifo "$fifo" \
             >"$tmp/$label-$k.out" 2>"$tmp/$label-$k.log" {tp_fd}>&- &
-        pids+=($!)
+        tp_pids+=($!)
     done
     for ((k = 0; k < n; k++)); do
-        wait_for "$label: publisher $k ready" "${pids[k]}" 120 grep -qs '^ready$' "$tmp/$label-$k.log"
+        wait_for "$label: publisher $k ready" "${tp_pids[k]}" 120 grep -qs '^ready$' "$tmp/$label-$k.log"
     done
     if [ -n "$gateway_pid" ]; then g0=$(cpu_split "$gateway_pid"); fi
     b0=$(cpu_split "$broker_pid")
@@ -80,9 +82,10 @@ tp_publishers() {
     exec {tp_fd}>&- # the bytes stay in the pipe for the publishers, which hold it open
     for ((k = 0; k < n; k++)); do
         rc=0
-        wait "${pids[k]}" || rc=$?
+        wait "${tp_pids[k]}" || rc=$?
         ((rc == 0)) || fail "$label: publisher $k exited with status $rc"
     done
+    tp_pids=()
     if [ -n "$gateway_pid" ]; then
         kill -0 "$gateway_pid" 2>/dev/null || fail "$label: the gateway exited"
         g1=$(cpu_split "$gateway_pid")
