@@ -4,7 +4,8 @@
  * level durable — every record is acknowledged only once Kafka has it.
  *
  *   sluice_publisher --socket PATH --topic T [--events N] [--keys K]
- *                    [--batch-records R] [--no-compression]
+ *                    [--batch-records R] [--no-compression] [--latency]
+ *                    [--first-seq N] [--start-fifo PATH]   (see workload.h)
  *   sluice_publisher --socket PATH --topic T --rate N --seconds S [--keys K] ...
  *
  * One warm-up record is published and flushed before the clock starts (as in
@@ -35,7 +36,7 @@
  * sluice_publish() is called for it to the moment the client reads the ACK of
  * the PUBLISH that carried it off the socket. The library has no ack callback,
  * so this program is linked with -Wl,--wrap=recv: every recv() the library
- * makes goes through bench_recv below, which timestamps the bytes and picks
+ * makes goes through __wrap_recv below, which timestamps the bytes and picks
  * out the ACK frames (request id, record count; PROTOCOL.md section 3). The
  * library gives a connection's PUBLISH frames increasing request ids in
  * publish order and records enter batches in publish order, so the ACKs
