@@ -10,7 +10,9 @@
  * programs do this, so neither pays for connecting or for the idempotent
  * producer's id). Exit status 0 only when every record got a successful
  * delivery report. Last line on stdout:
- *   events=N seconds=S rate=R warmup=1
+ *   events=N seconds=S rate=R start=MONO_S end=MONO_S cpu_user=S cpu_sys=S warmup=1
+ * (cpu_*: this process's CPU from the clock's start to the end of the flush,
+ * every librdkafka thread included; see bench_cpu in workload.h).
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -120,23 +122,27 @@ int main(int argc, char **argv) {
     double deadline = bench_now() + a.timeout_s;
 
     /* Warm-up: connect, fetch metadata and the producer id outside the clock. */
-    bench_workload_init(w, a.keys, a.value_bytes);
-    bench_make_event(w, 0);
+    bench_workload_init(w, a.keys, a.value_bytes, a.first_seq);
+    bench_make_event(w, a.first_seq);
     if (produce(rk, a.topic, w, deadline) != 0 || flush_all(rk, deadline) != 0) goto out;
     if (failed > 0) {
         fprintf(stderr, "rdkafka_baseline: warm-up record failed: %s\n", first_failure);
         goto out;
     }
 
-    bench_workload_init(w, a.keys, a.value_bytes);
+    if (bench_await_start("rdkafka_baseline", a.start_fifo) != 0) goto out;
+    bench_workload_init(w, a.keys, a.value_bytes, a.first_seq);
+    double user0, sys0, user1, sys1;
+    bench_cpu(&user0, &sys0);
     double start = bench_now();
-    for (uint64_t i = 0; i < a.events; i++) {
+    for (uint64_t i = a.first_seq; i < a.first_seq + a.events; i++) {
         bench_make_event(w, i);
         if (produce(rk, a.topic, w, deadline) != 0) goto out;
         rd_kafka_poll(rk, 0);
     }
     if (flush_all(rk, deadline) != 0) goto out;
-    double seconds = bench_now() - start;
+    double end = bench_now(), seconds = end - start;
+    bench_cpu(&user1, &sys1);
 
     if (failed > 0 || delivered != a.events + 1) {
         fprintf(stderr, "rdkafka_baseline: %llu delivered, %llu failed (first: %s), expected %llu\n",
@@ -144,8 +150,8 @@ int main(int argc, char **argv) {
                 (unsigned long long)(a.events + 1));
         goto out;
     }
-    printf("events=%llu seconds=%.3f rate=%.0f warmup=1\n", (unsigned long long)a.events, seconds,
-           (double)a.events / seconds);
+    printf("events=%llu seconds=%.3f rate=%.0f start=%.6f end=%.6f cpu_user=%.6f cpu_sys=%.6f warmup=1\n",
+           (unsigned long long)a.events, seconds, (double)a.events / seconds, start, end, user1 - user0, sys1 - sys0);
     rc = 0;
 out:
     fflush(stdout);

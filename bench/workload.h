@@ -11,6 +11,19 @@
  * scripts/bench.sh: --rate N --seconds S publishes N events/s for S seconds
  * (paced every millisecond against the monotonic clock) instead of --events
  * as fast as possible.
+ *
+ * For the "throughput" scenario, shared by both programs:
+ *   --first-seq N    number the events from N (and seed the key generator from
+ *                    it), so concurrent publishers send distinct events over
+ *                    the same key space; 0 (default) is the historical workload
+ *   --start-fifo P   after the warm-up, print "ready" on stderr and block until
+ *                    one byte can be read from the FIFO P (scripts/bench.sh
+ *                    holds it open and writes one byte per publisher), so that
+ *                    concurrent publishers start their clocks together
+ * and the result line carries the monotonic start and end of the timed part
+ * and the CPU the process used in it (bench_cpu: getrusage(RUSAGE_SELF),
+ * every thread of the process, microsecond resolution):
+ *   start=MONO_S end=MONO_S cpu_user=S cpu_sys=S
  */
 #ifndef SLUICE_BENCH_WORKLOAD_H
 #define SLUICE_BENCH_WORKLOAD_H
@@ -21,6 +34,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include <fcntl.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #define BENCH_MAX_VALUE 65536
 #define BENCH_KEY_CAP 32
@@ -37,6 +54,9 @@ typedef struct bench_args {
     uint32_t batch_records;  /* sluice publisher only: 0 = library default */
     uint64_t rate;           /* sluice publisher only: events/s; 0 = as fast as possible (--events mode) */
     uint64_t seconds;        /* sluice publisher only: duration of --rate mode */
+    uint64_t first_seq;      /* number of the first event; also seeds the key generator */
+    const char *start_fifo;  /* NULL, or a FIFO to read one byte from before the clock starts */
+    int latency;             /* sluice publisher only: record the durable-ack latency of every record */
 } bench_args;
 
 typedef struct bench_workload {
@@ -63,9 +83,11 @@ static inline uint64_t bench_next(bench_workload *w) {
     return x * 0x2545F4914F6CDD1DULL;
 }
 
-static inline void bench_workload_init(bench_workload *w, uint64_t keys, size_t value_bytes) {
+/* first_seq 0 gives the historical workload; another value another (still fixed) key sequence. */
+static inline void bench_workload_init(bench_workload *w, uint64_t keys, size_t value_bytes, uint64_t first_seq) {
     memset(w, 0, sizeof *w);
-    w->state = 0x9E3779B97F4A7C15ULL;
+    w->state = 0x9E3779B97F4A7C15ULL ^ (first_seq * 0xD1B54A32D192ED03ULL);
+    if (w->state == 0) w->state = 0x9E3779B97F4A7C15ULL; /* xorshift must not start at 0 */
     w->keys = keys;
     w->value_bytes = value_bytes;
 }
@@ -94,6 +116,37 @@ static inline void bench_make_event(bench_workload *w, uint64_t seq) {
     w->value[w->value_bytes - 1] = '}';
 }
 
+/* CPU seconds (user, system) this process has used so far, all its threads. */
+static inline void bench_cpu(double *user, double *sys) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    *user = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6;
+    *sys = (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
+
+/* --start-fifo: announce "ready" on stderr, then block until one byte arrives.
+ * Returns 0, or -1 after printing why. */
+static inline int bench_await_start(const char *prog, const char *fifo) {
+    if (fifo == NULL) return 0;
+    int fd = open(fifo, O_RDONLY);
+    if (fd < 0) {
+        fprintf(stderr, "%s: open %s: %s\n", prog, fifo, strerror(errno));
+        return -1;
+    }
+    fprintf(stderr, "ready\n");
+    fflush(stderr);
+    char b;
+    ssize_t n;
+    while ((n = read(fd, &b, 1)) < 0 && errno == EINTR) {
+    }
+    close(fd);
+    if (n != 1) {
+        fprintf(stderr, "%s: %s closed before the start signal\n", prog, fifo);
+        return -1;
+    }
+    return 0;
+}
+
 static inline int bench_parse_u64(const char *s, uint64_t *out) {
     char *end = NULL;
     errno = 0;
@@ -106,10 +159,10 @@ static inline int bench_parse_u64(const char *s, uint64_t *out) {
 static inline void bench_usage(const char *prog, int sluice) {
     fprintf(stderr,
             "usage: %s %s --topic T [--events N (1000000)] [--keys K (10000)] [--value-bytes B (200)]\n"
-            "          [--timeout-s S (600)]%s\n",
+            "          [--timeout-s S (600)] [--first-seq N (0)] [--start-fifo PATH]%s\n",
             prog, sluice ? "--socket PATH" : "--brokers HOST:PORT",
             sluice ? " [--batch-records R] [--no-compression]\n"
-                     "          [--rate EVENTS_PER_S --seconds S]  (paced mode instead of --events)"
+                     "          [--rate EVENTS_PER_S --seconds S]  (paced mode instead of --events) [--latency]"
                    : "");
 }
 
@@ -124,6 +177,10 @@ static inline int bench_parse_args(int argc, char **argv, int sluice, bench_args
         const char *opt = argv[i];
         if (strcmp(opt, "--no-compression") == 0 && sluice) {
             a->no_compression = 1;
+            continue;
+        }
+        if (strcmp(opt, "--latency") == 0 && sluice) {
+            a->latency = 1;
             continue;
         }
         if (i + 1 >= argc) goto bad;
@@ -143,6 +200,8 @@ static inline int bench_parse_args(int argc, char **argv, int sluice, bench_args
             a->batch_records = (uint32_t)n;
         else if (strcmp(opt, "--rate") == 0 && sluice && bench_parse_u64(val, &n) == 0 && n > 0 && n <= 10000000)
             a->rate = n;
+        else if (strcmp(opt, "--first-seq") == 0 && bench_parse_u64(val, &n) == 0) a->first_seq = n;
+        else if (strcmp(opt, "--start-fifo") == 0) a->start_fifo = val;
         else if (strcmp(opt, "--seconds") == 0 && sluice && bench_parse_u64(val, &n) == 0 && n > 0 && n <= 86400)
             a->seconds = n;
         else goto bad;

@@ -4,9 +4,18 @@
 # much). Three scenarios, all by default; BENCH_SCENARIOS picks some, e.g.
 # BENCH_SCENARIOS=outage make bench.
 #
-#   throughput  events/s through a plain librdkafka producer and through Sluice
-#               (C client -> Unix socket -> gateway -> Kafka, durable acks) against
-#               one fresh Tansu dev broker, and their ratio.
+#   throughput  BENCH_REPS (3) repetitions of: the bare librdkafka producer (the
+#               baseline), Sluice with 1 C client, Sluice with BENCH_CLIENTS (4) C
+#               clients at once (C client -> Unix socket -> gateway -> Kafka, durable
+#               acks), each run on a fresh Tansu broker (and gateway). For each:
+#               events/s and CPU-seconds per million events of every process (the
+#               publishers', measured in themselves with getrusage; the gateway's and
+#               the broker's from /proc/PID/stat over the same window), median and
+#               min-max. Then BENCH_REPS runs of one client paced at half the median
+#               1-client rate for BENCH_LATENCY_SECONDS: durable-ack latency p50/p99
+#               per record (also reported at the maximum rate, from the 1-client
+#               runs). Ratios to the baseline and issue #9's targets with ok/MISSED.
+#               How each figure is taken: scripts/bench_throughput.sh.
 #   outage      with no broker reachable (the gateway points at a loopback port
 #               where nothing listens), one C client publishes BENCH_OUTAGE_EVENTS
 #               durable events, all spooled (synchronous=FULL): spool ingest rate,
@@ -25,11 +34,16 @@
 #               per-key reordering.
 #
 # Every scenario reports its rates as ratios to the bare producer measured at the
-# start of the same run (the "baseline"), and raw values. Targets (issue #7) are
-# printed next to them.
+# start of the same run (the "baseline": the median of the throughput scenario's
+# baseline runs, or one run when that scenario is not chosen), and raw values.
+# Targets (issues #7 and #9) are printed next to them. Helpers: scripts/bench_lib.sh.
 #
 #   BENCH_SCENARIOS             "throughput outage recovery" (default: all three)
-#   BENCH_EVENTS                events per throughput/baseline run (default 1000000)
+#   BENCH_EVENTS                events per throughput/baseline run (default 1000000), split
+#                               among the clients in the multi-client runs
+#   BENCH_REPS                  repetitions of each throughput configuration (default 3)
+#   BENCH_CLIENTS               C clients of the multi-client configuration (default 4)
+#   BENCH_LATENCY_SECONDS       duration of each paced latency run (default 10)
 #   BENCH_KEYS                  distinct keys (default 10000)
 #   BENCH_TIMEOUT               seconds each publisher may take, produce + flush (default 300)
 #   BENCH_OUTAGE_EVENTS         large backlog of the outage scenario (default 1000000)
@@ -50,6 +64,10 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
+# shellcheck source=scripts/bench_lib.sh
+source "$root/scripts/bench_lib.sh"
+# shellcheck source=scripts/bench_throughput.sh
+source "$root/scripts/bench_throughput.sh"
 
 scenarios=${BENCH_SCENARIOS:-throughput outage recovery}
 events=${BENCH_EVENTS:-1000000}
@@ -62,8 +80,11 @@ recovery_rate=${BENCH_RECOVERY_RATE:-20000}
 recovery_seconds=${BENCH_RECOVERY_SECONDS:-60}
 recovery_drain_timeout=${BENCH_RECOVERY_DRAIN_TIMEOUT:-120}
 stats_interval=${BENCH_STATS_INTERVAL_MS:-}
-for v in "$events" "$keys" "$timeout_s" "$outage_events" "$outage_small" "$drain_timeout" "$recovery_rate" \
-    "$recovery_seconds" "$recovery_drain_timeout" ${stats_interval:+"$stats_interval"}; do
+reps=${BENCH_REPS:-3}
+clients=${BENCH_CLIENTS:-4}
+latency_seconds=${BENCH_LATENCY_SECONDS:-10}
+for v in "$events" "$keys" "$timeout_s" "$reps" "$clients" "$latency_seconds" "$outage_events" "$outage_small" \
+    "$drain_timeout" "$recovery_rate" "$recovery_seconds" "$recovery_drain_timeout" ${stats_interval:+"$stats_interval"}; do
     [[ $v =~ ^[1-9][0-9]*$ ]] || { echo "bench: the BENCH_* counts and times must be positive integers (got '$v')" >&2; exit 2; }
 done
 want_throughput=0 want_outage=0 want_recovery=0
@@ -76,6 +97,7 @@ for s in $scenarios; do
     esac
 done
 ((want_throughput + want_outage + want_recovery > 0)) || { echo "bench: BENCH_SCENARIOS names no scenario" >&2; exit 2; }
+((clients <= events)) || { echo "bench: BENCH_CLIENTS must not exceed BENCH_EVENTS" >&2; exit 2; }
 ((recovery_seconds > 20)) || { echo "bench: BENCH_RECOVERY_SECONDS must be more than 20 (kill at 10 s, return at 20 s)" >&2; exit 2; }
 
 rdkafka=$root/.deps/librdkafka
@@ -96,8 +118,9 @@ CFLAGS=(-O2 -Wall -Wextra -Werror)
 # -isystem: rdkafka.h itself trips -Wextra (a const-qualified return type).
 "$CC" "${CFLAGS[@]}" -isystem "$rdkafka/include" bench/rdkafka_baseline.c -o "$out/rdkafka_baseline" \
     -L"$rdkafka/lib" -Wl,-rpath,"$rdkafka/lib" -lrdkafka
+# --wrap=recv: the publisher sees the ACKs the library reads (its --latency option).
 "$CC" "${CFLAGS[@]}" -Iclients/c/include bench/sluice_publisher.c -o "$out/sluice_publisher" \
-    clients/c/build/libsluice.a -lzstd
+    clients/c/build/libsluice.a -lzstd -Wl,--wrap=recv
 "$CC" "${CFLAGS[@]}" -Iclients/c/include bench/stats_poll.c -o "$out/stats_poll" clients/c/build/libsluice.a -lzstd
 "$CC" "${CFLAGS[@]}" -isystem "$rdkafka/include" bench/count_events.c -o "$out/count_events" \
     -L"$rdkafka/lib" -Wl,-rpath,"$rdkafka/lib" -lrdkafka
@@ -110,22 +133,12 @@ child_pid=
 poller_pid=
 publisher_pid=
 
-stop() { # stop PID [SECONDS]: SIGTERM, wait up to SECONDS (5), then SIGKILL
-    local pid=$1 grace=${2:-5}
-    [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 0
-    kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 1 $((grace * 10))); do
-        kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
-        sleep 0.1
-    done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-}
 cleanup() {
     local status=$?
     trap - EXIT INT TERM
     stop "$child_pid"
     stop "$publisher_pid"
+    for pid in "${tp_pids[@]}"; do stop "$pid"; done
     stop "$poller_pid"
     stop "$gateway_pid"
     stop "$broker_pid"
@@ -141,151 +154,15 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-fail() {
-    echo "bench: $*" >&2
-    for log in "$tmp"/*.log; do
-        [ -s "$log" ] && { echo "--- last lines of $(basename "$log"):" >&2; tail -n 20 "$log" >&2; }
-    done
-    exit 1
-}
-
-# run OUTFILE COMMAND...: runs COMMAND with stdout to OUTFILE, in the background so
-# that a signal to this script is handled at once (and cleanup stops COMMAND too).
-run() {
-    local outfile=$1
-    shift
-    "$@" >"$outfile" &
-    child_pid=$!
-    local status=0
-    wait "$child_pid" || status=$?
-    child_pid=
-    return "$status"
-}
-
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-
-# wait_for DESCRIPTION PID SECONDS COMMAND...: polls COMMAND every 50 ms until it
-# succeeds; fails if PID exits or SECONDS pass.
-wait_for() {
-    local what=$1 pid=$2 limit=$3
-    shift 3
-    local deadline=$((SECONDS + limit))
-    until "$@"; do
-        kill -0 "$pid" 2>/dev/null || fail "$what: the process exited"
-        ((SECONDS < deadline)) || fail "$what: not ready after ${limit}s"
-        sleep 0.05
-    done
-}
-
-free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-now() { date +%s.%N; }
-# elapsed T0 [T1]: seconds from T0 to T1 (default: now), one decimal.
-elapsed() { awk -v a="$1" -v b="${2:-$(now)}" 'BEGIN { printf "%.1f", b - a }'; }
-# ratio A B: A / B with two decimals, "n/a" when either is not a number.
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a ~ /^[0-9.]+$/ && b ~ /^[0-9.]+$/ && b > 0) printf "%.2f", a / b; else print "n/a" }'; }
-# verdict VALUE OP TARGET: "ok" or "MISSED" (n/a when VALUE is not a number).
-verdict() {
-    awk -v v="$1" -v op="$2" -v t="$3" 'BEGIN {
-        if (v !~ /^[0-9.]+$/) { print "n/a"; exit }
-        ok = (op == ">=") ? (v >= t) : (v <= t)
-        print ok ? "ok" : "MISSED" }'
-}
-clk_tck=$(getconf CLK_TCK)
-# cpu_seconds PID: utime + stime of PID so far (fields 14 and 15 of /proc/PID/stat).
-cpu_seconds() {
-    awk -v tck="$clk_tck" '{ sub(/^.*\) /, ""); printf "%.2f", ($12 + $13) / tck }' "/proc/$1/stat"
-}
-# proc_kib PID FIELD: VmRSS / VmHWM of PID in KiB.
-proc_kib() { awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status"; }
-mib() { awk -v k="$1" 'BEGIN { printf "%.0f", k / 1024 }'; }
-field() { sed -n "s/.*\\b$1=\\([^ ]*\\).*/\\1/p" <<<"$2"; }
-# kv KEY TEXT: the value of KEY=VALUE (or KEY="VALUE WITH SPACES") in the lines of TEXT.
-kv() { sed -n "s/.*\\b$1=\"\\([^\"]*\\)\".*/\\1/p; t; s/.*\\b$1=\\([^ ]*\\).*/\\1/p" <<<"$2" | head -n 1; }
-
-# start_broker PORT LOGNAME: a fresh (empty, in-memory) Tansu on 127.0.0.1:PORT.
-start_broker() {
-    local url=tcp://127.0.0.1:$1
-    "$tansu" broker --listener-url "$url" --advertised-listener-url "$url" >>"$tmp/$2.log" 2>&1 &
-    broker_pid=$!
-    wait_for "Tansu broker on 127.0.0.1:$1" "$broker_pid" 20 port_open "$1"
-}
-# create_topic PORT TOPIC: with $partitions partitions. A topic the gateway's producer
-# already had auto-created (it reconnects on its own) is reported, not fatal.
-create_topic() {
-    local said
-    if ! said=$(timeout 30 "$tansu" topic create --broker "tcp://127.0.0.1:$1" --partitions "$partitions" "$2" 2>&1); then
-        echo "$said" >>"$tmp/topics.log"
-        grep -qi 'exist' <<<"$said" || fail "creating topic $2 failed: $said"
-        echo "bench: note: topic $2 existed already (auto-created by the gateway's producer?)" >&2
-    fi
-}
-# start_gateway NAME BROKERS: the release gateway with its defaults, socket and spool
-# in $tmp/NAME/; sets gateway_pid and socket.
-start_gateway() {
-    mkdir -p "$tmp/$1"
-    socket=$tmp/$1/sluice.sock
-    "$gateway_bin" serve --socket "$socket" --brokers "$2" --spool "$tmp/$1/spool.db" >"$tmp/gateway-$1.log" 2>&1 &
-    gateway_pid=$!
-    wait_for "gateway on $socket" "$gateway_pid" 30 test -S "$socket"
-}
-# stats_now FILE: one STATS document into FILE.
-stats_now() {
-    timeout 60 "$gateway_bin" stats --socket "$socket" --json >"$1" || fail "sluice stats failed"
-}
-# start_poller FILE [INTERVAL_MS]: STATS samples of the running gateway into FILE.
-start_poller() {
-    "$out/stats_poll" --socket "$socket" --interval-ms "${2:-${stats_interval:-250}}" >"$1" 2>>"$tmp/poller.log" &
-    poller_pid=$!
-}
-stop_poller() { stop "$poller_pid"; poller_pid=; }
-
 echo "bench: scenarios: $scenarios; $(nproc) cores; load $(cut -d' ' -f1-3 /proc/loadavg)" >&2
-# ---- baseline: a plain librdkafka producer ---------------------------------------
-# Every scenario's ratios are to this figure, measured first, on a fresh broker.
-port=$(free_port)
-start_broker "$port" broker-throughput
-create_topic "$port" bench-baseline
-((want_throughput)) && create_topic "$port" bench-sluice
-echo "bench: $events events of 200 bytes over $keys keys, topics of $partitions partitions, Tansu on 127.0.0.1:$port" >&2
-run "$tmp/baseline.out" "$out/rdkafka_baseline" --brokers "127.0.0.1:$port" --topic bench-baseline \
-    --events "$events" --keys "$keys" --timeout-s "$timeout_s" ||
-    fail "the librdkafka baseline failed"
-baseline=$(grep '^events=' "$tmp/baseline.out" | tail -n 1)
-base_rate=$(field rate "$baseline")
-printf '\n%-58s %12s %9s\n' "baseline ($events events, ~200 B, $keys keys)" "events/s" "seconds"
-printf '%-58s %12s %9s\n' "plain librdkafka producer (acks=all, idempotent, lz4)" "$base_rate" "$(field seconds "$baseline")"
-
-# ---- scenario "throughput": the same workload through Sluice ------------------------
+# ---- the baseline, and scenario "throughput" (scripts/bench_throughput.sh) --------
+# Every scenario's ratios are to the bare producer's rate measured in this run: the
+# median of the throughput scenario's baseline runs, or one run of its own.
 if ((want_throughput)); then
-    start_gateway throughput "127.0.0.1:$port"
-    cpu0=$(cpu_seconds "$gateway_pid")
-    run "$tmp/sluice.out" "$out/sluice_publisher" --socket "$socket" --topic bench-sluice \
-        --events "$events" --keys "$keys" --timeout-s "$timeout_s" 2>>"$tmp/publisher-throughput.log" ||
-        fail "the Sluice publisher failed"
-    through=$(grep '^events=' "$tmp/sluice.out" | tail -n 1)
-    kill -0 "$gateway_pid" 2>/dev/null || fail "the gateway exited"
-    cpu1=$(cpu_seconds "$gateway_pid")
-    stats_now "$tmp/throughput-stats.json"
-    published=$(python3 "$stats_py" field "$tmp/throughput-stats.json" records.published)
-    sluice_rate=$(field rate "$through")
-    echo
-    echo "== throughput"
-    printf '%-58s %12s %9s\n' "Sluice: C client -> socket -> gateway -> Kafka (durable)" "$sluice_rate" "$(field seconds "$through")"
-    printf '%-58s %12s\n' "ratio Sluice / baseline" "$(ratio "$sluice_rate" "$base_rate")"
-    printf '%-58s %12s\n' "gateway CPU-seconds per million events" \
-        "$(awk -v a="$cpu0" -v b="$cpu1" -v n="$events" 'BEGIN { printf "%.2f", (b - a) * 1e6 / n }')"
-    expected=$((events + 1))
-    if [ "$published" = "$expected" ]; then
-        echo "gateway records.published: $published ($events + 1 warm-up) - all published"
-    else
-        fail "gateway records.published is $published, expected $expected"
-    fi
-    stop "$gateway_pid"
-    gateway_pid=
+    throughput_scenario
+else
+    single_baseline
 fi
-# The in-memory broker holds every record: give its memory back before the next scenario.
-stop "$broker_pid"
-broker_pid=
 
 # ---- scenario "outage" ------------------------------------------------------------
 # The drain rate is measured over the steady middle of the drain: from the first STATS

@@ -15,6 +15,11 @@ and printed are wall-clock (REALTIME) seconds, so they compare with `date +%s.%N
   bench_stats.py spool-check SPOOL_DB --topic T --missing FILE
       For a stopped gateway's spool: which of the seqs in FILE (events not read back
       from Kafka) are waiting in it (PENDING, DLQ or DLQ_FAILED): key=value lines.
+  bench_stats.py throughput FILE --clients N --events N --keys N --partitions N --latency-seconds S
+      The throughput scenario's report from its key=value result lines (config=baseline,
+      sluice1, sluiceN, latency; one per run): medians and min-max, ratios, targets.
+  bench_stats.py median FILE CONFIG FIELD
+      The median of FIELD over the runs of CONFIG in such a file (for the shell).
   bench_stats.py field JSON_FILE PATH.TO.FIELD
       One field of a STATS document (for the shell).
   bench_stats.py last FILE PATH.TO.FIELD
@@ -312,6 +317,129 @@ def cmd_spool_check(a):
     return 0
 
 
+def tp_runs(path):
+    runs = []
+    with open(path) as f:
+        for line in f:
+            kv = dict(p.split("=", 1) for p in line.split() if "=" in p)
+            if "config" in kv:
+                runs.append(kv)
+    return runs
+
+
+def tp_values(runs, config, key):
+    out = []
+    for r in runs:
+        if r.get("config") != config:
+            continue
+        try:
+            out.append(float(r[key]))
+        except (KeyError, ValueError):
+            pass
+    return out
+
+
+def cmd_median(a):
+    v = tp_values(tp_runs(a.file), a.config, a.field)
+    print(fmt(statistics.median(v), 0 if a.field == "rate" else 3) if v else "n/a")
+    return 0
+
+
+def cmd_throughput(a):
+    runs = tp_runs(a.file)
+    reps = max((int(r["rep"]) for r in runs if r.get("rep", "").isdigit()), default=0)
+
+    def med(config, key):
+        v = tp_values(runs, config, key)
+        return statistics.median(v) if v else None
+
+    def cell(config, key, digits):
+        v = tp_values(runs, config, key)
+        if not v:
+            return f"{'n/a':>10} {'':>21}"
+        spread = f"({min(v):.{digits}f}-{max(v):.{digits}f})" if len(v) > 1 else ""
+        return f"{statistics.median(v):>10.{digits}f} {spread:>21}"
+
+    def row(label, config, key, digits=2):
+        print(f"  {label:<48} {cell(config, key, digits)}")
+
+    n = a.clients
+    print(f"== throughput ({a.events} events of 200 B over {a.keys} keys, durable acks, topics of {a.partitions}"
+          f" partitions, a fresh broker per run; median of {reps} runs (min-max))")
+    print(f"  {'':<48} {'median':>10} {'(min-max)':>21}")
+    print("bare librdkafka producer (acks=all, idempotent, lz4)")
+    row("events/s", "baseline", "rate", 0)
+    row("producer CPU-s per 1M events", "baseline", "client_cpu")
+    row("broker CPU-s per 1M events", "baseline", "broker_cpu")
+    for config, title in (("sluice1", "Sluice, 1 C client"), ("sluiceN", f"Sluice, {n} C clients at once")):
+        print(title)
+        row("events/s", config, "rate", 0)
+        row("C client CPU-s per 1M events" + (f" (all {n})" if config == "sluiceN" else ""), config, "client_cpu")
+        row("gateway CPU-s per 1M events", config, "gateway_cpu")
+        row("  of which user", config, "gateway_user")
+        row("  of which sys", config, "gateway_sys")
+        row("broker CPU-s per 1M events", config, "broker_cpu")
+        if config == "sluice1":
+            row("durable-ack latency p50 at max rate (ms)", config, "p50_ms", 1)
+            row("durable-ack latency p99 at max rate (ms)", config, "p99_ms", 1)
+    lat_rate = med("latency", "target_rate")
+    print(f"Sluice, 1 C client paced at {fmt(lat_rate, 0)} events/s (half the median 1-client rate),"
+          f" {a.latency_seconds} s, 1 ms batches")
+    row("achieved events/s", "latency", "rate", 0)
+    row("durable-ack latency p50 (ms)", "latency", "p50_ms", 2)
+    row("durable-ack latency p99 (ms)", "latency", "p99_ms", 2)
+    row("durable-ack latency max (ms)", "latency", "max_ms", 2)
+    row("ACKs per run (one per 1 ms batch)", "latency", "acks", 0)
+    row("  of which read after a later batch's ACK", "latency", "acks_out_of_order", 0)
+    notes = {r.get("note") for r in runs if r.get("config") == "latency" and r.get("note") not in (None, "", "n/a")}
+    for note in sorted(notes):
+        print(f"  latency not measured in a run: {note.replace('_', ' ')}")
+
+    def ratio(x, y):
+        return x / y if x is not None and y not in (None, 0) else None
+
+    def pair_range(config_a, key_a, config_b, key_b):
+        """min-max of the per-repetition ratios (each against the baseline of its own repetition)."""
+        by_rep = {}
+        for r in runs:
+            by_rep.setdefault(r.get("rep"), {})[r.get("config")] = r
+        v = []
+        for reps_runs in by_rep.values():
+            try:
+                v.append(float(reps_runs[config_a][key_a]) / float(reps_runs[config_b][key_b]))
+            except (KeyError, ValueError, ZeroDivisionError):
+                pass
+        return f"({min(v):.2f}-{max(v):.2f})" if len(v) > 1 else ""
+
+    def verdict(v, op, t):
+        if v is None:
+            return "n/a"
+        return "ok" if (v >= t if op == ">=" else v <= t) else "MISSED"
+
+    print("targets (issue #9; ratios of the medians, per-repetition ratios in brackets)")
+    checks = (
+        ("Sluice 1 client / bare producer, events/s", "sluice1", "rate", "baseline", "rate", ">=", 0.8, "x"),
+        (f"Sluice {n} clients / bare producer, events/s", "sluiceN", "rate", "baseline", "rate", ">=", 0.8, "x"),
+        ("gateway CPU per event / bare producer's (1 client)", "sluice1", "gateway_cpu", "baseline", "client_cpu",
+         "<=", 1.3, "x"),
+        ("C client CPU per event / bare producer's", "sluice1", "client_cpu", "baseline", "client_cpu", "<=", 0.25,
+         "x"),
+    )
+    for label, ca, ka, cb, kb, op, t, unit in checks:
+        v = ratio(med(ca, ka), med(cb, kb))
+        print(f"  {label:<52} {fmt(v, 2):>6} {pair_range(ca, ka, cb, kb):>13}  {op} {t}{unit}: {verdict(v, op, t)}")
+    v = ratio(med("sluiceN", "gateway_cpu"), med("baseline", "client_cpu"))
+    print(f"  {f'gateway CPU per event / bare producer, {n} clients':<52} {fmt(v, 2):>6}"
+          f" {pair_range('sluiceN', 'gateway_cpu', 'baseline', 'client_cpu'):>13}  (for information)")
+    p99 = med("latency", "p99_ms")
+    print(f"  {f'durable-ack p99 at {fmt(lat_rate, 0)} events/s (ms)':<52} {fmt(p99, 2):>6} {'':>13}"
+          f"  <= 10 ms: {verdict(p99, '<=', 10)}")
+    print("(CPU: publishers by getrusage in the process over their timed part; gateway and broker by /proc/PID/stat"
+          " utime+stime over the same window. Latency: sluice_publish() to the client reading the ACK covering"
+          " the record; see bench/sluice_publisher.c.)")
+    return 0
+
+
 def cmd_field(a):
     with open(a.json_file) as f:
         v = json.load(f)
@@ -341,6 +469,14 @@ def main():
         r.add_argument(name, type=float, required=True)
     r.add_argument("--topic", required=True)
     r.add_argument("--acked", type=int, required=True)
+    tp = sub.add_parser("throughput")
+    tp.add_argument("file")
+    for name in ("--clients", "--events", "--keys", "--partitions", "--latency-seconds"):
+        tp.add_argument(name, type=int, required=True)
+    md = sub.add_parser("median")
+    md.add_argument("file")
+    md.add_argument("config")
+    md.add_argument("field")
     sc = sub.add_parser("spool-check")
     sc.add_argument("spool")
     sc.add_argument("--topic", required=True)
@@ -352,7 +488,8 @@ def main():
     f.add_argument("json_file")
     f.add_argument("path")
     a = p.parse_args()
-    return {"wait": cmd_wait, "drain": cmd_drain, "recovery": cmd_recovery, "field": cmd_field, "last": cmd_last, "spool-check": cmd_spool_check}[a.cmd](a)
+    return {"wait": cmd_wait, "drain": cmd_drain, "recovery": cmd_recovery, "field": cmd_field, "last": cmd_last, "spool-check": cmd_spool_check,
+            "throughput": cmd_throughput, "median": cmd_median}[a.cmd](a)
 
 
 if __name__ == "__main__":

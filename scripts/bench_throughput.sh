@@ -1,0 +1,194 @@
+# The "throughput" scenario of scripts/bench.sh (sourced by it; not run on its own),
+# and the single baseline run the other scenarios use when it is not chosen.
+#
+# Each repetition runs three configurations, one after the other, each against its own
+# fresh (empty, in-memory) Tansu broker, Sluice's each with its own fresh gateway:
+#
+#   baseline  bench/rdkafka_baseline: the bare librdkafka producer (the gateway's settings)
+#   sluice1   one bench/sluice_publisher -> gateway -> broker, durable acks
+#   sluiceN   BENCH_CLIENTS (4) sluice_publisher processes at once, the events split
+#             among them (the remainder to the first). They share the key space: each
+#             draws its keys from all BENCH_KEYS keys (its own generator seed, from
+#             --first-seq) and numbers its events from its own first seq, so together
+#             they send distinct events, as several processes on a host publishing
+#             events of the same players would.
+#
+# Every publisher warms up (connects, one record acked), says "ready", and blocks on a
+# FIFO; the script then reads the CPU counters of the gateway and the broker, writes one
+# byte per publisher to the FIFO, waits for every publisher to exit and reads the
+# counters again. So:
+#   - events/s = all events / (latest end - earliest start), the publishers' own
+#     CLOCK_MONOTONIC readings (system-wide, so comparable across processes);
+#   - a publisher's CPU is measured in the process itself with getrusage(RUSAGE_SELF)
+#     from its clock's start to the end of its final flush (all threads; microseconds;
+#     the kernel's total is the scheduler's exact runtime, only its split into user and
+#     sys is sampled), so a process's start, connection, warm-up and exit are left out;
+#   - the gateway's and the broker's CPU is utime + stime from /proc/PID/stat (all
+#     threads, exited ones included; in 10 ms ticks, under 1 % of a 1M-event figure)
+#     read just before the start signal and just after the last publisher exited.
+# Each is reported as CPU-seconds per million events; the gateway's also as user + sys.
+#
+# Latency: after the repetitions, BENCH_REPS runs (fresh broker and gateway each) of one
+# publisher paced at half the median 1-client rate of this run for
+# BENCH_LATENCY_SECONDS, with --latency: per record, the time from its sluice_publish()
+# call to the client reading the ACK that covers it (how: the head of
+# bench/sluice_publisher.c). The 1-client throughput runs record the same at the
+# maximum rate (a closed loop: there the latency is mostly the queue in the window of
+# unacked batches).
+#
+# Every run appends one line of key=value to $tmp/throughput.txt; scripts/bench_stats.py
+# "throughput" turns them into the report (medians, min-max, ratios, targets).
+
+tp_fd=
+tp_pids=() # the running publishers (cleanup in bench.sh stops them)
+
+# tp_broker TOPIC: stops the previous broker and starts a fresh one; sets port.
+tp_broker() {
+    stop "$broker_pid"
+    broker_pid=
+    port=$(free_port)
+    start_broker "$port" broker-throughput
+    create_topic "$port" "$1"
+}
+
+# tp_publishers LABEL N CMD...: starts N copies of CMD (the events split among them, with
+# --events/--first-seq/--start-fifo appended), waits for each to be ready, samples the
+# CPU of the gateway (if running) and the broker, starts them together, waits for them
+# all, samples again. Sets tp_result (key=value: events, rate, client CPU, gateway and
+# broker CPU) and tp_outs (the publishers' result lines, one per line).
+tp_publishers() {
+    local label=$1 n=$2 k share first count g0="0 0" b0 g1="0 0" b1 rc
+    shift 2
+    share=$((events / n))
+    # The start signal: this script holds the FIFO open read-write (so the publishers'
+    # opens do not block) only while they start, so nothing else inherits it.
+    local fifo=$tmp/$label.fifo
+    mkfifo "$fifo"
+    exec {tp_fd}<>"$fifo"
+    tp_pids=()
+    for ((k = 0; k < n; k++)); do
+        first=$((k * share + (k > 0 ? events - share * n : 0)))
+        count=$((k == 0 ? share + events - share * n : share))
+        "$@" --events "$count" --first-seq "$first" --start-fifo "$fifo" \
+            >"$tmp/$label-$k.out" 2>"$tmp/$label-$k.log" {tp_fd}>&- &
+        tp_pids+=($!)
+    done
+    for ((k = 0; k < n; k++)); do
+        wait_for "$label: publisher $k ready" "${tp_pids[k]}" 120 grep -qs '^ready$' "$tmp/$label-$k.log"
+    done
+    if [ -n "$gateway_pid" ]; then g0=$(cpu_split "$gateway_pid"); fi
+    b0=$(cpu_split "$broker_pid")
+    head -c "$n" /dev/zero >&"$tp_fd"
+    exec {tp_fd}>&- # the bytes stay in the pipe for the publishers, which hold it open
+    for ((k = 0; k < n; k++)); do
+        rc=0
+        wait "${tp_pids[k]}" || rc=$?
+        ((rc == 0)) || fail "$label: publisher $k exited with status $rc"
+    done
+    tp_pids=()
+    if [ -n "$gateway_pid" ]; then
+        kill -0 "$gateway_pid" 2>/dev/null || fail "$label: the gateway exited"
+        g1=$(cpu_split "$gateway_pid")
+    fi
+    b1=$(cpu_split "$broker_pid")
+    tp_outs=$(for ((k = 0; k < n; k++)); do grep '^events=' "$tmp/$label-$k.out" | tail -n 1; done)
+    tp_result=$(awk -v g0="$g0" -v g1="$g1" -v b0="$b0" -v b1="$b1" -v n="$events" '
+        { for (i = 1; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] }
+          if (NR == 1 || f["start"] < s) s = f["start"]; if (NR == 1 || f["end"] > e) e = f["end"]
+          cu += f["cpu_user"]; cs += f["cpu_sys"] }
+        END { split(g0, a, " "); split(g1, b, " "); split(b0, c, " "); split(b1, d, " ")
+              m = 1e6 / n
+              printf "events=%d seconds=%.3f rate=%.0f client_cpu=%.3f client_user=%.3f client_sys=%.3f", \
+                  n, e - s, n / (e - s), (cu + cs) * m, cu * m, cs * m
+              printf " gateway_cpu=%.3f gateway_user=%.3f gateway_sys=%.3f broker_cpu=%.3f\n", \
+                  (b[1] + b[2] - a[1] - a[2]) * m, (b[1] - a[1]) * m, (b[2] - a[2]) * m, \
+                  (d[1] + d[2] - c[1] - c[2]) * m }' <<<"$tp_outs")
+}
+
+# tp_sluice LABEL N REP: a fresh broker and gateway, N publishers; appends the result.
+tp_sluice() {
+    local label=$1 n=$2 rep=$3 published expected lat=()
+    tp_broker bench-sluice
+    start_gateway "$label-$rep" "127.0.0.1:$port"
+    if ((n == 1)); then lat=(--latency); fi
+    tp_publishers "$label-$rep" "$n" "$out/sluice_publisher" --socket "$socket" --topic bench-sluice \
+        --keys "$keys" --timeout-s "$timeout_s" "${lat[@]}"
+    stats_now "$tmp/$label-$rep-stats.json"
+    published=$(python3 "$stats_py" field "$tmp/$label-$rep-stats.json" records.published)
+    expected=$((events + n))
+    [ "$published" = "$expected" ] ||
+        fail "$label (rep $rep): gateway records.published is $published, expected $expected ($events + $n warm-up)"
+    stop "$gateway_pid"
+    gateway_pid=
+    local extra=
+    if ((n == 1)); then
+        extra=" p50_ms=$(field latency_p50_ms "$tp_outs") p99_ms=$(field latency_p99_ms "$tp_outs")"
+        extra+=" acks_out_of_order=$(field latency_acks_out_of_order "$tp_outs")"
+    fi
+    echo "config=$label rep=$rep clients=$n $tp_result$extra" | tee -a "$tmp/throughput.txt" >&2
+}
+
+throughput_scenario() {
+    local rep rate lat_rate result load0
+    : >"$tmp/throughput.txt"
+    load0=$(cut -d' ' -f1-3 /proc/loadavg)
+    echo "bench: throughput: $reps repetitions of: bare producer, Sluice with 1 client, Sluice with $clients" \
+        "clients; $events events of 200 bytes over $keys keys each, topics of $partitions partitions," \
+        "a fresh broker for each run" >&2
+    for ((rep = 1; rep <= reps; rep++)); do
+        tp_broker bench-baseline
+        tp_publishers "baseline-$rep" 1 "$out/rdkafka_baseline" --brokers "127.0.0.1:$port" --topic bench-baseline \
+            --keys "$keys" --timeout-s "$timeout_s"
+        echo "config=baseline rep=$rep clients=1 $tp_result" | tee -a "$tmp/throughput.txt" >&2
+        tp_sluice sluice1 1 "$rep"
+        tp_sluice sluiceN "$clients" "$rep"
+    done
+    rate=$(python3 "$stats_py" median "$tmp/throughput.txt" sluice1 rate)
+    lat_rate=$(awk -v r="$rate" 'BEGIN { printf "%d", r / 2 }')
+    ((lat_rate > 0)) || fail "throughput: no 1-client rate to halve"
+    echo "bench: latency: $reps runs of one client paced at $lat_rate events/s (half the median 1-client rate)" \
+        "for ${latency_seconds}s, durable" >&2
+    for ((rep = 1; rep <= reps; rep++)); do
+        tp_broker bench-latency
+        start_gateway "latency-$rep" "127.0.0.1:$port"
+        run "$tmp/latency-$rep.out" "$out/sluice_publisher" --socket "$socket" --topic bench-latency --keys "$keys" \
+            --rate "$lat_rate" --seconds "$latency_seconds" --latency --timeout-s $((latency_seconds + timeout_s)) \
+            2>"$tmp/latency-$rep.log" || fail "latency (rep $rep): the publisher failed"
+        result=$(grep '^events=' "$tmp/latency-$rep.out" | tail -n 1)
+        stop "$gateway_pid"
+        gateway_pid=
+        echo "config=latency rep=$rep target_rate=$lat_rate rate=$(field rate "$result")" \
+            "p50_ms=$(field latency_p50_ms "$result") p99_ms=$(field latency_p99_ms "$result")" \
+            "max_ms=$(field latency_max_ms "$result") max_lag_ms=$(field max_lag_ms "$result")" \
+            "acks=$(field latency_acks "$result") acks_out_of_order=$(field latency_acks_out_of_order "$result")" \
+            "note=$(kv latency_note "$result" | tr ' ' '_')" | tee -a "$tmp/throughput.txt" >&2
+    done
+    # The in-memory broker holds every record: give its memory back before the next scenario.
+    stop "$broker_pid"
+    broker_pid=
+    echo
+    python3 "$stats_py" throughput "$tmp/throughput.txt" --clients "$clients" --events "$events" --keys "$keys" \
+        --partitions "$partitions" --latency-seconds "$latency_seconds"
+    echo "(load average, 1/5/15 min: $load0 at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end; $(nproc)" \
+        "cores. Other work on the machine shows as a wide min-max.)"
+    base_rate=$(python3 "$stats_py" median "$tmp/throughput.txt" baseline rate)
+}
+
+# single_baseline: one run of the bare producer (when the throughput scenario is not chosen).
+single_baseline() {
+    local baseline
+    port=$(free_port)
+    start_broker "$port" broker-baseline
+    create_topic "$port" bench-baseline
+    echo "bench: $events events of 200 bytes over $keys keys, topics of $partitions partitions, Tansu on 127.0.0.1:$port" >&2
+    run "$tmp/baseline.out" "$out/rdkafka_baseline" --brokers "127.0.0.1:$port" --topic bench-baseline \
+        --events "$events" --keys "$keys" --timeout-s "$timeout_s" ||
+        fail "the librdkafka baseline failed"
+    baseline=$(grep '^events=' "$tmp/baseline.out" | tail -n 1)
+    base_rate=$(field rate "$baseline")
+    printf '\n%-58s %12s %9s\n' "baseline ($events events, ~200 B, $keys keys)" "events/s" "seconds"
+    printf '%-58s %12s %9s\n' "plain librdkafka producer (acks=all, idempotent, lz4)" "$base_rate" \
+        "$(field seconds "$baseline")"
+    stop "$broker_pid"
+    broker_pid=
+}
