@@ -205,7 +205,7 @@ public final class Spool: Sendable {
         }
         var outcomes: [Result<[Int64], SpoolError>] = []
         var admitted: [Int] = []
-        var bytes = tally.withLock { $0.bytes } + log.counts().bytes
+        var bytes = usage.bytes
         for (index, batch) in batches.enumerated() {
             let size = batch.size
             if bytes + size > maxBytes && size > 0 {
@@ -279,7 +279,7 @@ public final class Spool: Sendable {
 
     /// Bytes of undelivered records held, and the cap past which publishers get `OVERLOADED`.
     /// The same sum the size cap is checked against: the table's bytes and the log's.
-    public var usage: (bytes: Int64, maxBytes: Int64) { (tally.withLock { $0.bytes } + log.counts().bytes, maxBytes) }
+    public var usage: (bytes: Int64, maxBytes: Int64) { (tally.withLock { $0.bytes } + log.bytes, maxBytes) }
 
     /// PENDING, DLQ and DLQ_FAILED counts per topic.
     public func countsByTopic() -> [String: [SpoolStatus: Int]] {

@@ -102,6 +102,9 @@ final class SpoolLog: Sendable {
     /// The highest id ever appended (or the floor it was opened with).
     var lastID: Int64 { state.withLock { $0.lastID } }
 
+    /// Bytes of the live records (what they count against the spool's cap).
+    var bytes: Int64 { state.withLock { $0.bytes } }
+
     /// Live records per topic, and their bytes.
     func counts() -> (perTopic: [String: Int], bytes: Int64) {
         state.withLock { state in
