@@ -16,7 +16,17 @@ struct DescriptorLimitTests {
         try #require(FileManager.default.isExecutableFile(atPath: Self.prlimit), "util-linux prlimit is needed")
         let broker = try DevBroker()
         let gateway = try GatewayProcess(brokers: broker.bootstrapServers)
-        let limit = gateway.openDescriptors + 6
+        // One record through to Kafka first, so librdkafka's connections are open when the
+        // gateway's descriptors are counted (the warm-up client's own is counted, then freed).
+        let limit: Int
+        do {
+            let warmup = try RawClient.handshaken(socketPath: gateway.socketPath)
+            let id = try warmup.publish([playerRecord(topic: "fd-warmup", player: "p", sequence: 0)])
+            let (replyID, reply) = try warmup.readFrame(timeout: 30)
+            try #require(replyID == id, "warm-up: \(reply)")
+            guard case .ack = reply else { throw TestFailure("warm-up record not acked: \(reply)") }
+            limit = gateway.openDescriptors + 6
+        }
         let lowered = try run(Self.prlimit, ["--pid", "\(gateway.pid)", "--nofile=\(limit):"])
         try #require(lowered.status == 0, "prlimit: \(lowered.output)")
 
