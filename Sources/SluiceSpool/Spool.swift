@@ -268,7 +268,7 @@ public final class Spool: Sendable {
 
     /// Record counts by status; RESOLVED counts every record delivered from this spool.
     public func counts() -> [SpoolStatus: Int] {
-        let logged = log.counts().perTopic.values.reduce(0, +)
+        let logged = log.pendingByTopic().values.reduce(0, +)
         return tally.withLock { tally in
             [
                 .pending: tally.total(\.pending) + logged, .resolved: tally.resolved, .dlq: tally.total(\.dlq),
@@ -283,7 +283,7 @@ public final class Spool: Sendable {
 
     /// PENDING, DLQ and DLQ_FAILED counts per topic.
     public func countsByTopic() -> [String: [SpoolStatus: Int]] {
-        let logged = log.counts().perTopic
+        let logged = log.pendingByTopic()
         var counts = tally.withLock { tally -> [String: [SpoolStatus: Int]] in
             tally.topics.mapValues {
                 [.pending: max(0, $0.pending), .dlq: max(0, $0.dlq), .dlqFailed: max(0, $0.dlqFailed)]

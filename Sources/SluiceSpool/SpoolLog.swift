@@ -105,14 +105,14 @@ final class SpoolLog: Sendable {
     /// Bytes of the live records (what they count against the spool's cap).
     var bytes: Int64 { state.withLock { $0.bytes } }
 
-    /// Live records per topic, and their bytes.
-    func counts() -> (perTopic: [String: Int], bytes: Int64) {
+    /// Live records per topic.
+    func pendingByTopic() -> [String: Int] {
         state.withLock { state in
             var perTopic: [String: Int] = [:]
             for (index, count) in state.pending.enumerated() where count > 0 {
                 perTopic[state.topicNames[index]] = count
             }
-            return (perTopic, state.bytes)
+            return perTopic
         }
     }
 
@@ -196,7 +196,7 @@ final class SpoolLog: Sendable {
     /// Calls `body` with a buffer and the start of each record of `locations` in it, reading
     /// runs of neighbouring records with one `pread`.
     func read(
-        _ locations: [Location], _ body: (UnsafeRawBufferPointer, _ start: Int) throws -> Void
+        _ locations: [Location], _ body: (UnsafeRawBufferPointer, _ start: Int) -> Void
     ) throws(SpoolError) {
         var first = 0
         while first < locations.count {
@@ -209,14 +209,8 @@ final class SpoolLog: Sendable {
             let start = locations[first].offset
             let end = locations[last].offset + locations[last].length
             let buffer = try locations[first].segment.read(from: start, count: end - start)
-            do {
-                try buffer.withUnsafeBytes { bytes in
-                    for location in locations[first...last] { try body(bytes, location.offset - start) }
-                }
-            } catch let error as SpoolError {
-                throw error
-            } catch {
-                throw SpoolError("\(error)")
+            buffer.withUnsafeBytes { bytes in
+                for location in locations[first...last] { body(bytes, location.offset - start) }
             }
             first = last + 1
         }
