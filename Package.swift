@@ -61,7 +61,10 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
-            linkerSettings: rdkafkaRpath
+            // jemalloc replaces glibc's malloc in the gateway: librdkafka allocates and frees
+            // several blocks per record on different threads, which glibc serves slowly
+            // (docs/performance.md has the measurements).
+            linkerSettings: rdkafkaRpath + [.linkedLibrary("jemalloc")]
         ),
         // The bundled C client, compiled from clients/c so Swift tests drive the real library.
         .target(

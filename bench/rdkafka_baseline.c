@@ -57,11 +57,12 @@ static int set(rd_kafka_conf_t *conf, const char *name, const char *value) {
 
 /* Produces one record, serving delivery reports while the queue is full.
  * Returns 0, or -1 on a produce error, a fatal error or the deadline. */
-static int produce(rd_kafka_t *rk, const char *topic, const bench_workload *w, double deadline) {
+static int produce(rd_kafka_t *rk, const char *topic, const char *key, size_t key_len, const char *value,
+                   size_t value_len, double deadline) {
     for (;;) {
         rd_kafka_resp_err_t err = rd_kafka_producev(
-            rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(w->key, w->key_len),
-            RD_KAFKA_V_VALUE((void *)w->value, w->value_bytes), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+            rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, key_len), RD_KAFKA_V_VALUE((void *)value, value_len),
+            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
             RD_KAFKA_V_END);
         if (err == RD_KAFKA_RESP_ERR_NO_ERROR) return 0;
         if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
@@ -117,6 +118,7 @@ int main(int argc, char **argv) {
             rd_kafka_version_str(), (unsigned long long)a.events, (unsigned long long)a.keys, a.value_bytes);
 
     bench_workload *w = malloc(sizeof *w);
+    bench_events events = {0};
     if (w == NULL) return 1;
     int rc = 1;
     double deadline = bench_now() + a.timeout_s;
@@ -124,20 +126,23 @@ int main(int argc, char **argv) {
     /* Warm-up: connect, fetch metadata and the producer id outside the clock. */
     bench_workload_init(w, a.keys, a.value_bytes, a.first_seq);
     bench_make_event(w, a.first_seq);
-    if (produce(rk, a.topic, w, deadline) != 0 || flush_all(rk, deadline) != 0) goto out;
+    if (produce(rk, a.topic, w->key, w->key_len, w->value, w->value_bytes, deadline) != 0 ||
+        flush_all(rk, deadline) != 0)
+        goto out;
     if (failed > 0) {
         fprintf(stderr, "rdkafka_baseline: warm-up record failed: %s\n", first_failure);
         goto out;
     }
 
     if (bench_await_start("rdkafka_baseline", a.start_fifo) != 0) goto out;
-    bench_workload_init(w, a.keys, a.value_bytes, a.first_seq);
+    if (bench_events_make(&events, w, a.first_seq, a.events, "rdkafka_baseline") != 0) goto out;
     double user0, sys0, user1, sys1;
     bench_cpu(&user0, &sys0);
     double start = bench_now();
-    for (uint64_t i = a.first_seq; i < a.first_seq + a.events; i++) {
-        bench_make_event(w, i);
-        if (produce(rk, a.topic, w, deadline) != 0) goto out;
+    for (uint64_t i = 0; i < a.events; i++) {
+        if (produce(rk, a.topic, events.keys + i * BENCH_KEY_CAP, events.key_lens[i], events.values + i * a.value_bytes,
+                    a.value_bytes, deadline) != 0)
+            goto out;
         rd_kafka_poll(rk, 0);
     }
     if (flush_all(rk, deadline) != 0) goto out;
@@ -155,6 +160,7 @@ int main(int argc, char **argv) {
     rc = 0;
 out:
     fflush(stdout);
+    bench_events_free(&events);
     free(w);
     rd_kafka_destroy(rk);
     return rc;

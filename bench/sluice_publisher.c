@@ -357,6 +357,7 @@ int main(int argc, char **argv) {
     }
     if (a.batch_records > 0) o.max_batch_records = a.batch_records;
     if (a.no_compression) o.compression = 0;
+    if (a.zstd_level != 0) o.zstd_level = a.zstd_level;
 
     sluice_client *c = sluice_connect(a.socket_path, &o);
     if (c == NULL) {
@@ -364,6 +365,7 @@ int main(int argc, char **argv) {
         return 1;
     }
     bench_workload *w = malloc(sizeof *w);
+    bench_events events = {0};
     int rc = 1;
     if (w == NULL) goto out;
     if (sluice_errcode(c) != SLUICE_E_NONE) {
@@ -400,16 +402,16 @@ int main(int argc, char **argv) {
         rc = run_paced(c, &a, w, deadline);
         goto out;
     }
-    bench_workload_init(w, a.keys, a.value_bytes, a.first_seq);
+    if (bench_events_make(&events, w, a.first_seq, a.events, "sluice_publisher") != 0) goto out;
     double user0, sys0, user1, sys1;
     bench_cpu(&user0, &sys0);
     double start = bench_now();
-    for (uint64_t i = a.first_seq; i < a.first_seq + a.events; i++) {
-        bench_make_event(w, i);
+    for (uint64_t i = 0; i < a.events; i++) {
         lat_publish();
-        if (sluice_publish(c, a.topic, w->key, w->value, w->value_bytes, NULL, 0) != SLUICE_OK) {
-            fprintf(stderr, "sluice_publisher: publish of event %llu: %s (%s)\n", (unsigned long long)i,
-                    sluice_errstr(c), sluice_error_name(sluice_errcode(c)));
+        if (sluice_publish(c, a.topic, events.keys + i * BENCH_KEY_CAP, events.values + i * a.value_bytes,
+                           a.value_bytes, NULL, 0) != SLUICE_OK) {
+            fprintf(stderr, "sluice_publisher: publish of event %llu: %s (%s)\n",
+                    (unsigned long long)(a.first_seq + i), sluice_errstr(c), sluice_error_name(sluice_errcode(c)));
             goto out;
         }
         if ((i & 0xffff) == 0 && bench_now() > deadline) {
@@ -438,6 +440,7 @@ int main(int argc, char **argv) {
     rc = 0;
 out:
     fflush(stdout);
+    bench_events_free(&events);
     free(w);
     sluice_close(c);
     return rc;

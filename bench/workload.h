@@ -51,6 +51,7 @@ typedef struct bench_args {
     size_t value_bytes;
     int timeout_s;           /* whole-run bound: produce + flush */
     int no_compression;      /* sluice publisher only: client-side zstd off */
+    int zstd_level;          /* sluice publisher only: 0 = the library's default level */
     uint32_t batch_records;  /* sluice publisher only: 0 = library default */
     uint64_t rate;           /* sluice publisher only: events/s; 0 = as fast as possible (--events mode) */
     uint64_t seconds;        /* sluice publisher only: duration of --rate mode */
@@ -92,15 +93,40 @@ static inline void bench_workload_init(bench_workload *w, uint64_t keys, size_t 
     w->value_bytes = value_bytes;
 }
 
-/* Fills w->key / w->value for event seq. */
+/* Writes v in decimal, zero-padded to at least min_digits, at out; returns its length.
+ * (snprintf cost more than the rest of an event; the bytes are the same.) */
+static inline size_t bench_put_u64(char *out, uint64_t v, int min_digits) {
+    char digits[24];
+    int n = 0;
+    do {
+        digits[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0 || n < min_digits);
+    for (int i = 0; i < n; i++) out[i] = digits[n - 1 - i];
+    return (size_t)n;
+}
+
+static inline size_t bench_put_str(char *out, const char *s, size_t len) {
+    memcpy(out, s, len);
+    return len;
+}
+
+/* Fills w->key / w->value for event seq: key "player-%06llu", value
+ * {"player":"KEY","seq":SEQ,"type":"bench","data":"RANDOM-TEXT"} of exactly value_bytes. */
 static inline void bench_make_event(bench_workload *w, uint64_t seq) {
     static const char alphabet[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_";
     uint64_t player = bench_next(w) % w->keys;
-    int n = snprintf(w->key, sizeof w->key, "player-%06llu", (unsigned long long)player);
-    w->key_len = (size_t)n;
-    n = snprintf(w->value, sizeof w->value, "{\"player\":\"%s\",\"seq\":%llu,\"type\":\"bench\",\"data\":\"", w->key,
-                 (unsigned long long)seq);
-    size_t len = (size_t)n < w->value_bytes ? (size_t)n : 0;
+    w->key_len = bench_put_str(w->key, "player-", 7);
+    w->key_len += bench_put_u64(w->key + w->key_len, player, 6);
+    w->key[w->key_len] = '\0';
+    char prefix[BENCH_KEY_CAP + 96];
+    size_t n = bench_put_str(prefix, "{\"player\":\"", 11);
+    n += bench_put_str(prefix + n, w->key, w->key_len);
+    n += bench_put_str(prefix + n, "\",\"seq\":", 8);
+    n += bench_put_u64(prefix + n, seq, 1);
+    n += bench_put_str(prefix + n, ",\"type\":\"bench\",\"data\":\"", 24);
+    size_t len = n < w->value_bytes ? n : 0;
+    memcpy(w->value, prefix, len);
     size_t body_end = w->value_bytes >= 2 ? w->value_bytes - 2 : 0;
     uint64_t r = 0;
     for (size_t i = len, k = 0; i < body_end; i++, k++) {
@@ -114,6 +140,51 @@ static inline void bench_make_event(bench_workload *w, uint64_t seq) {
     }
     w->value[w->value_bytes - 2] = '"';
     w->value[w->value_bytes - 1] = '}';
+}
+
+/* The events of an --events run, made before the clock starts, so that neither publisher's
+ * CPU figure includes making them (it cost about as much as the C client's own work). */
+typedef struct bench_events {
+    uint64_t first_seq, count;
+    size_t value_bytes;
+    char *keys;        /* key of event first_seq + i at keys + i * BENCH_KEY_CAP */
+    uint8_t *key_lens;
+    char *values;      /* its value at values + i * value_bytes */
+} bench_events;
+
+/* Makes the events first_seq .. first_seq + count - 1 of w (which it re-initialises to
+ * first_seq). Returns 0, or -1 after printing why. */
+static inline int bench_events_make(bench_events *e, bench_workload *w, uint64_t first_seq, uint64_t count,
+                                    const char *prog) {
+    e->first_seq = first_seq;
+    e->count = count;
+    e->value_bytes = w->value_bytes;
+    if (count > ((uint64_t)4 << 30) / (BENCH_KEY_CAP + 1 + w->value_bytes)) {
+        fprintf(stderr, "%s: %llu events of %zu bytes would take over 4 GiB made in advance; use fewer\n", prog,
+                (unsigned long long)count, w->value_bytes);
+        return -1;
+    }
+    e->keys = malloc(count * BENCH_KEY_CAP);
+    e->key_lens = malloc(count);
+    e->values = malloc(count * w->value_bytes + 1);
+    if (e->keys == NULL || e->key_lens == NULL || e->values == NULL) {
+        fprintf(stderr, "%s: out of memory making %llu events in advance\n", prog, (unsigned long long)count);
+        return -1;
+    }
+    bench_workload_init(w, w->keys, w->value_bytes, first_seq);
+    for (uint64_t i = 0; i < count; i++) {
+        bench_make_event(w, first_seq + i);
+        memcpy(e->keys + i * BENCH_KEY_CAP, w->key, w->key_len + 1);
+        e->key_lens[i] = (uint8_t)w->key_len;
+        memcpy(e->values + i * w->value_bytes, w->value, w->value_bytes);
+    }
+    return 0;
+}
+
+static inline void bench_events_free(bench_events *e) {
+    free(e->keys);
+    free(e->key_lens);
+    free(e->values);
 }
 
 /* CPU seconds (user, system) this process has used so far, all its threads. */
@@ -161,7 +232,7 @@ static inline void bench_usage(const char *prog, int sluice) {
             "usage: %s %s --topic T [--events N (1000000)] [--keys K (10000)] [--value-bytes B (200)]\n"
             "          [--timeout-s S (600)] [--first-seq N (0)] [--start-fifo PATH]%s\n",
             prog, sluice ? "--socket PATH" : "--brokers HOST:PORT",
-            sluice ? " [--batch-records R] [--no-compression]\n"
+            sluice ? " [--batch-records R] [--no-compression] [--zstd-level L]\n"
                      "          [--rate EVENTS_PER_S --seconds S]  (paced mode instead of --events) [--latency]"
                    : "");
 }
@@ -200,6 +271,8 @@ static inline int bench_parse_args(int argc, char **argv, int sluice, bench_args
             a->batch_records = (uint32_t)n;
         else if (strcmp(opt, "--rate") == 0 && sluice && bench_parse_u64(val, &n) == 0 && n > 0 && n <= 10000000)
             a->rate = n;
+        else if (strcmp(opt, "--zstd-level") == 0 && sluice && atoi(val) != 0 && atoi(val) >= -100 && atoi(val) <= 22)
+            a->zstd_level = atoi(val);
         else if (strcmp(opt, "--first-seq") == 0 && bench_parse_u64(val, &n) == 0) a->first_seq = n;
         else if (strcmp(opt, "--start-fifo") == 0) a->start_fifo = val;
         else if (strcmp(opt, "--seconds") == 0 && sluice && bench_parse_u64(val, &n) == 0 && n > 0 && n <= 86400)

@@ -59,6 +59,9 @@ class DeliveryTracker: @unchecked Sendable {
 final class PendingBatch: DeliveryTracker, @unchecked Sendable {
     let requestID: UInt32
     let ackLevel: AckLevel
+    /// The decoded batch, which librdkafka references (records are produced without a copy of
+    /// their value) until the last delivery report, after which this tracker is released.
+    let payload: [UInt8]
     /// Distinct topics of the batch; `topicOfRecord` indexes into it (for per-topic stats).
     let topics: [String]
     let topicOfRecord: [UInt16]
@@ -68,11 +71,15 @@ final class PendingBatch: DeliveryTracker, @unchecked Sendable {
     let startedAt = DispatchTime.now()
     /// Routing sequence of record 0; set under the routing lock before any record is produced.
     nonisolated(unsafe) var sequenceBase: Int64 = 0
-    private let delivered = Atomic<Int>(0)
     private let outageFailures = Atomic<Int>(0)
     private let remaining: Atomic<Int>
     private let failures = Mutex<[RecordFailure]>([])
-    private let published = Mutex<[Int]>([])
+    /// Per record: whether it went to Kafka directly. Each flag is written once, by the
+    /// record's resolver, and read in `complete()`, after the last resolver's decrement of
+    /// `remaining` (acquiring and releasing) has ordered every write before it.
+    private let published: UnsafeMutablePointer<Bool>
+    /// Records that went to Kafka directly; set by `complete()` before `onComplete`.
+    private(set) var successCount = 0
     /// Whether the `ACK` already went out (ack level `accepted` acks before delivery).
     private let acked = Atomic<Bool>(false)
     private let onDelivery: @Sendable (PendingBatch, Int, DeliveryOutcome) -> Void
@@ -82,35 +89,36 @@ final class PendingBatch: DeliveryTracker, @unchecked Sendable {
     /// `onComplete` gets the `ACK` to send, if the ack level wants one, and per-topic
     /// counts of records that went to Kafka directly.
     init(
-        requestID: UInt32, ackLevel: AckLevel, topics: [String], topicOfRecord: [UInt16],
+        requestID: UInt32, ackLevel: AckLevel, payload: [UInt8], topics: [String], topicOfRecord: [UInt16],
         onDelivery: @escaping @Sendable (PendingBatch, Int, DeliveryOutcome) -> Void, client: String,
         onComplete: @escaping @Sendable (PendingBatch, Ack?, [Int]) -> Void
     ) {
         self.client = client
         self.requestID = requestID
         self.ackLevel = ackLevel
+        self.payload = payload
         self.topics = topics
         self.topicOfRecord = topicOfRecord
         self.remaining = Atomic(topicOfRecord.count)
         self.onDelivery = onDelivery
         self.onComplete = onComplete
+        published = .allocate(capacity: max(topicOfRecord.count, 1))
+        published.initialize(repeating: false, count: max(topicOfRecord.count, 1))
         super.init(recordCount: topicOfRecord.count)
     }
+
+    deinit { published.deallocate() }
 
     override func delivered(record index: Int, outcome: DeliveryOutcome) {
         onDelivery(self, index, outcome)
     }
 
-    /// Counts a delivery outcome for the circuit breaker, which hears them per batch.
-    func countOutcome(failure: Bool) {
-        if failure {
-            outageFailures.add(1, ordering: .relaxed)
-        } else {
-            delivered.add(1, ordering: .relaxed)
-        }
+    /// Counts an outage failure for the circuit breaker, which hears outcomes per batch
+    /// (successes are the records `publishedDirectly`).
+    func countOutageFailure() {
+        outageFailures.add(1, ordering: .relaxed)
     }
 
-    var successCount: Int { delivered.load(ordering: .relaxed) }
     var outageFailureCount: Int { outageFailures.load(ordering: .relaxed) }
 
     /// Marks one record done: in Kafka (`publishedDirectly`), in the spool, or failed.
@@ -118,7 +126,7 @@ final class PendingBatch: DeliveryTracker, @unchecked Sendable {
         if let failure {
             failures.withLock { $0.append(RecordFailure(index: UInt32(index), code: failure)) }
         } else if publishedDirectly {
-            published.withLock { $0.append(index) }
+            published[index] = true
         }
         if remaining.subtract(1, ordering: .acquiringAndReleasing).newValue == 0 {
             complete()
@@ -138,7 +146,8 @@ final class PendingBatch: DeliveryTracker, @unchecked Sendable {
             wanted && !acked.exchange(true, ordering: .acquiringAndReleasing)
             ? Ack(recordCount: UInt32(recordCount), failures: failed) : nil
         var perTopic = [Int](repeating: 0, count: topics.count)
-        for index in published.withLock({ $0 }) { perTopic[Int(topicOfRecord[index])] += 1 }
+        for index in 0..<recordCount where published[index] { perTopic[Int(topicOfRecord[index])] += 1 }
+        successCount = perTopic.reduce(0, +)
         onComplete(self, ack, perTopic)
         release()
     }

@@ -129,7 +129,7 @@ public final class Gateway: Sendable {
             },
             onDelivery: { opaque, outcome in
                 // Any report, of a client's record or a spooled one, shows Kafka is moving.
-                wiring.router?.lastDeliveryAt.store(uptimeMilliseconds(), ordering: .relaxed)
+                wiring.router?.deliveryReports.add(1, ordering: .relaxed)
                 guard let opaque else { return }
                 DeliveryTracker.report(opaque: opaque, outcome: outcome)
             })
@@ -308,7 +308,9 @@ public final class Gateway: Sendable {
                 context.stats.gaugesRefreshedAt.store(now, ordering: .relaxed)
                 context.stats.updateGauges(context.snapshot())
             }
-            if producer.queueDepth == 0 {
+            let reports = router.deliveryReports.load(ordering: .relaxed)
+            let moved = reports != router.deliveryReportsSeen.exchange(reports, ordering: .relaxed)
+            if producer.queueDepth == 0 || moved {
                 router.lastDeliveryAt.store(now, ordering: .relaxed)
             } else if now - router.lastDeliveryAt.load(ordering: .relaxed) > stallTimeout
                 && routing.breakerState == .closed

@@ -118,8 +118,8 @@ public final class GatewayStats: Sendable {
         let total = counts.reduce(0, +)
         guard total > 0 else { return }
         publishedSuccess.increment(by: Int64(total))
+        recordsPublished.add(total, ordering: .relaxed)
         if fromSpool {
-            recordsPublished.add(total, ordering: .relaxed)
             retrySuccess.increment(by: Int64(total))
             spoolDrain.withLock { $0.add(total, at: uptimeMilliseconds()) }
         }

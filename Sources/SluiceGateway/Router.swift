@@ -24,9 +24,12 @@ final class Router: Sendable {
     private let held: HeldKeys
     /// Called when a record was spooled while the circuit is not OPEN, so the worker retries soon.
     private let wakeRetryWorker: @Sendable () -> Void
-    /// Last time any delivery report arrived (set by the gateway's report callback), in
-    /// monotonic ms (`uptimeMilliseconds()`), for stall detection. Real time even when
-    /// tests inject a clock.
+    /// Delivery reports so far, of any record (counted by the gateway's report callback);
+    /// the health check, every 500 ms, turns a change into `lastDeliveryAt`.
+    let deliveryReports = Atomic<Int>(0)
+    let deliveryReportsSeen = Atomic<Int>(0)
+    /// When the health check last saw Kafka moving (or nothing waiting), in monotonic ms
+    /// (`uptimeMilliseconds()`), for stall detection. Real time even when tests inject a clock.
     let lastDeliveryAt = Atomic<Int64>(uptimeMilliseconds())
     /// Set while the producer is being replaced; see `restartProducer`.
     private let restarting = Atomic<Bool>(false)
@@ -60,7 +63,8 @@ final class Router: Sendable {
     ) {
         let (topics, topicOfRecord) = Self.topicTable(batch)
         let pending = PendingBatch(
-            requestID: requestID, ackLevel: batch.ackLevel, topics: topics, topicOfRecord: topicOfRecord,
+            requestID: requestID, ackLevel: batch.ackLevel, payload: batch.payload, topics: topics,
+            topicOfRecord: topicOfRecord,
             onDelivery: { [self] batch, index, outcome in delivered(batch, index, outcome) },
             client: client,
             onComplete: { [stats, routing] batch, ack, publishedPerTopic in
@@ -158,7 +162,8 @@ final class Router: Sendable {
             try session.produce(
                 topic: UnsafeRawBufferPointer(rebasing: bytes[record.topic]),
                 key: UnsafeRawBufferPointer(rebasing: bytes[record.key]),
-                value: UnsafeRawBufferPointer(rebasing: bytes[record.value]),
+                // Not copied: the batch's `PendingBatch` keeps the payload until the last report.
+                value: UnsafeRawBufferPointer(rebasing: bytes[record.value]), copyingValue: false,
                 timestamp: timestamp, headerCount: record.headerCount + 4, opaque: opaque
             ) { headers in
                 batch.forEachHeader(of: record) { headers.add(name: $0, value: $1) }
@@ -227,17 +232,15 @@ final class Router: Sendable {
 
     /// A delivery report for a record of a client batch.
     private func delivered(_ pending: PendingBatch, _ index: Int, _ outcome: DeliveryOutcome) {
-        let now = clock.now()
         switch outcome {
         case .delivered:
-            stats.recordsPublished.add(1, ordering: .relaxed)
-            pending.countOutcome(failure: false)
             pending.resolve(record: index, failure: nil, publishedDirectly: true)
         case .failed(let error, let message):
+            let now = clock.now()
             stats.recordsFailed.add(1, ordering: .relaxed)
             let outage = !error.isBrokerReported
             if outage && !error.isPurged {
-                pending.countOutcome(failure: true)
+                pending.countOutageFailure()
                 // Before this record is spooled: the retry worker must not deliver later
                 // records of its key until what the producer still holds is spooled too.
                 restartProducer(reason: error.reason)

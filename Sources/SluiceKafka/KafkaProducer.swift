@@ -346,16 +346,18 @@ public struct ProducerSession: Sendable {
     /// Queues one record; the delivery report later carries `opaque` back.
     ///
     /// `topic` must be a valid Kafka topic name (at most 249 bytes). Throws `queueFull` when
-    /// librdkafka's queue is at its limit; nothing was queued then.
+    /// librdkafka's queue is at its limit; nothing was queued then. Unless `copyingValue`,
+    /// `value` must stay valid and unchanged until the record's delivery report has returned.
     public func produce(
         topic: UnsafeRawBufferPointer, key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer,
-        timestamp: Int64, headerCount: Int, opaque: UnsafeMutableRawPointer?, headers addHeaders: (HeaderWriter) -> Void
+        copyingValue: Bool = true, timestamp: Int64, headerCount: Int, opaque: UnsafeMutableRawPointer?,
+        headers addHeaders: (HeaderWriter) -> Void
     ) throws(KafkaError) {
         let headers = rd_kafka_headers_new(headerCount)!
         addHeaders(HeaderWriter(pointer: headers))
         let error = sluice_rd_produce(
             client.handle, topic.baseAddress, topic.count, key.baseAddress, key.count, value.baseAddress, value.count,
-            headers, timestamp, opaque)
+            copyingValue ? 1 : 0, headers, timestamp, opaque)
         guard error != RD_KAFKA_RESP_ERR_NO_ERROR else { return }
         rd_kafka_headers_destroy(headers)
         throw KafkaError(error == RD_KAFKA_RESP_ERR__QUEUE_FULL ? .queueFull : .produce, error: error)

@@ -43,15 +43,16 @@ public struct EventID: Sendable, Hashable {
         let hex: StaticString = "0123456789abcdef"
         hex.withUTF8Buffer { digits in
             var position = 0
-            for nibble in 0..<32 {
-                if nibble == 8 || nibble == 12 || nibble == 16 || nibble == 20 {
+            for byteIndex in 0..<16 {
+                if byteIndex == 4 || byteIndex == 6 || byteIndex == 8 || byteIndex == 10 {
                     out[position] = UInt8(ascii: "-")
                     position += 1
                 }
-                let word = nibble < 16 ? high : low
-                let shift = UInt64(60 - (nibble % 16) * 4)
-                out[position] = digits[Int((word >> shift) & 0xF)]
-                position += 1
+                let word = byteIndex < 8 ? high : low
+                let byte = Int(truncatingIfNeeded: word >> UInt64(56 - (byteIndex % 8) * 8)) & 0xFF
+                out[position] = digits[byte >> 4]
+                out[position + 1] = digits[byte & 0xF]
+                position += 2
             }
         }
     }

@@ -24,6 +24,7 @@ struct EndToEndTests {
 
         var options = sluice_options()
         sluice_options_init(&options)
+        options.compression = 1  // off by default; this path covers zstd frames end to end
         let client = try #require(sluice_connect(gateway.socketPath, &options))
         defer { sluice_close(client) }
         #expect(sluice_errcode(client) == 0, "connect: \(String(cString: sluice_errstr(client)))")

@@ -167,8 +167,10 @@ typedef struct sluice_options {
     uint32_t max_batch_bytes;      /* uncompressed PUBLISH payload bytes per batch; never above the server's max
                                       frame bytes or max decompressed bytes. A single larger record is sent alone
                                       if it fits the server's limits. Default: 1048576 (1 MiB). */
-    int compression;               /* 1: zstd-compress batches when it makes them smaller; 0: never. Default: 1. */
-    int zstd_level;                /* zstd compression level. Default: 1. */
+    int compression;               /* 1: zstd-compress batches when it makes them smaller; 0: never. Default: 0:
+                                      on a local socket zstd costs both ends more CPU than the bytes it saves
+                                      (docs/performance.md). */
+    int zstd_level;                /* zstd compression level, when compression is on. Default: 1. */
     int connect_timeout_ms;        /* bound on one connection attempt including the HELLO handshake. Default: 5000. */
     int io_timeout_ms;             /* how long sluice_publish() may block on backpressure; < 0 waits without
                                       limit. Default: 30000. */

