@@ -4,7 +4,7 @@
  * level durable — every record is acknowledged only once Kafka has it.
  *
  *   sluice_publisher --socket PATH --topic T [--events N] [--keys K]
- *                    [--batch-records R] [--no-compression] [--latency]
+ *                    [--batch-records R] [--no-compression] [--zstd-level L] [--latency]
  *                    [--first-seq N] [--start-fifo PATH]   (see workload.h)
  *   sluice_publisher --socket PATH --topic T --rate N --seconds S [--keys K] ...
  *
@@ -357,7 +357,10 @@ int main(int argc, char **argv) {
     }
     if (a.batch_records > 0) o.max_batch_records = a.batch_records;
     if (a.no_compression) o.compression = 0;
-    if (a.zstd_level != 0) o.zstd_level = a.zstd_level;
+    if (a.zstd_level != 0) {
+        o.compression = 1;
+        o.zstd_level = a.zstd_level;
+    }
 
     sluice_client *c = sluice_connect(a.socket_path, &o);
     if (c == NULL) {

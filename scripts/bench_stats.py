@@ -17,7 +17,7 @@ and printed are wall-clock (REALTIME) seconds, so they compare with `date +%s.%N
       from Kafka) are waiting in it (PENDING, DLQ or DLQ_FAILED): key=value lines.
   bench_stats.py throughput FILE --clients N --events N --keys N --partitions N --latency-seconds S
       The throughput scenario's report from its key=value result lines (config=baseline,
-      sluice1, sluiceN, latency; one per run): medians and min-max, ratios, targets.
+      sluice1, sluiceN, sluice1z, latency; one per run): medians and min-max, ratios, targets.
   bench_stats.py median FILE CONFIG FIELD
       The median of FIELD over the runs of CONFIG in such a file (for the shell).
   bench_stats.py field JSON_FILE PATH.TO.FIELD
@@ -371,7 +371,10 @@ def cmd_throughput(a):
     row("events/s", "baseline", "rate", 0)
     row("producer CPU-s per 1M events", "baseline", "client_cpu")
     row("broker CPU-s per 1M events", "baseline", "broker_cpu")
-    for config, title in (("sluice1", "Sluice, 1 C client"), ("sluiceN", f"Sluice, {n} C clients at once")):
+    for config, title in (("sluice1", "Sluice, 1 C client"), ("sluiceN", f"Sluice, {n} C clients at once"),
+                          ("sluice1z", "Sluice, 1 C client compressing with zstd level 1 (for information)")):
+        if not tp_values(runs, config, "rate"):
+            continue
         print(title)
         row("events/s", config, "rate", 0)
         row("C client CPU-s per 1M events" + (f" (all {n})" if config == "sluiceN" else ""), config, "client_cpu")
@@ -428,9 +431,13 @@ def cmd_throughput(a):
     for label, ca, ka, cb, kb, op, t, unit in checks:
         v = ratio(med(ca, ka), med(cb, kb))
         print(f"  {label:<52} {fmt(v, 2):>6} {pair_range(ca, ka, cb, kb):>13}  {op} {t}{unit}: {verdict(v, op, t)}")
-    v = ratio(med("sluiceN", "gateway_cpu"), med("baseline", "client_cpu"))
-    print(f"  {f'gateway CPU per event / bare producer, {n} clients':<52} {fmt(v, 2):>6}"
-          f" {pair_range('sluiceN', 'gateway_cpu', 'baseline', 'client_cpu'):>13}  (for information)")
+    for label, config, key in ((f"gateway CPU per event / bare producer, {n} clients", "sluiceN", "gateway_cpu"),
+                               ("gateway CPU per event / bare producer, zstd client", "sluice1z", "gateway_cpu"),
+                               ("zstd C client CPU per event / bare producer's", "sluice1z", "client_cpu")):
+        v = ratio(med(config, key), med("baseline", "client_cpu"))
+        if v is not None:
+            print(f"  {label:<52} {fmt(v, 2):>6} {pair_range(config, key, 'baseline', 'client_cpu'):>13}"
+                  "  (for information)")
     p99 = med("latency", "p99_ms")
     print(f"  {f'durable-ack p99 at {fmt(lat_rate, 0)} events/s (ms)':<52} {fmt(p99, 2):>6} {'':>13}"
           f"  <= 10 ms: {verdict(p99, '<=', 10)}")

@@ -6,6 +6,8 @@
 #
 #   baseline  bench/rdkafka_baseline: the bare librdkafka producer (the gateway's settings)
 #   sluice1   one bench/sluice_publisher -> gateway -> broker, durable acks
+#   sluice1z  as sluice1, with the client compressing its batches (zstd level 1), to show
+#             what compression on the socket costs (the C client's default is off)
 #   sluiceN   BENCH_CLIENTS (4) sluice_publisher processes at once, the events split
 #             among them (the remainder to the first). They share the key space: each
 #             draws its keys from all BENCH_KEYS keys (its own generator seed, from
@@ -13,7 +15,8 @@
 #             they send distinct events, as several processes on a host publishing
 #             events of the same players would.
 #
-# Every publisher warms up (connects, one record acked), says "ready", and blocks on a
+# Every publisher warms up (connects, one record acked), makes all its events in memory
+# (so that making them is in no CPU figure), says "ready", and blocks on a
 # FIFO; the script then reads the CPU counters of the gateway and the broker, writes one
 # byte per publisher to the FIFO, waits for every publisher to exit and reads the
 # counters again. So:
@@ -105,14 +108,16 @@ tp_publishers() {
                   (d[1] + d[2] - c[1] - c[2]) * m }' <<<"$tp_outs")
 }
 
-# tp_sluice LABEL N REP: a fresh broker and gateway, N publishers; appends the result.
+# tp_sluice LABEL N REP [PUBLISHER OPTION...]: a fresh broker and gateway, N publishers;
+# appends the result.
 tp_sluice() {
     local label=$1 n=$2 rep=$3 published expected lat=()
+    shift 3
     tp_broker bench-sluice
     start_gateway "$label-$rep" "127.0.0.1:$port"
     if ((n == 1)); then lat=(--latency); fi
     tp_publishers "$label-$rep" "$n" "$out/sluice_publisher" --socket "$socket" --topic bench-sluice \
-        --keys "$keys" --timeout-s "$timeout_s" "${lat[@]}"
+        --keys "$keys" --timeout-s "$timeout_s" "${lat[@]}" "$@"
     stats_now "$tmp/$label-$rep-stats.json"
     published=$(python3 "$stats_py" field "$tmp/$label-$rep-stats.json" records.published)
     expected=$((events + n))
@@ -142,6 +147,7 @@ throughput_scenario() {
         echo "config=baseline rep=$rep clients=1 $tp_result" | tee -a "$tmp/throughput.txt" >&2
         tp_sluice sluice1 1 "$rep"
         tp_sluice sluiceN "$clients" "$rep"
+        tp_sluice sluice1z 1 "$rep" --zstd-level 1
     done
     rate=$(python3 "$stats_py" median "$tmp/throughput.txt" sluice1 rate)
     lat_rate=$(awk -v r="$rate" 'BEGIN { printf "%d", r / 2 }')

@@ -85,7 +85,7 @@ final class PendingBatch: DeliveryTracker, @unchecked Sendable {
     private let onDelivery: @Sendable (PendingBatch, Int, DeliveryOutcome) -> Void
     private let onComplete: @Sendable (PendingBatch, Ack?, [Int]) -> Void
 
-    /// `onDelivery` decides what a report means (it may spool the record) and resolves it;
+    /// `onDelivery` decides what a failed delivery means (it may spool the record) and resolves it;
     /// `onComplete` gets the `ACK` to send, if the ack level wants one, and per-topic
     /// counts of records that went to Kafka directly.
     init(
@@ -110,7 +110,12 @@ final class PendingBatch: DeliveryTracker, @unchecked Sendable {
     deinit { published.deallocate() }
 
     override func delivered(record index: Int, outcome: DeliveryOutcome) {
-        onDelivery(self, index, outcome)
+        // The common case, settled here; a failure is the router's to decide (it may spool).
+        if case .delivered = outcome {
+            resolve(record: index, failure: nil, publishedDirectly: true)
+        } else {
+            onDelivery(self, index, outcome)
+        }
     }
 
     /// Counts an outage failure for the circuit breaker, which hears outcomes per batch

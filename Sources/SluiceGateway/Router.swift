@@ -230,7 +230,7 @@ final class Router: Sendable {
         }
     }
 
-    /// A delivery report for a record of a client batch.
+    /// A failed delivery of a record of a client batch (`PendingBatch` settles deliveries).
     private func delivered(_ pending: PendingBatch, _ index: Int, _ outcome: DeliveryOutcome) {
         switch outcome {
         case .delivered:
