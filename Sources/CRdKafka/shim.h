@@ -20,3 +20,24 @@ static inline rd_kafka_resp_err_t sluice_rd_produce(rd_kafka_t *rk, const void *
                              RD_KAFKA_V_HEADERS(headers), RD_KAFKA_V_TIMESTAMP(timestamp_ms),
                              RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
 }
+
+/* The same with a topic handle instead of a name: no lookup by name per record. */
+static inline rd_kafka_resp_err_t sluice_rd_produce_rkt(rd_kafka_t *rk, rd_kafka_topic_t *rkt, const void *key,
+                                                        size_t key_len, const void *value, size_t value_len,
+                                                        int copy_value, rd_kafka_headers_t *headers,
+                                                        int64_t timestamp_ms, void *opaque) {
+    return rd_kafka_producev(rk, RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_KEY(key, key_len),
+                             RD_KAFKA_V_VALUE((void *)value, value_len),
+                             RD_KAFKA_V_MSGFLAGS(copy_value ? RD_KAFKA_MSG_F_COPY : 0), RD_KAFKA_V_HEADERS(headers),
+                             RD_KAFKA_V_TIMESTAMP(timestamp_ms), RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
+}
+
+/* librdkafka's handle of a topic named by bytes (at most 249), or NULL; release it with
+ * rd_kafka_topic_destroy(). */
+static inline rd_kafka_topic_t *sluice_rd_topic(rd_kafka_t *rk, const void *topic, size_t topic_len) {
+    char name[256];
+    if (topic_len >= sizeof(name)) return NULL;
+    memcpy(name, topic, topic_len);
+    name[topic_len] = '\0';
+    return rd_kafka_topic_new(rk, name, NULL);
+}

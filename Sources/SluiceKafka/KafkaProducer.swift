@@ -336,12 +336,24 @@ func messageHeaders(_ message: UnsafePointer<rd_kafka_message_t>) -> [(name: Str
     return headers
 }
 
-/// One librdkafka handle of a `KafkaProducer`, held for a batch of records.
+/// One librdkafka handle of a `KafkaProducer`, held for a batch of records on one thread.
 ///
 /// If the producer is reset meanwhile, records produced here still go through the old
 /// handle, which reports them (as purged) before it is destroyed.
-public struct ProducerSession: Sendable {
+public final class ProducerSession {
     let client: RDKafkaProducerHandle
+    /// The last topic produced to and librdkafka's handle of it: a batch's records mostly
+    /// share a topic, and the handle spares librdkafka a lookup by name per record.
+    private var topicName: [UInt8] = []
+    private var topicHandle: OpaquePointer?
+
+    init(client: RDKafkaProducerHandle) {
+        self.client = client
+    }
+
+    deinit {
+        if let topicHandle { rd_kafka_topic_destroy(topicHandle) }
+    }
 
     /// Queues one record; the delivery report later carries `opaque` back.
     ///
@@ -355,11 +367,31 @@ public struct ProducerSession: Sendable {
     ) throws(KafkaError) {
         let headers = rd_kafka_headers_new(headerCount)!
         addHeaders(HeaderWriter(pointer: headers))
-        let error = sluice_rd_produce(
-            client.handle, topic.baseAddress, topic.count, key.baseAddress, key.count, value.baseAddress, value.count,
-            copyingValue ? 1 : 0, headers, timestamp, opaque)
+        let copy: Int32 = copyingValue ? 1 : 0
+        let error =
+            if let handle = handle(of: topic) {
+                sluice_rd_produce_rkt(
+                    client.handle, handle, key.baseAddress, key.count, value.baseAddress, value.count, copy, headers,
+                    timestamp, opaque)
+            } else {
+                // No handle (librdkafka refused the name): producing by name reports why.
+                sluice_rd_produce(
+                    client.handle, topic.baseAddress, topic.count, key.baseAddress, key.count, value.baseAddress,
+                    value.count, copy, headers, timestamp, opaque)
+            }
         guard error != RD_KAFKA_RESP_ERR_NO_ERROR else { return }
         rd_kafka_headers_destroy(headers)
         throw KafkaError(error == RD_KAFKA_RESP_ERR__QUEUE_FULL ? .queueFull : .produce, error: error)
+    }
+
+    private func handle(of topic: UnsafeRawBufferPointer) -> OpaquePointer? {
+        let same =
+            topicName.count == topic.count
+            && (topic.isEmpty || topicName.withUnsafeBytes { memcmp($0.baseAddress!, topic.baseAddress!, topic.count) == 0 })
+        if same, let topicHandle { return topicHandle }
+        if let topicHandle { rd_kafka_topic_destroy(topicHandle) }
+        topicName = Array(topic)
+        topicHandle = sluice_rd_topic(client.handle, topic.baseAddress, topic.count)
+        return topicHandle
     }
 }
