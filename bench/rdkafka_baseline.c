@@ -4,7 +4,12 @@
  * (Sources/SluiceKafka/ProducerConfiguration.swift), so the Sluice figure can
  * be compared with what librdkafka alone does on the same machine and broker.
  *
- *   rdkafka_baseline --brokers 127.0.0.1:PORT --topic T [--events N] [--keys K]
+ *   rdkafka_baseline --brokers 127.0.0.1:PORT --topic T [--events N] [--keys K] [--stamp-headers]
+ *
+ * --stamp-headers adds to every record the four headers the gateway stamps
+ * (event-id as 36 characters of text, event-type, sluice-uid, sluice-pid), made
+ * the way the gateway makes them (rd_kafka_headers_new and one
+ * rd_kafka_header_add each), to show what those headers cost librdkafka.
  *
  * One warm-up record is produced and flushed before the clock starts (both
  * programs do this, so neither pays for connecting or for the idempotent
@@ -55,16 +60,49 @@ static int set(rd_kafka_conf_t *conf, const char *name, const char *value) {
     return 0;
 }
 
+static int stamp_headers;
+static uint64_t id_state = 0x853C49E6748FEA9BULL;
+static char uid_text[16], pid_text[16];
+
+/* The gateway's four stamped headers for one record (see --stamp-headers). */
+static rd_kafka_headers_t *make_stamp(void) {
+    static const char hex[] = "0123456789abcdef";
+    char id[36];
+    int at = 0;
+    for (int word = 0; word < 2; word++) {
+        uint64_t x = id_state += 0x9E3779B97F4A7C15ULL; /* splitmix64 */
+        x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
+        x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
+        x ^= x >> 31;
+        for (int nibble = 0; nibble < 16; nibble++) {
+            if (at == 8 || at == 13 || at == 18 || at == 23) id[at++] = '-';
+            id[at++] = hex[(x >> (60 - 4 * nibble)) & 0xF];
+        }
+    }
+    rd_kafka_headers_t *h = rd_kafka_headers_new(4);
+    rd_kafka_header_add(h, "event-id", -1, id, 36);
+    rd_kafka_header_add(h, "event-type", -1, "bench", 5);
+    rd_kafka_header_add(h, "sluice-uid", -1, uid_text, -1);
+    rd_kafka_header_add(h, "sluice-pid", -1, pid_text, -1);
+    return h;
+}
+
 /* Produces one record, serving delivery reports while the queue is full.
  * Returns 0, or -1 on a produce error, a fatal error or the deadline. */
 static int produce(rd_kafka_t *rk, const char *topic, const char *key, size_t key_len, const char *value,
                    size_t value_len, double deadline) {
     for (;;) {
-        rd_kafka_resp_err_t err = rd_kafka_producev(
-            rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, key_len), RD_KAFKA_V_VALUE((void *)value, value_len),
-            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-            RD_KAFKA_V_END);
+        rd_kafka_headers_t *headers = stamp_headers ? make_stamp() : NULL;
+        rd_kafka_resp_err_t err =
+            headers ? rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, key_len),
+                                        RD_KAFKA_V_VALUE((void *)value, value_len),
+                                        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(headers),
+                                        RD_KAFKA_V_END)
+                    : rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, key_len),
+                                        RD_KAFKA_V_VALUE((void *)value, value_len),
+                                        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
         if (err == RD_KAFKA_RESP_ERR_NO_ERROR) return 0;
+        if (headers) rd_kafka_headers_destroy(headers);
         if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
             fprintf(stderr, "rdkafka_baseline: produce: %s\n", rd_kafka_err2str(err));
             return -1;
@@ -95,6 +133,9 @@ static int flush_all(rd_kafka_t *rk, double deadline) {
 int main(int argc, char **argv) {
     bench_args a;
     if (bench_parse_args(argc, argv, 0, &a) != 0) return 2;
+    stamp_headers = a.stamp_headers;
+    snprintf(uid_text, sizeof uid_text, "%u", (unsigned)getuid());
+    snprintf(pid_text, sizeof pid_text, "%d", (int)getpid());
 
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     /* The gateway's producer settings, in ProducerConfiguration's order. */

@@ -51,6 +51,7 @@ typedef struct bench_args {
     size_t value_bytes;
     int timeout_s;           /* whole-run bound: produce + flush */
     int no_compression;      /* sluice publisher only: client-side zstd off */
+    int stamp_headers;       /* baseline only: add the four headers the gateway stamps on every record */
     int zstd_level;          /* sluice publisher only: 0 = the library's default level */
     uint32_t batch_records;  /* sluice publisher only: 0 = library default */
     uint64_t rate;           /* sluice publisher only: events/s; 0 = as fast as possible (--events mode) */
@@ -234,7 +235,7 @@ static inline void bench_usage(const char *prog, int sluice) {
             prog, sluice ? "--socket PATH" : "--brokers HOST:PORT",
             sluice ? " [--batch-records R] [--no-compression] [--zstd-level L]\n"
                      "          [--rate EVENTS_PER_S --seconds S]  (paced mode instead of --events) [--latency]"
-                   : "");
+                   : " [--stamp-headers]");
 }
 
 /* Returns 0, or -1 after printing usage. */
@@ -248,6 +249,10 @@ static inline int bench_parse_args(int argc, char **argv, int sluice, bench_args
         const char *opt = argv[i];
         if (strcmp(opt, "--no-compression") == 0 && sluice) {
             a->no_compression = 1;
+            continue;
+        }
+        if (strcmp(opt, "--stamp-headers") == 0 && !sluice) {
+            a->stamp_headers = 1;
             continue;
         }
         if (strcmp(opt, "--latency") == 0 && sluice) {

@@ -17,7 +17,7 @@ and printed are wall-clock (REALTIME) seconds, so they compare with `date +%s.%N
       from Kafka) are waiting in it (PENDING, DLQ or DLQ_FAILED): key=value lines.
   bench_stats.py throughput FILE --clients N --events N --keys N --partitions N --latency-seconds S
       The throughput scenario's report from its key=value result lines (config=baseline,
-      sluice1, sluiceN, sluice1z, latency; one per run): medians and min-max, ratios, targets.
+      baseline_h, sluice1, sluiceN, sluice1z, latency; one per run): medians and min-max, ratios, targets.
   bench_stats.py median FILE CONFIG FIELD
       The median of FIELD over the runs of CONFIG in such a file (for the shell).
   bench_stats.py field JSON_FILE PATH.TO.FIELD
@@ -371,6 +371,11 @@ def cmd_throughput(a):
     row("events/s", "baseline", "rate", 0)
     row("producer CPU-s per 1M events", "baseline", "client_cpu")
     row("broker CPU-s per 1M events", "baseline", "broker_cpu")
+    if tp_values(runs, "baseline_h", "rate"):
+        print("bare producer stamping the gateway's four headers on every record (for information)")
+        row("events/s", "baseline_h", "rate", 0)
+        row("producer CPU-s per 1M events", "baseline_h", "client_cpu")
+        row("broker CPU-s per 1M events", "baseline_h", "broker_cpu")
     for config, title in (("sluice1", "Sluice, 1 C client"), ("sluiceN", f"Sluice, {n} C clients at once"),
                           ("sluice1z", "Sluice, 1 C client compressing with zstd level 1 (for information)")):
         if not tp_values(runs, config, "rate"):
@@ -431,16 +436,24 @@ def cmd_throughput(a):
     for label, ca, ka, cb, kb, op, t, unit in checks:
         v = ratio(med(ca, ka), med(cb, kb))
         print(f"  {label:<52} {fmt(v, 2):>6} {pair_range(ca, ka, cb, kb):>13}  {op} {t}{unit}: {verdict(v, op, t)}")
+    p99 = med("latency", "p99_ms")
+    print(f"  {f'durable-ack p99 at {fmt(lat_rate, 0)} events/s (ms)':<52} {fmt(p99, 2):>6} {'':>13}"
+          f"  <= 10 ms: {verdict(p99, '<=', 10)}")
+    print("for information:")
+    for label, ca, ka, cb, kb in (
+            ("Sluice 1 client / producer with the headers, events/s", "sluice1", "rate", "baseline_h", "rate"),
+            ("gateway CPU / producer's with the headers (1 client)", "sluice1", "gateway_cpu", "baseline_h",
+             "client_cpu"),
+            ("headers: producer CPU with them / without", "baseline_h", "client_cpu", "baseline", "client_cpu")):
+        v = ratio(med(ca, ka), med(cb, kb))
+        if v is not None:
+            print(f"  {label:<52} {fmt(v, 2):>6} {pair_range(ca, ka, cb, kb):>13}")
     for label, config, key in ((f"gateway CPU per event / bare producer, {n} clients", "sluiceN", "gateway_cpu"),
                                ("gateway CPU per event / bare producer, zstd client", "sluice1z", "gateway_cpu"),
                                ("zstd C client CPU per event / bare producer's", "sluice1z", "client_cpu")):
         v = ratio(med(config, key), med("baseline", "client_cpu"))
         if v is not None:
-            print(f"  {label:<52} {fmt(v, 2):>6} {pair_range(config, key, 'baseline', 'client_cpu'):>13}"
-                  "  (for information)")
-    p99 = med("latency", "p99_ms")
-    print(f"  {f'durable-ack p99 at {fmt(lat_rate, 0)} events/s (ms)':<52} {fmt(p99, 2):>6} {'':>13}"
-          f"  <= 10 ms: {verdict(p99, '<=', 10)}")
+            print(f"  {label:<52} {fmt(v, 2):>6} {pair_range(config, key, 'baseline', 'client_cpu'):>13}")
     print("(CPU: publishers by getrusage in the process over their timed part; gateway and broker by /proc/PID/stat"
           " utime+stime over the same window. Latency: sluice_publish() to the client reading the ACK covering"
           " the record; see bench/sluice_publisher.c.)")

@@ -5,6 +5,9 @@
 # fresh (empty, in-memory) Tansu broker, Sluice's each with its own fresh gateway:
 #
 #   baseline  bench/rdkafka_baseline: the bare librdkafka producer (the gateway's settings)
+#   baseline_h   the same with --stamp-headers: every record carries the four headers the
+#             gateway stamps, made the way the gateway makes them (for information: what
+#             those headers cost librdkafka itself)
 #   sluice1   one bench/sluice_publisher -> gateway -> broker, durable acks
 #   sluice1z  as sluice1, with the client compressing its batches (zstd level 1), to show
 #             what compression on the socket costs (the C client's default is off)
@@ -137,14 +140,18 @@ throughput_scenario() {
     local rep rate lat_rate result load0
     : >"$tmp/throughput.txt"
     load0=$(cut -d' ' -f1-3 /proc/loadavg)
-    echo "bench: throughput: $reps repetitions of: bare producer, Sluice with 1 client, Sluice with $clients" \
-        "clients; $events events of 200 bytes over $keys keys each, topics of $partitions partitions," \
+    echo "bench: throughput: $reps repetitions of: bare producer (without and with the stamped headers)," \
+        "Sluice with 1 client, Sluice with $clients clients, Sluice with 1 zstd client; $events events of 200 bytes over $keys keys each, topics of $partitions partitions," \
         "a fresh broker for each run" >&2
     for ((rep = 1; rep <= reps; rep++)); do
         tp_broker bench-baseline
         tp_publishers "baseline-$rep" 1 "$out/rdkafka_baseline" --brokers "127.0.0.1:$port" --topic bench-baseline \
             --keys "$keys" --timeout-s "$timeout_s"
         echo "config=baseline rep=$rep clients=1 $tp_result" | tee -a "$tmp/throughput.txt" >&2
+        tp_broker bench-baseline
+        tp_publishers "baseline_h-$rep" 1 "$out/rdkafka_baseline" --brokers "127.0.0.1:$port" \
+            --topic bench-baseline --keys "$keys" --timeout-s "$timeout_s" --stamp-headers
+        echo "config=baseline_h rep=$rep clients=1 $tp_result" | tee -a "$tmp/throughput.txt" >&2
         tp_sluice sluice1 1 "$rep"
         tp_sluice sluiceN "$clients" "$rep"
         tp_sluice sluice1z 1 "$rep" --zstd-level 1
