@@ -82,15 +82,15 @@ final class PendingBatch: DeliveryTracker, @unchecked Sendable {
     private(set) var successCount = 0
     /// Whether the `ACK` already went out (ack level `accepted` acks before delivery).
     private let acked = Atomic<Bool>(false)
-    private let onDelivery: @Sendable (PendingBatch, Int, DeliveryOutcome) -> Void
+    private let onFailure: @Sendable (PendingBatch, Int, KafkaError, FailedMessage) -> Void
     private let onComplete: @Sendable (PendingBatch, Ack?, [Int]) -> Void
 
-    /// `onDelivery` decides what a failed delivery means (it may spool the record) and resolves it;
+    /// `onFailure` decides what a failed delivery means (it may spool the record) and resolves it;
     /// `onComplete` gets the `ACK` to send, if the ack level wants one, and per-topic
     /// counts of records that went to Kafka directly.
     init(
         requestID: UInt32, ackLevel: AckLevel, payload: [UInt8], topics: [String], topicOfRecord: [UInt16],
-        onDelivery: @escaping @Sendable (PendingBatch, Int, DeliveryOutcome) -> Void, client: String,
+        onFailure: @escaping @Sendable (PendingBatch, Int, KafkaError, FailedMessage) -> Void, client: String,
         onComplete: @escaping @Sendable (PendingBatch, Ack?, [Int]) -> Void
     ) {
         self.client = client
@@ -100,7 +100,7 @@ final class PendingBatch: DeliveryTracker, @unchecked Sendable {
         self.topics = topics
         self.topicOfRecord = topicOfRecord
         self.remaining = Atomic(topicOfRecord.count)
-        self.onDelivery = onDelivery
+        self.onFailure = onFailure
         self.onComplete = onComplete
         published = .allocate(capacity: max(topicOfRecord.count, 1))
         published.initialize(repeating: false, count: max(topicOfRecord.count, 1))
@@ -110,11 +110,9 @@ final class PendingBatch: DeliveryTracker, @unchecked Sendable {
     deinit { published.deallocate() }
 
     override func delivered(record index: Int, outcome: DeliveryOutcome) {
-        // The common case, settled here; a failure is the router's to decide (it may spool).
-        if case .delivered = outcome {
-            resolve(record: index, failure: nil, publishedDirectly: true)
-        } else {
-            onDelivery(self, index, outcome)
+        switch outcome {
+        case .delivered: resolve(record: index, failure: nil, publishedDirectly: true)
+        case .failed(let error, let message): onFailure(self, index, error, message)
         }
     }
 

@@ -65,7 +65,7 @@ final class Router: Sendable {
         let pending = PendingBatch(
             requestID: requestID, ackLevel: batch.ackLevel, payload: batch.payload, topics: topics,
             topicOfRecord: topicOfRecord,
-            onDelivery: { [self] batch, index, outcome in delivered(batch, index, outcome) },
+            onFailure: { [self] batch, index, error, message in failed(batch, index, error, message) },
             client: client,
             onComplete: { [stats, routing] batch, ack, publishedPerTopic in
                 stats.countPublished(topics: batch.topics, counts: publishedPerTopic)
@@ -231,48 +231,43 @@ final class Router: Sendable {
     }
 
     /// A failed delivery of a record of a client batch (`PendingBatch` settles deliveries).
-    private func delivered(_ pending: PendingBatch, _ index: Int, _ outcome: DeliveryOutcome) {
-        switch outcome {
-        case .delivered:
-            pending.resolve(record: index, failure: nil, publishedDirectly: true)
-        case .failed(let error, let message):
-            let now = clock.now()
-            stats.recordsFailed.add(1, ordering: .relaxed)
-            let outage = !error.isBrokerReported
-            if outage && !error.isPurged {
-                pending.countOutageFailure()
-                // Before this record is spooled: the retry worker must not deliver later
-                // records of its key until what the producer still holds is spooled too.
-                restartProducer(reason: error.reason)
+    private func failed(_ pending: PendingBatch, _ index: Int, _ error: KafkaError, _ message: FailedMessage) {
+        let now = clock.now()
+        stats.recordsFailed.add(1, ordering: .relaxed)
+        let outage = !error.isBrokerReported
+        if outage && !error.isPurged {
+            pending.countOutageFailure()
+            // Before this record is spooled: the retry worker must not deliver later
+            // records of its key until what the producer still holds is spooled too.
+            restartProducer(reason: error.reason)
+        }
+        guard storeFailures else {
+            stats.countDropped(topic: message.topic)
+            let code: ErrorCode = error.isRetriable ? .deliveryFailed : .rejectedByBroker
+            stats.countError(code)
+            pending.resolve(record: index, failure: code)
+            return
+        }
+        let record = SpoolRecord(
+            sequence: pending.sequenceBase + Int64(index),
+            eventID: message.headers.last { $0.name == "event-id" }.map {
+                String(decoding: $0.value, as: UTF8.self)
+            } ?? "",
+            topic: message.topic, key: message.key,
+            headers: message.headers.map { SpoolHeader(name: $0.name, value: $0.value) }, value: message.value,
+            timestamp: message.timestamp, client: pending.client, reason: error.reason,
+            attempts: outage ? 0 : 1,
+            // Too large is never worth a backoff: the worker's next send dead-letters it if refused again.
+            nextRetryAt: outage ? 0 : error.isRecordTooLarge ? now : now + retry.backoff(afterAttempts: 1))
+        let hash = keyHash(topic: message.topic, key: message.key)
+        if !outage { held.hold(hash, head: record.sequence, until: record.nextRetryAt) }
+        routing.withState { state in
+            state.spooledKeys[hash, default: 0] += 1
+            stats.countStoredForRetry(1)
+            spool.enqueue([record]) { [self] result in
+                spooled(result, indices: [index], hashes: [hash], for: pending)
             }
-            guard storeFailures else {
-                stats.countDropped(topic: message.topic)
-                let code: ErrorCode = error.isRetriable ? .deliveryFailed : .rejectedByBroker
-                stats.countError(code)
-                pending.resolve(record: index, failure: code)
-                return
-            }
-            let record = SpoolRecord(
-                sequence: pending.sequenceBase + Int64(index),
-                eventID: message.headers.last { $0.name == "event-id" }.map {
-                    String(decoding: $0.value, as: UTF8.self)
-                } ?? "",
-                topic: message.topic, key: message.key,
-                headers: message.headers.map { SpoolHeader(name: $0.name, value: $0.value) }, value: message.value,
-                timestamp: message.timestamp, client: pending.client, reason: error.reason,
-                attempts: outage ? 0 : 1,
-                // Too large is never worth a backoff: the worker's next send dead-letters it if refused again.
-                nextRetryAt: outage ? 0 : error.isRecordTooLarge ? now : now + retry.backoff(afterAttempts: 1))
-            let hash = keyHash(topic: message.topic, key: message.key)
-            if !outage { held.hold(hash, head: record.sequence, until: record.nextRetryAt) }
-            routing.withState { state in
-                state.spooledKeys[hash, default: 0] += 1
-                stats.countStoredForRetry(1)
-                spool.enqueue([record]) { [self] result in
-                    spooled(result, indices: [index], hashes: [hash], for: pending)
-                }
-                return ((), nil)
-            }
+            return ((), nil)
         }
     }
 

@@ -387,7 +387,9 @@ public final class ProducerSession {
     private func handle(of topic: UnsafeRawBufferPointer) -> OpaquePointer? {
         let same =
             topicName.count == topic.count
-            && (topic.isEmpty || topicName.withUnsafeBytes { memcmp($0.baseAddress!, topic.baseAddress!, topic.count) == 0 })
+            && topicName.withUnsafeBytes { name in
+                topic.isEmpty || memcmp(name.baseAddress!, topic.baseAddress!, topic.count) == 0
+            }
         if same, let topicHandle { return topicHandle }
         if let topicHandle { rd_kafka_topic_destroy(topicHandle) }
         topicName = Array(topic)
