@@ -5,6 +5,9 @@
  * be compared with what librdkafka alone does on the same machine and broker.
  *
  *   rdkafka_baseline --brokers 127.0.0.1:PORT --topic T [--events N] [--keys K] [--stamp-headers]
+ *   rdkafka_baseline --brokers 127.0.0.1:PORT --topic T --rate N --seconds S [--keys K]
+ *
+ * --rate/--seconds: paced, with every record's delivery latency (see run_paced).
  *
  * --stamp-headers adds to every record the four headers the gateway stamps
  * (event-id as 36 characters of text, event-type, sluice-uid, sluice-pid), made
@@ -30,9 +33,16 @@ static uint64_t failed;
 static char first_failure[512];
 static volatile int fatal;
 
+/* Paced mode: when each record was produced, then (from its delivery report) how long it took. */
+static double *lat_t;
+
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
     (void)rk;
     (void)opaque;
+    if (m->_private != NULL && lat_t != NULL) { /* the record's index + 1 */
+        size_t i = (size_t)(uintptr_t)m->_private - 1;
+        lat_t[i] = bench_now() - lat_t[i];
+    }
     if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
         delivered++;
         return;
@@ -90,17 +100,18 @@ static rd_kafka_headers_t *make_stamp(void) {
 /* Produces one record, serving delivery reports while the queue is full.
  * Returns 0, or -1 on a produce error, a fatal error or the deadline. */
 static int produce(rd_kafka_t *rk, const char *topic, const char *key, size_t key_len, const char *value,
-                   size_t value_len, double deadline) {
+                   size_t value_len, void *opaque, double deadline) {
     for (;;) {
         rd_kafka_headers_t *headers = stamp_headers ? make_stamp() : NULL;
         rd_kafka_resp_err_t err =
             headers ? rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, key_len),
                                         RD_KAFKA_V_VALUE((void *)value, value_len),
                                         RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(headers),
-                                        RD_KAFKA_V_END)
+                                        RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END)
                     : rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, key_len),
                                         RD_KAFKA_V_VALUE((void *)value, value_len),
-                                        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+                                        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(opaque),
+                                        RD_KAFKA_V_END);
         if (err == RD_KAFKA_RESP_ERR_NO_ERROR) return 0;
         if (headers) rd_kafka_headers_destroy(headers);
         if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
@@ -128,6 +139,57 @@ static int flush_all(rd_kafka_t *rk, double deadline) {
         return -1;
     }
     return fatal ? -1 : 0;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* --rate N --seconds S: N events/s for S seconds, produced every millisecond as the
+ * schedule says they are due, with delivery reports served in between; prints the
+ * delivery latency of every record (produce call to its delivery report) as p50/p99/max,
+ * for comparison with the Sluice publisher's durable-ack latency at the same rate. */
+static int run_paced(rd_kafka_t *rk, const bench_args *a, bench_workload *w, double deadline) {
+    const uint64_t total = a->rate * a->seconds;
+    lat_t = calloc(total, sizeof *lat_t);
+    if (lat_t == NULL) return 1;
+    bench_workload_init(w, a->keys, a->value_bytes, a->first_seq);
+    struct timespec next;
+    clock_gettime(CLOCK_MONOTONIC, &next);
+    const double start = bench_now();
+    uint64_t sent = 0;
+    while (sent < total) {
+        uint64_t due = (uint64_t)((bench_now() - start) * (double)a->rate);
+        if (due > total) due = total;
+        for (; sent < due; sent++) {
+            bench_make_event(w, a->first_seq + sent);
+            lat_t[sent] = bench_now();
+            if (produce(rk, a->topic, w->key, w->key_len, w->value, w->value_bytes, (void *)(uintptr_t)(sent + 1),
+                        deadline) != 0)
+                return 1;
+        }
+        next.tv_nsec += 1000000L;
+        if (next.tv_nsec >= 1000000000L) {
+            next.tv_nsec -= 1000000000L;
+            next.tv_sec++;
+        }
+        double next_s = (double)next.tv_sec + (double)next.tv_nsec / 1e9, left;
+        rd_kafka_poll(rk, 0); /* reports are timed when served, so serve them even when behind */
+        while ((left = next_s - bench_now()) > 0) rd_kafka_poll(rk, (int)(left * 1000) + 1);
+    }
+    double seconds = bench_now() - start;
+    if (flush_all(rk, deadline) != 0 || failed > 0 || delivered != total + 1) {
+        fprintf(stderr, "rdkafka_baseline: %llu delivered, %llu failed, expected %llu\n", (unsigned long long)delivered,
+                (unsigned long long)failed, (unsigned long long)(total + 1));
+        return 1;
+    }
+    qsort(lat_t, total, sizeof *lat_t, cmp_double);
+    size_t i50 = (total + 1) / 2, i99 = (size_t)((total * 99 + 99) / 100);
+    printf("events=%llu seconds=%.3f rate=%.0f latency_p50_ms=%.3f latency_p99_ms=%.3f latency_max_ms=%.3f warmup=1\n",
+           (unsigned long long)total, seconds, (double)total / seconds, lat_t[i50 - 1] * 1000, lat_t[i99 - 1] * 1000,
+           lat_t[total - 1] * 1000);
+    return 0;
 }
 
 int main(int argc, char **argv) {
@@ -167,7 +229,7 @@ int main(int argc, char **argv) {
     /* Warm-up: connect, fetch metadata and the producer id outside the clock. */
     bench_workload_init(w, a.keys, a.value_bytes, a.first_seq);
     bench_make_event(w, a.first_seq);
-    if (produce(rk, a.topic, w->key, w->key_len, w->value, w->value_bytes, deadline) != 0 ||
+    if (produce(rk, a.topic, w->key, w->key_len, w->value, w->value_bytes, NULL, deadline) != 0 ||
         flush_all(rk, deadline) != 0)
         goto out;
     if (failed > 0) {
@@ -176,13 +238,17 @@ int main(int argc, char **argv) {
     }
 
     if (bench_await_start("rdkafka_baseline", a.start_fifo) != 0) goto out;
+    if (a.rate > 0) {
+        rc = run_paced(rk, &a, w, deadline);
+        goto out;
+    }
     if (bench_events_make(&events, w, a.first_seq, a.events, "rdkafka_baseline") != 0) goto out;
     double user0, sys0, user1, sys1;
     bench_cpu(&user0, &sys0);
     double start = bench_now();
     for (uint64_t i = 0; i < a.events; i++) {
         if (produce(rk, a.topic, events.keys + i * BENCH_KEY_CAP, events.key_lens[i], events.values + i * a.value_bytes,
-                    a.value_bytes, deadline) != 0)
+                    a.value_bytes, NULL, deadline) != 0)
             goto out;
         rd_kafka_poll(rk, 0);
     }

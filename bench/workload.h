@@ -54,8 +54,8 @@ typedef struct bench_args {
     int stamp_headers;       /* baseline only: add the four headers the gateway stamps on every record */
     int zstd_level;          /* sluice publisher only: 0 = the library's default level */
     uint32_t batch_records;  /* sluice publisher only: 0 = library default */
-    uint64_t rate;           /* sluice publisher only: events/s; 0 = as fast as possible (--events mode) */
-    uint64_t seconds;        /* sluice publisher only: duration of --rate mode */
+    uint64_t rate;           /* events/s; 0 = as fast as possible (--events mode) */
+    uint64_t seconds;        /* duration of --rate mode */
     uint64_t first_seq;      /* number of the first event; also seeds the key generator */
     const char *start_fifo;  /* NULL, or a FIFO to read one byte from before the clock starts */
     int latency;             /* sluice publisher only: record the durable-ack latency of every record */
@@ -235,7 +235,7 @@ static inline void bench_usage(const char *prog, int sluice) {
             prog, sluice ? "--socket PATH" : "--brokers HOST:PORT",
             sluice ? " [--batch-records R] [--no-compression] [--zstd-level L]\n"
                      "          [--rate EVENTS_PER_S --seconds S]  (paced mode instead of --events) [--latency]"
-                   : " [--stamp-headers]");
+                   : " [--stamp-headers] [--rate EVENTS_PER_S --seconds S]");
 }
 
 /* Returns 0, or -1 after printing usage. */
@@ -274,13 +274,13 @@ static inline int bench_parse_args(int argc, char **argv, int sluice, bench_args
         else if (strcmp(opt, "--batch-records") == 0 && sluice && bench_parse_u64(val, &n) == 0 && n > 0 &&
                  n <= 1000000)
             a->batch_records = (uint32_t)n;
-        else if (strcmp(opt, "--rate") == 0 && sluice && bench_parse_u64(val, &n) == 0 && n > 0 && n <= 10000000)
+        else if (strcmp(opt, "--rate") == 0 && bench_parse_u64(val, &n) == 0 && n > 0 && n <= 10000000)
             a->rate = n;
         else if (strcmp(opt, "--zstd-level") == 0 && sluice && atoi(val) != 0 && atoi(val) >= -100 && atoi(val) <= 22)
             a->zstd_level = atoi(val);
         else if (strcmp(opt, "--first-seq") == 0 && bench_parse_u64(val, &n) == 0) a->first_seq = n;
         else if (strcmp(opt, "--start-fifo") == 0) a->start_fifo = val;
-        else if (strcmp(opt, "--seconds") == 0 && sluice && bench_parse_u64(val, &n) == 0 && n > 0 && n <= 86400)
+        else if (strcmp(opt, "--seconds") == 0 && bench_parse_u64(val, &n) == 0 && n > 0 && n <= 86400)
             a->seconds = n;
         else goto bad;
     }

@@ -17,7 +17,7 @@ and printed are wall-clock (REALTIME) seconds, so they compare with `date +%s.%N
       from Kafka) are waiting in it (PENDING, DLQ or DLQ_FAILED): key=value lines.
   bench_stats.py throughput FILE --clients N --events N --keys N --partitions N --latency-seconds S
       The throughput scenario's report from its key=value result lines (config=baseline,
-      baseline_h, sluice1, sluiceN, sluice1z, latency; one per run): medians and min-max, ratios, targets.
+      baseline_h, sluice1, sluiceN, sluice1z, latency, latency_bare; one per run): medians and min-max, ratios, targets.
   bench_stats.py median FILE CONFIG FIELD
       The median of FIELD over the runs of CONFIG in such a file (for the shell).
   bench_stats.py field JSON_FILE PATH.TO.FIELD
@@ -399,6 +399,12 @@ def cmd_throughput(a):
     row("durable-ack latency max (ms)", "latency", "max_ms", 2)
     row("ACKs per run (one per 1 ms batch)", "latency", "acks", 0)
     row("  of which read after a later batch's ACK", "latency", "acks_out_of_order", 0)
+    if tp_values(runs, "latency_bare", "rate"):
+        print("bare producer paced at the same rate: produce call to delivery report")
+        row("achieved events/s", "latency_bare", "rate", 0)
+        row("delivery latency p50 (ms)", "latency_bare", "p50_ms", 2)
+        row("delivery latency p99 (ms)", "latency_bare", "p99_ms", 2)
+        row("delivery latency max (ms)", "latency_bare", "max_ms", 2)
     notes = {r.get("note") for r in runs if r.get("config") == "latency" and r.get("note") not in (None, "", "n/a")}
     for note in sorted(notes):
         print(f"  latency not measured in a run: {note.replace('_', ' ')}")

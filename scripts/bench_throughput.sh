@@ -38,7 +38,9 @@
 # publisher paced at half the median 1-client rate of this run for
 # BENCH_LATENCY_SECONDS, with --latency: per record, the time from its sluice_publish()
 # call to the client reading the ACK that covers it (how: the head of
-# bench/sluice_publisher.c). The 1-client throughput runs record the same at the
+# bench/sluice_publisher.c). Each is followed by the bare producer paced at the same rate
+# (fresh broker), timing every record from its produce call to its delivery report: what
+# librdkafka and the broker take alone. The 1-client throughput runs record the same at the
 # maximum rate (a closed loop: there the latency is mostly the queue in the window of
 # unacked batches).
 #
@@ -175,6 +177,15 @@ throughput_scenario() {
             "max_ms=$(field latency_max_ms "$result") max_lag_ms=$(field max_lag_ms "$result")" \
             "acks=$(field latency_acks "$result") acks_out_of_order=$(field latency_acks_out_of_order "$result")" \
             "note=$(kv latency_note "$result" | tr ' ' '_')" | tee -a "$tmp/throughput.txt" >&2
+        # The floor: the bare producer paced the same, its delivery reports timed.
+        tp_broker bench-latency
+        run "$tmp/latency-bare-$rep.out" "$out/rdkafka_baseline" --brokers "127.0.0.1:$port" --topic bench-latency \
+            --keys "$keys" --rate "$lat_rate" --seconds "$latency_seconds" --timeout-s $((latency_seconds + timeout_s)) \
+            2>"$tmp/latency-bare-$rep.log" || fail "latency (rep $rep): the paced bare producer failed"
+        result=$(grep '^events=' "$tmp/latency-bare-$rep.out" | tail -n 1)
+        echo "config=latency_bare rep=$rep target_rate=$lat_rate rate=$(field rate "$result")" \
+            "p50_ms=$(field latency_p50_ms "$result") p99_ms=$(field latency_p99_ms "$result")" \
+            "max_ms=$(field latency_max_ms "$result")" | tee -a "$tmp/throughput.txt" >&2
     done
     # The in-memory broker holds every record: give its memory back before the next scenario.
     stop "$broker_pid"
