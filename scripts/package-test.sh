@@ -74,6 +74,7 @@ has_files() {
     grep -qx /etc/sluice/sluice.yaml "$work/DEBIAN/conffiles"
     grep -q 'adduser --system' "$work/DEBIAN/postinst"
     grep -q '^Depends:.*libssl' "$work/DEBIAN/control"
+    grep -q '^Depends:.*libjemalloc2' "$work/DEBIAN/control"
     for script in postinst prerm postrm; do sh -n "$work/DEBIAN/$script"; done
 }
 check "the package holds the binary, librdkafka, libsluice, the unit, the config, LICENSE and changelog" has_files
