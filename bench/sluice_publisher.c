@@ -400,12 +400,13 @@ int main(int argc, char **argv) {
         goto out;
     }
 
+    /* Made before "ready", so every process's CPU window and clock leave it out. */
+    if (a.rate == 0 && bench_events_make(&events, w, a.first_seq, a.events, "sluice_publisher") != 0) goto out;
     if (bench_await_start("sluice_publisher", a.start_fifo) != 0) goto out;
     if (a.rate > 0) {
         rc = run_paced(c, &a, w, deadline);
         goto out;
     }
-    if (bench_events_make(&events, w, a.first_seq, a.events, "sluice_publisher") != 0) goto out;
     double user0, sys0, user1, sys1;
     bench_cpu(&user0, &sys0);
     double start = bench_now();
