@@ -59,9 +59,6 @@ class DeliveryTracker: @unchecked Sendable {
 final class PendingBatch: DeliveryTracker, @unchecked Sendable {
     let requestID: UInt32
     let ackLevel: AckLevel
-    /// The decoded batch, which librdkafka references (records are produced without a copy of
-    /// their value) until the last delivery report, after which this tracker is released.
-    let payload: [UInt8]
     /// Distinct topics of the batch; `topicOfRecord` indexes into it (for per-topic stats).
     let topics: [String]
     let topicOfRecord: [UInt16]
@@ -78,8 +75,6 @@ final class PendingBatch: DeliveryTracker, @unchecked Sendable {
     /// record's resolver, and read in `complete()`, after the last resolver's decrement of
     /// `remaining` (acquiring and releasing) has ordered every write before it.
     private let published: UnsafeMutablePointer<Bool>
-    /// Records that went to Kafka directly; set by `complete()` before `onComplete`.
-    private(set) var successCount = 0
     /// Whether the `ACK` already went out (ack level `accepted` acks before delivery).
     private let acked = Atomic<Bool>(false)
     private let onFailure: @Sendable (PendingBatch, Int, KafkaError, FailedMessage) -> Void
@@ -89,14 +84,13 @@ final class PendingBatch: DeliveryTracker, @unchecked Sendable {
     /// `onComplete` gets the `ACK` to send, if the ack level wants one, and per-topic
     /// counts of records that went to Kafka directly.
     init(
-        requestID: UInt32, ackLevel: AckLevel, payload: [UInt8], topics: [String], topicOfRecord: [UInt16],
+        requestID: UInt32, ackLevel: AckLevel, topics: [String], topicOfRecord: [UInt16],
         onFailure: @escaping @Sendable (PendingBatch, Int, KafkaError, FailedMessage) -> Void, client: String,
         onComplete: @escaping @Sendable (PendingBatch, Ack?, [Int]) -> Void
     ) {
         self.client = client
         self.requestID = requestID
         self.ackLevel = ackLevel
-        self.payload = payload
         self.topics = topics
         self.topicOfRecord = topicOfRecord
         self.remaining = Atomic(topicOfRecord.count)
@@ -150,7 +144,6 @@ final class PendingBatch: DeliveryTracker, @unchecked Sendable {
             ? Ack(recordCount: UInt32(recordCount), failures: failed) : nil
         var perTopic = [Int](repeating: 0, count: topics.count)
         for index in 0..<recordCount where published[index] { perTopic[Int(topicOfRecord[index])] += 1 }
-        successCount = perTopic.reduce(0, +)
         onComplete(self, ack, perTopic)
         release()
     }

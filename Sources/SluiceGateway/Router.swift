@@ -63,15 +63,14 @@ final class Router: Sendable {
     ) {
         let (topics, topicOfRecord) = Self.topicTable(batch)
         let pending = PendingBatch(
-            requestID: requestID, ackLevel: batch.ackLevel, payload: batch.payload, topics: topics,
-            topicOfRecord: topicOfRecord,
+            requestID: requestID, ackLevel: batch.ackLevel, topics: topics, topicOfRecord: topicOfRecord,
             onFailure: { [self] batch, index, error, message in failed(batch, index, error, message) },
             client: client,
             onComplete: { [stats, routing] batch, ack, publishedPerTopic in
                 stats.countPublished(topics: batch.topics, counts: publishedPerTopic)
                 stats.publishLatency.recordNanoseconds(
                     Int64(DispatchTime.now().uptimeNanoseconds - batch.startedAt.uptimeNanoseconds))
-                routing.record(successes: batch.successCount, failures: batch.outageFailureCount)
+                routing.record(successes: publishedPerTopic.reduce(0, +), failures: batch.outageFailureCount)
                 if let ack { onAck(batch.requestID, ack) }
                 onSettled()
             })
@@ -162,8 +161,7 @@ final class Router: Sendable {
             try session.produce(
                 topic: UnsafeRawBufferPointer(rebasing: bytes[record.topic]),
                 key: UnsafeRawBufferPointer(rebasing: bytes[record.key]),
-                // Not copied: the batch's `PendingBatch` keeps the payload until the last report.
-                value: UnsafeRawBufferPointer(rebasing: bytes[record.value]), copyingValue: false,
+                value: UnsafeRawBufferPointer(rebasing: bytes[record.value]),
                 timestamp: timestamp, headerCount: record.headerCount + 4, opaque: opaque
             ) { headers in
                 batch.forEachHeader(of: record) { headers.add(name: $0, value: $1) }

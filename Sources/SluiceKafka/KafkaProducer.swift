@@ -358,27 +358,21 @@ public final class ProducerSession {
     /// Queues one record; the delivery report later carries `opaque` back.
     ///
     /// `topic` must be a valid Kafka topic name (at most 249 bytes). Throws `queueFull` when
-    /// librdkafka's queue is at its limit; nothing was queued then. Unless `copyingValue`,
-    /// `value` must stay valid and unchanged until the record's delivery report has returned.
+    /// librdkafka's queue is at its limit; nothing was queued then.
     public func produce(
         topic: UnsafeRawBufferPointer, key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer,
-        copyingValue: Bool = true, timestamp: Int64, headerCount: Int, opaque: UnsafeMutableRawPointer?,
-        headers addHeaders: (HeaderWriter) -> Void
+        timestamp: Int64, headerCount: Int, opaque: UnsafeMutableRawPointer?, headers addHeaders: (HeaderWriter) -> Void
     ) throws(KafkaError) {
+        guard let handle = handle(of: topic) else {
+            let reason = rd_kafka_last_error()
+            throw KafkaError(
+                .produce, error: reason != RD_KAFKA_RESP_ERR_NO_ERROR ? reason : RD_KAFKA_RESP_ERR__INVALID_ARG)
+        }
         let headers = rd_kafka_headers_new(headerCount)!
         addHeaders(HeaderWriter(pointer: headers))
-        let copy: Int32 = copyingValue ? 1 : 0
-        let error =
-            if let handle = handle(of: topic) {
-                sluice_rd_produce_rkt(
-                    client.handle, handle, key.baseAddress, key.count, value.baseAddress, value.count, copy, headers,
-                    timestamp, opaque)
-            } else {
-                // No handle (librdkafka refused the name): producing by name reports why.
-                sluice_rd_produce(
-                    client.handle, topic.baseAddress, topic.count, key.baseAddress, key.count, value.baseAddress,
-                    value.count, copy, headers, timestamp, opaque)
-            }
+        let error = sluice_rd_produce(
+            client.handle, handle, key.baseAddress, key.count, value.baseAddress, value.count, headers, timestamp,
+            opaque)
         guard error != RD_KAFKA_RESP_ERR_NO_ERROR else { return }
         rd_kafka_headers_destroy(headers)
         throw KafkaError(error == RD_KAFKA_RESP_ERR__QUEUE_FULL ? .queueFull : .produce, error: error)
