@@ -1,5 +1,6 @@
 import Foundation
 import SluiceGateway
+import SluiceKafka
 import SluiceProtocol
 import SluiceTestSupport
 import Testing
@@ -8,12 +9,18 @@ import Testing
 /// report has come for `stallTimeout`; it counts reports rather than timing each one.
 @Suite("Stall detection (mock cluster)", .serialized, .timeLimit(.minutes(1)))
 struct StallDetectionTests {
-    @Test func recordsWaitingWithoutReportsOpenTheCircuit() throws {
+    /// A gateway with a 1 s stall timeout and a client whose first record went through.
+    private func warmedUp(topic: String) throws -> (TestGateway, KafkaMockCluster, RawClient) {
         let test = try mockGateway { $0.stallTimeoutMilliseconds = 1_000 }
         let mock = try #require(test.gateway.mockCluster)
-        mock.createTopic("stall", partitions: 1)
+        mock.createTopic(topic, partitions: 1)
         let client = try RawClient.handshaken(socketPath: test.socketPath)
-        _ = try publishAndAwaitAck(client, [playerRecord(topic: "stall", player: "warmup", sequence: 0)])
+        _ = try publishAndAwaitAck(client, [playerRecord(topic: topic, player: "warmup", sequence: 0)])
+        return (test, mock, client)
+    }
+
+    @Test func recordsWaitingWithoutReportsOpenTheCircuit() throws {
+        let (test, mock, client) = try warmedUp(topic: "stall")
         mock.setRoundTripTime(broker: 1, milliseconds: 20_000)
         let id = try client.publish([playerRecord(topic: "stall", player: "p", sequence: 1)])
         try waitUntil("the circuit opens on the stall", timeout: 10) { test.gateway.circuitState == .open }
@@ -25,11 +32,7 @@ struct StallDetectionTests {
     }
 
     @Test func steadyReportsKeepItClosedWhileRecordsWait() throws {
-        let test = try mockGateway { $0.stallTimeoutMilliseconds = 1_000 }
-        let mock = try #require(test.gateway.mockCluster)
-        mock.createTopic("steady", partitions: 1)
-        let client = try RawClient.handshaken(socketPath: test.socketPath)
-        _ = try publishAndAwaitAck(client, [playerRecord(topic: "steady", player: "warmup", sequence: 0)])
+        let (test, mock, client) = try warmedUp(topic: "steady")
         // Each request takes 300 ms and a new batch goes every 100 ms, so records are always
         // waiting while reports keep coming: 3 s, three times the stall timeout.
         mock.setRoundTripTime(broker: 1, milliseconds: 300)
