@@ -12,13 +12,8 @@ struct HealthTests {
         let test = try faultGateway(clock: clock) { $0.health.maxCircuitOpenMilliseconds = 120_000 }
         let gateway = test.gateway
         #expect(gateway.stats().health.healthy && gateway.stats().health.problems.isEmpty)
-        let mock = try #require(gateway.mockCluster)
         let client = try RawClient.handshaken(socketPath: test.socketPath)
-        mock.setBroker(1, up: false)
-        try waitUntil("the circuit opens", timeout: 10) {
-            _ = try? publishAndAwaitAck(client, [playerRecord(topic: "health", player: "probe", sequence: 0)])
-            return gateway.circuitState == .open
-        }
+        try takeBrokerDownUntilOpen(test, client, probe: playerRecord(topic: "health", player: "probe", sequence: 0))
         clock.advance(by: 60_000)
         #expect(gateway.stats().health.healthy, "open for less than the limit is still healthy")
         clock.advance(by: 61_000)
@@ -35,13 +30,8 @@ struct HealthTests {
             configuration.health.spoolFullPercent = 50
         }
         let gateway = test.gateway
-        let mock = try #require(gateway.mockCluster)
         let client = try RawClient.handshaken(socketPath: test.socketPath)
-        mock.setBroker(1, up: false)
-        try waitUntil("the circuit opens", timeout: 10) {
-            _ = try? publishAndAwaitAck(client, [playerRecord(topic: "full", player: "probe", sequence: 0)])
-            return gateway.circuitState == .open
-        }
+        try takeBrokerDownUntilOpen(test, client, probe: playerRecord(topic: "full", player: "probe", sequence: 0))
         var round = 0
         while gateway.stats().retry.spoolBytes < 2_000 {
             _ = try publishAndAwaitAck(client, [playerRecord(topic: "full", player: "p\(round)", sequence: 0)])

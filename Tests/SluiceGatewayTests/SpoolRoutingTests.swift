@@ -30,6 +30,16 @@ func publishAndAwaitAck(_ client: RawClient, _ records: [OutgoingRecord], timeou
     return ack
 }
 
+/// Takes the mock broker down and publishes `probe` until the circuit is OPEN.
+func takeBrokerDownUntilOpen(_ test: TestGateway, _ client: RawClient, probe: OutgoingRecord) throws {
+    let mock = try #require(test.gateway.mockCluster)
+    mock.setBroker(1, up: false)
+    try waitUntil("the circuit opens", timeout: 10) {
+        _ = try? publishAndAwaitAck(client, [probe])
+        return test.gateway.circuitState == .open
+    }
+}
+
 @Suite("Spool, circuit breaker and retries (mock cluster, injected clock)", .serialized, .timeLimit(.minutes(3)))
 struct SpoolRoutingTests {
     @Test func brokerRejectionsCountAttemptsWithBackoffThenDeadLetter() throws {
@@ -108,13 +118,8 @@ struct SpoolRoutingTests {
         let metrics = TestMetrics()
         let test = try faultGateway(clock: clock, metrics: metrics) { $0.spoolMaxBytes = 2_000 }
         let gateway = test.gateway
-        let mock = try #require(gateway.mockCluster)
         let client = try RawClient.handshaken(socketPath: test.socketPath)
-        mock.setBroker(1, up: false)
-        try waitUntil("the circuit opens", timeout: 10) {
-            _ = try? publishAndAwaitAck(client, [playerRecord(topic: "cap", player: "probe", sequence: 0)])
-            return gateway.circuitState == .open
-        }
+        try takeBrokerDownUntilOpen(test, client, probe: playerRecord(topic: "cap", player: "probe", sequence: 0))
         var overloaded = 0
         for round in 0..<20 {
             let ack = try publishAndAwaitAck(client, [playerRecord(topic: "cap", player: "p\(round)", sequence: 0)])
@@ -133,13 +138,8 @@ struct SpoolRoutingTests {
         defer { try? FileManager.default.removeItem(atPath: directory) }
         do {
             let test = try faultGateway(clock: clock) { $0.spoolPath = directory + "/spool.db" }
-            let mock = try #require(test.gateway.mockCluster)
             let client = try RawClient.handshaken(socketPath: test.socketPath)
-            mock.setBroker(1, up: false)
-            try waitUntil("the circuit opens", timeout: 10) {
-                _ = try? publishAndAwaitAck(client, [playerRecord(topic: "restart", player: "p", sequence: 0)])
-                return test.gateway.circuitState == .open
-            }
+            try takeBrokerDownUntilOpen(test, client, probe: playerRecord(topic: "restart", player: "p", sequence: 0))
             _ = try publishAndAwaitAck(
                 client, (1..<10).map { playerRecord(topic: "restart", player: "p", sequence: $0) })
             #expect(test.gateway.stats().retry.pending == 10)
