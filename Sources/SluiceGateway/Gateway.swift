@@ -55,6 +55,7 @@ public final class Gateway: Sendable {
     private let routing: Routing
     private let router: Router
     private let worker: RetryWorker
+    private let stallWatch = StallWatch()
     /// Set once at the end of init, then only cancelled (an inactive source must not be released).
     nonisolated(unsafe) private var healthTimer: DispatchSourceTimer?
     private let clock: any MillisecondClock
@@ -113,6 +114,7 @@ public final class Gateway: Sendable {
         // The producer's callbacks need the routing, which needs the producer to purge: the
         // cycle is closed through this box, filled before anything is produced.
         let wiring = Wiring()
+        let stallWatch = self.stallWatch
         // Every record accepted under the announced limits fits librdkafka's message.max.bytes.
         let (producerConfiguration, limits) = try configuration.fittedToKafka()
         let producer = try KafkaProducer(
@@ -129,7 +131,7 @@ public final class Gateway: Sendable {
             },
             onDelivery: { opaque, outcome in
                 // Any report, of a client's record or a spooled one, shows Kafka is moving.
-                wiring.router?.deliveryReports.add(1, ordering: .relaxed)
+                stallWatch.reported()
                 guard let opaque else { return }
                 DeliveryTracker.report(opaque: opaque, outcome: outcome)
             })
@@ -301,22 +303,17 @@ public final class Gateway: Sendable {
         let healthTimer = DispatchSource.makeTimerSource(queue: .global())
         self.healthTimer = healthTimer
         healthTimer.schedule(deadline: .now() + .milliseconds(500), repeating: .milliseconds(500))
-        healthTimer.setEventHandler { [producer, router, routing, context] in
+        healthTimer.setEventHandler { [producer, stallWatch, routing, context] in
             let now = uptimeMilliseconds()
             // Gauges for backends that are not scraped through `/metrics` (which refreshes them).
             if now - context.stats.gaugesRefreshedAt.load(ordering: .relaxed) >= 5_000 {
                 context.stats.gaugesRefreshedAt.store(now, ordering: .relaxed)
                 context.stats.updateGauges(context.snapshot())
             }
-            let reports = router.deliveryReports.load(ordering: .relaxed)
-            let moved = reports != router.deliveryReportsSeen.exchange(reports, ordering: .relaxed)
-            if producer.queueDepth == 0 || moved {
-                router.lastDeliveryAt.store(now, ordering: .relaxed)
-            } else if now - router.lastDeliveryAt.load(ordering: .relaxed) > stallTimeout
-                && routing.breakerState == .closed
-            {
+            let waiting = producer.queueDepth
+            if stallWatch.stalledFor(waiting: waiting, now: now) > stallTimeout && routing.breakerState == .closed {
                 routing.forceOpen(
-                    reason: "no delivery for \(stallTimeout) ms with \(producer.queueDepth) records waiting")
+                    reason: "no delivery for \(stallTimeout) ms with \(waiting) records waiting")
             }
             _ = routing.allowsCalls()
         }

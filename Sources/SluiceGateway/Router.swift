@@ -24,13 +24,6 @@ final class Router: Sendable {
     private let held: HeldKeys
     /// Called when a record was spooled while the circuit is not OPEN, so the worker retries soon.
     private let wakeRetryWorker: @Sendable () -> Void
-    /// Delivery reports so far, of any record (counted by the gateway's report callback);
-    /// the health check, every 500 ms, turns a change into `lastDeliveryAt`.
-    let deliveryReports = Atomic<Int>(0)
-    let deliveryReportsSeen = Atomic<Int>(0)
-    /// When the health check last saw Kafka moving (or nothing waiting), in monotonic ms
-    /// (`uptimeMilliseconds()`), for stall detection. Real time even when tests inject a clock.
-    let lastDeliveryAt = Atomic<Int64>(uptimeMilliseconds())
     /// Set while the producer is being replaced; see `restartProducer`.
     private let restarting = Atomic<Bool>(false)
     private let restartsStopped = Atomic<Bool>(false)
