@@ -7,7 +7,8 @@
  *   rdkafka_baseline --brokers 127.0.0.1:PORT --topic T [--events N] [--keys K] [--stamp-headers]
  *   rdkafka_baseline --brokers 127.0.0.1:PORT --topic T --rate N --seconds S [--keys K]
  *
- * --rate/--seconds: paced, with every record's delivery latency (see run_paced).
+ * --rate/--seconds: paced, with every record's delivery latency, and the latency a
+ * durable ACK of each 1 ms batch would have (see run_paced).
  *
  * --stamp-headers adds to every record the four headers the gateway stamps
  * (event-id as 36 characters of text, event-type, sluice-uid, sluice-pid), made
@@ -33,16 +34,15 @@ static uint64_t failed;
 static char first_failure[512];
 static volatile int fatal;
 
-/* Paced mode: when each record was produced, then (from its delivery report) how long it took. */
-static double *lat_t;
+/* Paced mode: when each record was produced, and when its delivery report came. */
+static double *produced_at;
+static double *delivered_at;
 
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
     (void)rk;
     (void)opaque;
-    if (m->_private != NULL && lat_t != NULL) { /* the record's index + 1 */
-        size_t i = (size_t)(uintptr_t)m->_private - 1;
-        lat_t[i] = bench_now() - lat_t[i];
-    }
+    if (m->_private != NULL && delivered_at != NULL) /* the record's index + 1 */
+        delivered_at[(size_t)(uintptr_t)m->_private - 1] = bench_now();
     if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
         delivered++;
         return;
@@ -146,14 +146,28 @@ static int cmp_double(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
+/* " NAME_p50_ms=... NAME_p99_ms=... NAME_max_ms=..." of the n values in v (sorted in place). */
+static void print_percentiles(const char *name, double *v, size_t n) {
+    qsort(v, n, sizeof *v, cmp_double);
+    size_t i50 = (n + 1) / 2, i99 = (n * 99 + 99) / 100;
+    printf(" %s_p50_ms=%.3f %s_p99_ms=%.3f %s_max_ms=%.3f", name, v[i50 - 1] * 1000, name, v[i99 - 1] * 1000, name,
+           v[n - 1] * 1000);
+}
+
 /* --rate N --seconds S: N events/s for S seconds, produced every millisecond as the
- * schedule says they are due, with delivery reports served in between; prints the
- * delivery latency of every record (produce call to its delivery report) as p50/p99/max,
- * for comparison with the Sluice publisher's durable-ack latency at the same rate. */
+ * schedule says they are due, with delivery reports served in between. Prints two
+ * latencies per record as p50/p99/max:
+ *   latency_*: the produce call to the record's own delivery report;
+ *   batch_*:   the produce call to the last delivery report of the records produced in
+ *              the same 1 ms tick: when a durable ACK of that batch could go out. This is
+ *              what the Sluice publisher's durable-ack latency (1 ms batches) compares with. */
 static int run_paced(rd_kafka_t *rk, const bench_args *a, bench_workload *w, double deadline) {
     const uint64_t total = a->rate * a->seconds;
-    lat_t = calloc(total, sizeof *lat_t);
-    if (lat_t == NULL) return 1;
+    produced_at = calloc(total, sizeof *produced_at);
+    delivered_at = calloc(total, sizeof *delivered_at);
+    uint64_t *tick_first = calloc(total + 1, sizeof *tick_first); /* each tick's first record */
+    if (produced_at == NULL || delivered_at == NULL || tick_first == NULL) return 1;
+    size_t ticks = 0;
     bench_workload_init(w, a->keys, a->value_bytes, a->first_seq);
     struct timespec next;
     clock_gettime(CLOCK_MONOTONIC, &next);
@@ -162,9 +176,10 @@ static int run_paced(rd_kafka_t *rk, const bench_args *a, bench_workload *w, dou
     while (sent < total) {
         uint64_t due = (uint64_t)((bench_now() - start) * (double)a->rate);
         if (due > total) due = total;
+        if (sent < due) tick_first[ticks++] = sent;
         for (; sent < due; sent++) {
             bench_make_event(w, a->first_seq + sent);
-            lat_t[sent] = bench_now();
+            produced_at[sent] = bench_now();
             if (produce(rk, a->topic, w->key, w->key_len, w->value, w->value_bytes, (void *)(uintptr_t)(sent + 1),
                         deadline) != 0)
                 return 1;
@@ -184,11 +199,25 @@ static int run_paced(rd_kafka_t *rk, const bench_args *a, bench_workload *w, dou
                 (unsigned long long)failed, (unsigned long long)(total + 1));
         return 1;
     }
-    qsort(lat_t, total, sizeof *lat_t, cmp_double);
-    size_t i50 = (total + 1) / 2, i99 = (size_t)((total * 99 + 99) / 100);
-    printf("events=%llu seconds=%.3f rate=%.0f latency_p50_ms=%.3f latency_p99_ms=%.3f latency_max_ms=%.3f warmup=1\n",
-           (unsigned long long)total, seconds, (double)total / seconds, lat_t[i50 - 1] * 1000, lat_t[i99 - 1] * 1000,
-           lat_t[total - 1] * 1000);
+    tick_first[ticks] = total;
+    double *own = malloc(total * sizeof *own), *batch = malloc(total * sizeof *batch);
+    if (own == NULL || batch == NULL) return 1;
+    for (size_t t = 0; t < ticks; t++) {
+        double last = 0;
+        for (uint64_t i = tick_first[t]; i < tick_first[t + 1]; i++)
+            if (delivered_at[i] > last) last = delivered_at[i];
+        for (uint64_t i = tick_first[t]; i < tick_first[t + 1]; i++) {
+            own[i] = delivered_at[i] - produced_at[i];
+            batch[i] = last - produced_at[i];
+        }
+    }
+    printf("events=%llu seconds=%.3f rate=%.0f", (unsigned long long)total, seconds, (double)total / seconds);
+    print_percentiles("latency", own, total);
+    print_percentiles("batch", batch, total);
+    printf(" batches=%zu warmup=1\n", ticks);
+    free(own);
+    free(batch);
+    free(tick_first);
     return 0;
 }
 

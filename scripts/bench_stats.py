@@ -17,7 +17,8 @@ and printed are wall-clock (REALTIME) seconds, so they compare with `date +%s.%N
       from Kafka) are waiting in it (PENDING, DLQ or DLQ_FAILED): key=value lines.
   bench_stats.py throughput FILE --clients N --events N --keys N --partitions N --latency-seconds S
       The throughput scenario's report from its key=value result lines (config=baseline,
-      baseline_h, sluice1, sluiceN, sluice1z, latency, latency_bare; one per run): medians and min-max, ratios, targets.
+      baseline_h, sluice1, sluiceN, sluice1z, latency, latency_bare, latency_bare_h; one per
+      run): medians and min-max, ratios, targets.
   bench_stats.py median FILE CONFIG FIELD
       The median of FIELD over the runs of CONFIG in such a file (for the shell).
   bench_stats.py field JSON_FILE PATH.TO.FIELD
@@ -399,12 +400,17 @@ def cmd_throughput(a):
     row("durable-ack latency max (ms)", "latency", "max_ms", 2)
     row("ACKs per run (one per 1 ms batch)", "latency", "acks", 0)
     row("  of which read after a later batch's ACK", "latency", "acks_out_of_order", 0)
-    if tp_values(runs, "latency_bare", "rate"):
-        print("bare producer paced at the same rate: produce call to delivery report")
-        row("achieved events/s", "latency_bare", "rate", 0)
-        row("delivery latency p50 (ms)", "latency_bare", "p50_ms", 2)
-        row("delivery latency p99 (ms)", "latency_bare", "p99_ms", 2)
-        row("delivery latency max (ms)", "latency_bare", "max_ms", 2)
+    for config, title in (("latency_bare", "bare producer paced at the same rate"),
+                          ("latency_bare_h", "bare producer paced at the same rate, stamping the four headers")):
+        if not tp_values(runs, config, "rate"):
+            continue
+        print(title)
+        row("achieved events/s", config, "rate", 0)
+        row("record's own delivery report, p50 (ms)", config, "p50_ms", 2)
+        row("record's own delivery report, p99 (ms)", config, "p99_ms", 2)
+        row("its 1 ms batch's last report, p50 (ms)", config, "batch_p50_ms", 2)
+        row("its 1 ms batch's last report, p99 (ms)", config, "batch_p99_ms", 2)
+        row("its 1 ms batch's last report, max (ms)", config, "batch_max_ms", 2)
     notes = {r.get("note") for r in runs if r.get("config") == "latency" and r.get("note") not in (None, "", "n/a")}
     for note in sorted(notes):
         print(f"  latency not measured in a run: {note.replace('_', ' ')}")
@@ -450,7 +456,9 @@ def cmd_throughput(a):
             ("Sluice 1 client / producer with the headers, events/s", "sluice1", "rate", "baseline_h", "rate"),
             ("gateway CPU / producer's with the headers (1 client)", "sluice1", "gateway_cpu", "baseline_h",
              "client_cpu"),
-            ("headers: producer CPU with them / without", "baseline_h", "client_cpu", "baseline", "client_cpu")):
+            ("headers: producer CPU with them / without", "baseline_h", "client_cpu", "baseline", "client_cpu"),
+            ("durable-ack p99 / bare producer's batch p99", "latency", "p99_ms", "latency_bare", "batch_p99_ms"),
+            ("durable-ack p99 / same, with the headers", "latency", "p99_ms", "latency_bare_h", "batch_p99_ms")):
         v = ratio(med(ca, ka), med(cb, kb))
         if v is not None:
             print(f"  {label:<52} {fmt(v, 2):>6} {pair_range(ca, ka, cb, kb):>13}")

@@ -39,16 +39,34 @@
 # BENCH_LATENCY_SECONDS, with --latency: per record, the time from its sluice_publish()
 # call to the client reading the ACK that covers it (how: the head of
 # bench/sluice_publisher.c). Each is followed by the bare producer paced at the same rate
-# (fresh broker), timing every record from its produce call to its delivery report: what
-# librdkafka and the broker take alone. The 1-client throughput runs record the same at the
-# maximum rate (a closed loop: there the latency is mostly the queue in the window of
-# unacked batches).
+# (fresh broker), once plain (latency_bare) and once stamping the four headers
+# (latency_bare_h), timing every record from its produce call to its own delivery report,
+# and to the last report of its 1 ms batch (when a durable ACK of the batch could go out,
+# which is what the Sluice figure measures): what librdkafka and the broker take alone.
+# The 1-client throughput runs record the same at the maximum rate (a closed loop: there
+# the latency is mostly the queue in the window of unacked batches).
 #
 # Every run appends one line of key=value to $tmp/throughput.txt; scripts/bench_stats.py
 # "throughput" turns them into the report (medians, min-max, ratios, targets).
 
 tp_fd=
 tp_pids=() # the running publishers (cleanup in bench.sh stops them)
+
+# tp_latency_bare CONFIG REP [ARGS...]: the bare producer paced at $lat_rate on a fresh broker.
+tp_latency_bare() {
+    local config=$1 rep=$2 result
+    shift 2
+    tp_broker bench-latency
+    run "$tmp/$config-$rep.out" "$out/rdkafka_baseline" --brokers "127.0.0.1:$port" --topic bench-latency \
+        --keys "$keys" --rate "$lat_rate" --seconds "$latency_seconds" --timeout-s $((latency_seconds + timeout_s)) \
+        "$@" 2>"$tmp/$config-$rep.log" || fail "latency (rep $rep): the paced bare producer ($config) failed"
+    result=$(grep '^events=' "$tmp/$config-$rep.out" | tail -n 1)
+    echo "config=$config rep=$rep target_rate=$lat_rate rate=$(field rate "$result")" \
+        "p50_ms=$(field latency_p50_ms "$result") p99_ms=$(field latency_p99_ms "$result")" \
+        "max_ms=$(field latency_max_ms "$result") batch_p50_ms=$(field batch_p50_ms "$result")" \
+        "batch_p99_ms=$(field batch_p99_ms "$result") batch_max_ms=$(field batch_max_ms "$result")" |
+        tee -a "$tmp/throughput.txt" >&2
+}
 
 # tp_broker TOPIC: stops the previous broker and starts a fresh one; sets port.
 tp_broker() {
@@ -177,15 +195,9 @@ throughput_scenario() {
             "max_ms=$(field latency_max_ms "$result") max_lag_ms=$(field max_lag_ms "$result")" \
             "acks=$(field latency_acks "$result") acks_out_of_order=$(field latency_acks_out_of_order "$result")" \
             "note=$(kv latency_note "$result" | tr ' ' '_')" | tee -a "$tmp/throughput.txt" >&2
-        # The floor: the bare producer paced the same, its delivery reports timed.
-        tp_broker bench-latency
-        run "$tmp/latency-bare-$rep.out" "$out/rdkafka_baseline" --brokers "127.0.0.1:$port" --topic bench-latency \
-            --keys "$keys" --rate "$lat_rate" --seconds "$latency_seconds" --timeout-s $((latency_seconds + timeout_s)) \
-            2>"$tmp/latency-bare-$rep.log" || fail "latency (rep $rep): the paced bare producer failed"
-        result=$(grep '^events=' "$tmp/latency-bare-$rep.out" | tail -n 1)
-        echo "config=latency_bare rep=$rep target_rate=$lat_rate rate=$(field rate "$result")" \
-            "p50_ms=$(field latency_p50_ms "$result") p99_ms=$(field latency_p99_ms "$result")" \
-            "max_ms=$(field latency_max_ms "$result")" | tee -a "$tmp/throughput.txt" >&2
+        # The floor: the bare producer paced the same, without and with the stamped headers.
+        tp_latency_bare latency_bare "$rep"
+        tp_latency_bare latency_bare_h "$rep" --stamp-headers
     done
     # The in-memory broker holds every record: give its memory back before the next scenario.
     stop "$broker_pid"
