@@ -28,7 +28,9 @@ start)
         echo "port $port is already taken by another process; choose another with BROKER_PORT=..." >&2
         exit 1
     fi
-    "$tansu" broker --listener-url "$url" --advertised-listener-url "$url" >"$state/dev-broker.log" 2>&1 &
+    # Its own session: Ctrl-C in `make run` reaches the gateway alone, which then flushes to a
+    # broker that is still up; make's exit trap stops the broker afterwards.
+    setsid "$tansu" broker --listener-url "$url" --advertised-listener-url "$url" >"$state/dev-broker.log" 2>&1 &
     echo $! >"$pidfile"
     for _ in $(seq 1 100); do
         port_open "$port" && { echo "dev broker listening on 127.0.0.1:$port (log: run/dev-broker.log)"; exit 0; }
