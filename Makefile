@@ -26,8 +26,10 @@ release: setup
 run: build
 	@bash scripts/dev-broker.sh start $(BROKER_PORT)
 	@echo
-	@echo "Sluice is serving $(SOCKET), spool $(SPOOL) (Ctrl-C stops it and the dev broker). Send an event:"
+	@echo "Sluice is serving $(SOCKET), spool $(SPOOL) (Ctrl-C stops it and the dev broker). Send an event, then read the counters:"
 	@echo "  printf 'player-1\thello\n' | $(ROOT)/.build/debug/sluice send --socket $(SOCKET) --topic events"
+	@echo "  $(ROOT)/.build/debug/sluice stats --socket $(SOCKET)"
+	@echo "(README.md shows how to read the events back from the broker with kcat.)"
 	@echo
 	@trap 'bash scripts/dev-broker.sh stop' EXIT; \
 	  .build/debug/sluice serve --socket $(SOCKET) --brokers 127.0.0.1:$(BROKER_PORT) --spool $(SPOOL)

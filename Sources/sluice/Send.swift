@@ -14,8 +14,8 @@ struct Send: ParsableCommand {
         discussion: """
             Lines are sent in batches of --batch-size, or after --linger when fewer arrive, so \
             `tail -F app.log | sluice send --topic T` publishes as the log grows. A malformed line is reported \
-            and skipped. At end of input it waits for every ack; it exits 0 only if every event was \
-            acknowledged at the chosen level.
+            and skipped. At end of input it waits for every ack; it exits 0 only if no line was skipped and \
+            every event was acknowledged at the chosen level.
             """)
 
     @OptionGroup var socket: SocketOption
