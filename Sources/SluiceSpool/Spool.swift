@@ -81,7 +81,7 @@ public final class Spool: Sendable {
             guard descriptor >= 0 else {
                 throw SpoolError("cannot open \(path).lock: \(String(cString: strerror(errno)))")
             }
-            guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
+            guard Self.lock(descriptor) else {
                 close(descriptor)
                 throw SpoolError("another gateway is using the spool at \(path)")
             }
@@ -129,6 +129,20 @@ public final class Spool: Sendable {
             directory: path + "-log", writable: exclusive, fileMode: fileMode, segmentBytes: segmentBytes, floor: floor,
             isInTable: inTable.contains)
         try recountIfChangedElsewhere()
+    }
+
+    /// Takes the exclusive lock on `descriptor`, trying for up to a second.
+    ///
+    /// A lock lives as long as any copy of its descriptor: a process forked by another
+    /// thread holds one until it execs (`O_CLOEXEC` acts only then), and a gateway that has
+    /// just stopped may still be exiting. Both last milliseconds; a second gateway lasts.
+    private static func lock(_ descriptor: Int32) -> Bool {
+        for _ in 0..<100 {
+            if flock(descriptor, LOCK_EX | LOCK_NB) == 0 { return true }
+            guard errno == EWOULDBLOCK else { return false }
+            usleep(10_000)
+        }
+        return false
     }
 
     /// What opening repaired (a torn tail of the log cut off), for the owner to log.

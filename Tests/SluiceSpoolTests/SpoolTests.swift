@@ -66,6 +66,20 @@ struct SpoolTests {
         #expect(reopened.counts()[.pending] == 3)
     }
 
+    /// A copy of the lock's descriptor in a process forked by another thread holds it until
+    /// that process execs; opening waits for such a holder rather than fail at once.
+    @Test func theLockIsTakenOnceAShortLivedHolderLetsGo() throws {
+        let path = directory + "/held.db"
+        let holder = open(path + ".lock", O_CREAT | O_RDWR | O_CLOEXEC, 0o600)
+        #expect(holder >= 0 && flock(holder, LOCK_EX | LOCK_NB) == 0)
+        #expect(throws: SpoolError.self, "refused while the lock is held") {
+            _ = try Spool(path: path, exclusive: true)
+        }
+        DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(200)) { close(holder) }
+        let spool = try Spool(path: path, exclusive: true)
+        #expect(try spool.enqueueAndWait([spoolRecord(key: "a", "1")]).count == 1)
+    }
+
     @Test(arguments: [true, false]) func theCursorPagesInSequenceOrderAndDeliveredRecordsLeave(exclusive: Bool) throws {
         let spool = try Spool(path: directory + "/cursor.db", exclusive: exclusive)
         let ids = try spool.enqueueAndWait((0..<10).map { spoolRecord(key: "k\($0 % 3)", "\($0)") })
