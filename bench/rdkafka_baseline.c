@@ -103,15 +103,11 @@ static int produce(rd_kafka_t *rk, const char *topic, const char *key, size_t ke
                    size_t value_len, void *opaque, double deadline) {
     for (;;) {
         rd_kafka_headers_t *headers = stamp_headers ? make_stamp() : NULL;
-        rd_kafka_resp_err_t err =
-            headers ? rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, key_len),
-                                        RD_KAFKA_V_VALUE((void *)value, value_len),
-                                        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(headers),
-                                        RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END)
-                    : rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, key_len),
-                                        RD_KAFKA_V_VALUE((void *)value, value_len),
-                                        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(opaque),
-                                        RD_KAFKA_V_END);
+        /* NULL headers: the record has none (librdkafka treats the two forms alike). */
+        rd_kafka_resp_err_t err = rd_kafka_producev(
+            rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, key_len), RD_KAFKA_V_VALUE((void *)value, value_len),
+            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(headers), RD_KAFKA_V_OPAQUE(opaque),
+            RD_KAFKA_V_END);
         if (err == RD_KAFKA_RESP_ERR_NO_ERROR) return 0;
         if (headers) rd_kafka_headers_destroy(headers);
         if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
