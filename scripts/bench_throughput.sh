@@ -4,19 +4,19 @@
 # Each repetition runs three configurations, one after the other, each against its own
 # fresh (empty, in-memory) Tansu broker, Sluice's each with its own fresh gateway:
 #
-#   baseline  bench/rdkafka_baseline: the bare librdkafka producer (the gateway's settings)
-#   baseline_h   the same with --stamp-headers: every record carries the four headers the
-#             gateway stamps, made the way the gateway makes them (for information: what
-#             those headers cost librdkafka itself)
-#   sluice1   one bench/sluice_publisher -> gateway -> broker, durable acks
-#   sluice1z  as sluice1, with the client compressing its batches (zstd level 1), to show
-#             what compression on the socket costs (the C client's default is off)
-#   sluiceN   BENCH_CLIENTS (4) sluice_publisher processes at once, the events split
-#             among them (the remainder to the first). They share the key space: each
-#             draws its keys from all BENCH_KEYS keys (its own generator seed, from
-#             --first-seq) and numbers its events from its own first seq, so together
-#             they send distinct events, as several processes on a host publishing
-#             events of the same players would.
+#   baseline    bench/rdkafka_baseline: the bare librdkafka producer (the gateway's settings)
+#   baseline_h  the same with --stamp-headers: every record carries the four headers the
+#               gateway stamps, made the way the gateway makes them (for information: what
+#               those headers cost librdkafka itself)
+#   sluice1     one bench/sluice_publisher -> gateway -> broker, durable acks
+#   sluice1z    as sluice1, with the client compressing its batches (zstd level 1), to show
+#               what compression on the socket costs (the C client's default is off)
+#   sluiceN     BENCH_CLIENTS (4) sluice_publisher processes at once, the events split
+#               among them (the remainder to the first). They share the key space: each
+#               draws its keys from all BENCH_KEYS keys (its own generator seed, from
+#               --first-seq) and numbers its events from its own first seq, so together
+#               they send distinct events, as several processes on a host publishing
+#               events of the same players would.
 #
 # Every publisher warms up (connects, one record acked), makes all its events in memory
 # (so that making them is in no CPU figure), says "ready", and blocks on a
@@ -161,7 +161,8 @@ throughput_scenario() {
     : >"$tmp/throughput.txt"
     load0=$(cut -d' ' -f1-3 /proc/loadavg)
     echo "bench: throughput: $reps repetitions of: bare producer (without and with the stamped headers)," \
-        "Sluice with 1 client, Sluice with $clients clients, Sluice with 1 zstd client; $events events of 200 bytes over $keys keys each, topics of $partitions partitions," \
+        "Sluice with 1 client, Sluice with $clients clients, Sluice with 1 zstd client;" \
+        "$events events of 200 bytes over $keys keys each, topics of $partitions partitions," \
         "a fresh broker for each run" >&2
     for ((rep = 1; rep <= reps; rep++)); do
         tp_broker bench-baseline
