@@ -98,6 +98,9 @@ struct sluice_client {
     none_entry none_ring[NONE_RING];
     unsigned none_pos;
 
+    /* reading what is left on a connection being dropped (settle_tail) */
+    int draining, drain_stop;
+
     /* reconnection */
     int64_t next_connect_at;
     int connect_backoff;
@@ -414,8 +417,30 @@ static int is_orphan(sluice_client *c, uint32_t id) {
 
 /* ---- connection -------------------------------------------------------------- */
 
+static int handle_msg(sluice_client *c, const sluice_msg *m);
+
+/* Handles every reply still readable on a connection being dropped, without waiting:
+ * until EOF, EAGAIN, a read error, a malformed frame, or a reply that ends the connection
+ * itself (a closing ERROR, or one that breaks the rules). The gateway sends the ACKs of
+ * what it read before it closes (SHUTTING_DOWN); resending those batches would publish
+ * them twice (PROTOCOL.md section 9). */
+static void settle_tail(sluice_client *c) {
+    c->draining = 1;
+    c->drain_stop = 0;
+    for (;;) {
+        sluice_msg m;
+        int r = 0;
+        while (!c->drain_stop && (r = sluice_reader_next(c->reader, &m)) == 1) handle_msg(c, &m);
+        if (c->drain_stop || r < 0) break;
+        ssize_t n = sluice_net_recv(c->fd, c->rbuf, sizeof(c->rbuf));
+        if (n <= 0 || sluice_reader_feed(c->reader, c->rbuf, (size_t)n) < 0) break;
+    }
+    c->draining = 0;
+}
+
 /* Closes the connection: every batch not yet acknowledged goes back to QUEUED
- * to be resent, in order, on the next connection. */
+ * to be resent, in order, on the next connection. Replies already waiting on it are
+ * handled first, unless the server broke the protocol (its stream is not trusted). */
 static void drop_conn(sluice_client *c, int code, int sys, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
@@ -423,6 +448,11 @@ static void drop_conn(sluice_client *c, int code, int sys, const char *fmt, ...)
     va_end(ap);
     c->conn_err = code;
     c->conn_errno = sys;
+    if (c->draining) { /* settle_tail, reading what was left, met the end: it stops there */
+        c->drain_stop = 1;
+        return;
+    }
+    if (c->fd >= 0 && code != SLUICE_E_PROTOCOL && code != SLUICE_E_NOMEM) settle_tail(c);
     if (c->fd >= 0) close(c->fd);
     c->fd = -1;
     sluice_reader_reset(c->reader);

@@ -31,6 +31,9 @@ struct fake_server {
     /* observations */
     int connections, publish_frames, compressed_frames, max_records_in_frame, violations, last_ack_level;
     int bad_done;
+    int closed_connections, released;
+    uint32_t held_ids[64], held_counts[64]; /* FS_ACKS_THEN_CLOSE: PUBLISH frames not answered yet */
+    int nheld;
     fs_record *log;
     size_t nlog;
 };
@@ -131,6 +134,33 @@ static int bad_now(fake_server *s) {
     return bad;
 }
 
+/* FS_ACKS_THEN_CLOSE: holds the ACK of this PUBLISH; at the bad_count-th, waits for
+ * fs_release(), sends every held ACK (then SHUTTING_DOWN if asked) and closes. */
+static int hold_then_ack_and_close(fake_server *s, int fd, uint32_t id, uint32_t count) {
+    if (s->nheld < 64) {
+        s->held_ids[s->nheld] = id;
+        s->held_counts[s->nheld] = count;
+        s->nheld++;
+    }
+    if (s->nheld < s->cfg.bad_count) return 0;
+    for (;;) {
+        pthread_mutex_lock(&s->mu);
+        int go = s->released || s->stop;
+        pthread_mutex_unlock(&s->mu);
+        if (go) break;
+        poll(NULL, 0, 2);
+    }
+    for (int i = 0; i < s->nheld; i++) {
+        uint8_t a[8];
+        sluice_put32(a, s->held_counts[i]);
+        sluice_put32(a + 4, 0);
+        send_frame(fd, SLUICE_T_ACK, s->held_ids[i], a, sizeof(a));
+    }
+    if (s->cfg.say_shutting_down)
+        send_error(fd, 0, SLUICE_E_SHUTTING_DOWN, SLUICE_ERRF_CLOSING | SLUICE_ERRF_RETRIABLE, "stopping");
+    return -1;
+}
+
 /* Handles one PUBLISH. Returns 0 to keep the connection, -1 to close it. */
 static int on_publish(fake_server *s, int fd, int conn, const uint8_t *h, uint8_t *payload, size_t plen) {
     uint32_t id = sluice_get32(h + 8);
@@ -197,6 +227,7 @@ static int on_publish(fake_server *s, int fd, int conn, const uint8_t *h, uint8_
         return 0;
     }
 
+    if (s->cfg.mode == FS_ACKS_THEN_CLOSE && conn == 1) return hold_then_ack_and_close(s, fd, id, count);
     if (bad_now(s)) {
         uint8_t a[32];
         switch (s->cfg.mode) {
@@ -339,6 +370,9 @@ static void *server_main(void *arg) {
         pthread_mutex_unlock(&s->mu);
         serve_conn(s, fd, conn);
         close(fd);
+        pthread_mutex_lock(&s->mu);
+        s->closed_connections++;
+        pthread_mutex_unlock(&s->mu);
     }
     return NULL;
 }
@@ -401,6 +435,13 @@ GETTER(fs_compressed_frames, compressed_frames)
 GETTER(fs_max_records_in_frame, max_records_in_frame)
 GETTER(fs_violations, violations)
 GETTER(fs_last_ack_level, last_ack_level)
+GETTER(fs_closed_connections, closed_connections)
+
+void fs_release(fake_server *s) {
+    pthread_mutex_lock(&s->mu);
+    s->released = 1;
+    pthread_mutex_unlock(&s->mu);
+}
 
 size_t fs_records(fake_server *s, fs_record *out, size_t max) {
     pthread_mutex_lock(&s->mu);

@@ -20,7 +20,9 @@ typedef enum fs_mode {
     FS_SHUTTING_DOWN,    /* ERROR SHUTTING_DOWN (closing, retriable) for a PUBLISH, then close */
     FS_NO_ACK,           /* read PUBLISH frames, never answer them */
     FS_SILENT_HELLO,     /* never answer HELLO */
-    FS_HELLO_ERROR       /* answer HELLO with ERROR UNSUPPORTED_VERSION, closing */
+    FS_HELLO_ERROR,      /* answer HELLO with ERROR UNSUPPORTED_VERSION, closing */
+    FS_ACKS_THEN_CLOSE   /* connection 1: read bad_count PUBLISH frames unanswered, wait for fs_release(),
+                            then ACK them all (and send SHUTTING_DOWN if say_shutting_down) and close */
 } fs_mode;
 
 typedef struct fs_config {
@@ -39,6 +41,9 @@ typedef struct fs_config {
     int ack_delay_ms;
     /* Socket path to use (NULL: a fresh one under /tmp). */
     const char *path;
+    /* FS_ACKS_THEN_CLOSE: an ERROR SHUTTING_DOWN (closing, id 0) follows the ACKs, as from a gateway
+     * stopping on SIGTERM. */
+    int say_shutting_down;
 } fs_config;
 
 /* One record the server decoded. */
@@ -67,5 +72,9 @@ int fs_max_records_in_frame(fake_server *s);
 int fs_violations(fake_server *s); /* protocol errors the client made; details printed */
 size_t fs_records(fake_server *s, fs_record *out, size_t max);
 int fs_last_ack_level(fake_server *s);
+int fs_closed_connections(fake_server *s); /* connections the server has closed */
+
+/* FS_ACKS_THEN_CLOSE: lets the server answer the frames it holds. */
+void fs_release(fake_server *s);
 
 #endif

@@ -325,6 +325,59 @@ static void test_resend_after_connection_drop(void) {
     fs_stop(s);
 }
 
+/* Waits up to 5 s for cond; 1 when it held. */
+#define WAIT_FOR(cond)                                                                                               \
+    ({                                                                                                               \
+        int64_t until_ = t_now_ms() + 5000;                                                                          \
+        while (!(cond) && t_now_ms() < until_) poll(NULL, 0, 1);                                                     \
+        (cond) ? 1 : 0;                                                                                              \
+    })
+
+/* The server ACKs five batches and closes (with and without SHUTTING_DOWN) while the client
+ * has not read the ACKs yet; the client's next write fails. The ACKs still in the socket
+ * must settle those batches first, so only the batch written after them is sent again. */
+static void test_replies_left_on_a_broken_connection_are_read_before_resending(void) {
+    for (int say_shutting_down = 0; say_shutting_down <= 1; say_shutting_down++) {
+        const char *how = say_shutting_down ? "ACKs + SHUTTING_DOWN + close" : "ACKs + close";
+        fs_config cfg = cfg_mode(FS_ACKS_THEN_CLOSE, 5);
+        cfg.say_shutting_down = say_shutting_down;
+        fake_server *s = fs_start(&cfg);
+        failures fl;
+        memset(&fl, 0, sizeof(fl));
+        sluice_options o = opts_for(&fl);
+        o.max_batch_records = 1; /* every publish writes a batch */
+        sluice_client *c = sluice_connect(fs_path(s), &o);
+        REQUIRE(c && sluice_errcode(c) == 0, "connect");
+        CHECK(publish_n(c, "events", 0, 5) == 0, "publish: %s", sluice_errstr(c));
+        REQUIRE(WAIT_FOR(fs_publish_frames(s) == 5), "%s: the server read %d of 5 batches", how,
+                fs_publish_frames(s));
+        fs_release(s);
+        REQUIRE(WAIT_FOR(fs_closed_connections(s) == 1), "%s: the server did not close", how);
+        CHECK(sluice_unacked_records(c) == 5, "%s: the client has not read the ACKs yet (%llu held)", how,
+              (unsigned long long)sluice_unacked_records(c));
+        /* This write meets the closed socket (EPIPE) before anything is read. */
+        CHECK(publish_n(c, "events", 5, 1) == 0, "publish: %s", sluice_errstr(c));
+        CHECK(sluice_flush(c, 5000) == SLUICE_OK, "%s: flush: %s", how, sluice_errstr(c));
+        CHECK(fs_connections(s) == 2, "%s: connections %d", how, fs_connections(s));
+        size_t n = fs_records(s, LOG, 20000);
+        CHECK(n == 6, "%s: the server saw %zu records, want 6: acked batches were sent again", how, n);
+        CHECK(distinct_ids(LOG, n) == (int)n, "%s: %zu records, %d distinct ids", how, n, distinct_ids(LOG, n));
+        for (size_t i = 0; i < n; i++) {
+            char want[32];
+            snprintf(want, sizeof(want), "v-%zu", i);
+            int conn = i < 5 ? 1 : 2;
+            if (strcmp(LOG[i].value, want) != 0 || LOG[i].conn != conn) {
+                CHECK(0, "%s: record %zu is %s on connection %d, want %s on %d", how, i, LOG[i].value, LOG[i].conn,
+                      want, conn);
+                break;
+            }
+        }
+        CHECK(fl.n == 0 && sluice_failed_records(c) == 0, "%s: nothing failed", how);
+        sluice_close(c);
+        fs_stop(s);
+    }
+}
+
 static void test_retriable_error_resends_batch(void) {
     fs_config cfg = cfg_mode(FS_OVERLOADED, 1);
     fake_server *s = fs_start(&cfg);
@@ -788,6 +841,8 @@ void client_tests(void) {
     h_run("client: batches follow the server's limits", test_batches_follow_server_limits);
     h_run("client: zstd batches and oversized records", test_compression_and_big_records);
     h_run("client: connection dropped before ACK -> reconnect + resend", test_resend_after_connection_drop);
+    h_run("client: replies left on a broken connection are read before resending",
+          test_replies_left_on_a_broken_connection_are_read_before_resending);
     h_run("client: OVERLOADED (retriable) -> batch resent", test_retriable_error_resends_batch);
     h_run("client: MALFORMED_PAYLOAD (final) -> batch failed", test_non_retriable_error_fails_batch);
     h_run("client: SHUTTING_DOWN closing -> reconnect + resend", test_shutting_down_reconnects_and_resends);
