@@ -8,10 +8,9 @@ final class Utf8 {
 
     /** The UTF-8 bytes of {@code s}, or null when it holds an unpaired surrogate (not encodable). */
     static byte[] encode(String s) {
-        byte[] b = s.getBytes(StandardCharsets.UTF_8);
-        if (b.length == s.length()) return b; // all ASCII: nothing was replaced
-        for (int i = 0; i < s.length(); i++) {
+        for (int i = 0; i < s.length(); i++) { // getBytes would replace a lone surrogate by '?' silently
             char c = s.charAt(i);
+            if ((c & 0xF800) != 0xD800) continue;
             if (Character.isHighSurrogate(c)) {
                 if (i + 1 < s.length() && Character.isLowSurrogate(s.charAt(i + 1))) i++;
                 else return null;
@@ -19,7 +18,7 @@ final class Utf8 {
                 return null;
             }
         }
-        return b;
+        return s.getBytes(StandardCharsets.UTF_8);
     }
 
     /** Whether {@code b[off, off+len)} is well-formed UTF-8: no overlong forms, surrogates or code points over U+10FFFF. */
