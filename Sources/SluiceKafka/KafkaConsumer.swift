@@ -9,6 +9,11 @@ public struct ConsumedRecord: Sendable {
     public var key: [UInt8]
     public var value: [UInt8]
     public var headers: [(name: String, value: [UInt8])]
+    /// Milliseconds since the epoch (create or log-append time), or nil when the record has none.
+    public var timestamp: Int64? = nil
+    /// Whether the key, or the value (a tombstone), is null rather than empty.
+    public var keyIsNull = false
+    public var valueIsNull = false
 
     /// The first header called `name`, as text.
     public func header(_ name: String) -> String? {
@@ -78,11 +83,21 @@ public final class KafkaConsumer {
         let m = message.pointee
         if m.err == RD_KAFKA_RESP_ERR__PARTITION_EOF { return nil }
         guard m.err == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(.consume, error: m.err) }
-        let headers = messageHeaders(message)
-        return ConsumedRecord(
+        return ConsumedRecord(message)
+    }
+}
+
+extension ConsumedRecord {
+    /// Copies a consumed message out of librdkafka.
+    init(_ message: UnsafePointer<rd_kafka_message_t>) {
+        let m = message.pointee
+        var type = RD_KAFKA_TIMESTAMP_NOT_AVAILABLE
+        let timestamp = rd_kafka_message_timestamp(message, &type)
+        self.init(
             topic: String(cString: rd_kafka_topic_name(m.rkt)), partition: m.partition, offset: m.offset,
             key: m.key.map { Array(UnsafeRawBufferPointer(start: $0, count: m.key_len)) } ?? [],
             value: m.payload.map { Array(UnsafeRawBufferPointer(start: $0, count: m.len)) } ?? [],
-            headers: headers)
+            headers: messageHeaders(message), timestamp: timestamp >= 0 ? timestamp : nil, keyIsNull: m.key == nil,
+            valueIsNull: m.payload == nil)
     }
 }
