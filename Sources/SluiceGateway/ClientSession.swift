@@ -20,7 +20,7 @@ final class ClientSession: @unchecked Sendable, ConnectionHandler {
     private let context: GatewayContext
     private let onClose: @Sendable (UInt64) -> Void
     private let peer: Peer
-    private let stamp: PeerStamp
+    private let publisher: StampedHeaders.Publisher
     private var session: ServerSession
     private var eventIDs = EventIDGenerator()
     private var stopped = false
@@ -47,7 +47,7 @@ final class ClientSession: @unchecked Sendable, ConnectionHandler {
         self.context = context
         self.onClose = onClose
         self.peer = peer
-        self.stamp = PeerStamp(uid: peer.uidHeader, pid: peer.pidHeader)
+        self.publisher = peer.publisher
         identity = peer.identity
     }
 
@@ -183,7 +183,7 @@ final class ClientSession: @unchecked Sendable, ConnectionHandler {
         outstandingBatches += 1
         offLoop(on: lane) { [self] in
             context.router.publish(
-                batch, requestID: requestID, client: identity, peer: stamp, eventIDs: &eventIDs,
+                batch, requestID: requestID, client: identity, publisher: publisher, eventIDs: &eventIDs,
                 onAck: { [self] requestID, ack in
                     loop.async { [self] in send(ack.frame(requestID: requestID, version: version)) }
                 },

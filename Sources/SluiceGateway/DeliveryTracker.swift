@@ -62,6 +62,8 @@ final class PendingBatch: DeliveryTracker, @unchecked Sendable {
     /// Distinct topics of the batch; `topicOfRecord` indexes into it (for per-topic stats).
     let topics: [String]
     let topicOfRecord: [UInt16]
+    /// Each record's event id, fixed before routing (a failed delivery spools it under that id).
+    let eventIDs: [EventID]
     /// Who published the batch, for the spool and the DLQ headers.
     let client: String
     /// When the batch arrived, for `kafka.publish.latency`.
@@ -84,7 +86,7 @@ final class PendingBatch: DeliveryTracker, @unchecked Sendable {
     /// `onComplete` gets the `ACK` to send, if the ack level wants one, and per-topic
     /// counts of records that went to Kafka directly.
     init(
-        requestID: UInt32, ackLevel: AckLevel, topics: [String], topicOfRecord: [UInt16],
+        requestID: UInt32, ackLevel: AckLevel, topics: [String], topicOfRecord: [UInt16], eventIDs: [EventID],
         onFailure: @escaping @Sendable (PendingBatch, Int, KafkaError, FailedMessage) -> Void, client: String,
         onComplete: @escaping @Sendable (PendingBatch, Ack?, [Int]) -> Void
     ) {
@@ -93,6 +95,7 @@ final class PendingBatch: DeliveryTracker, @unchecked Sendable {
         self.ackLevel = ackLevel
         self.topics = topics
         self.topicOfRecord = topicOfRecord
+        self.eventIDs = eventIDs
         self.remaining = Atomic(topicOfRecord.count)
         self.onFailure = onFailure
         self.onComplete = onComplete

@@ -15,6 +15,7 @@ extension GatewayConfiguration {
     ///   compression: lz4
     ///   linger: 5ms
     ///   delivery-timeout: 30s
+    ///   stamp-headers: [event-id, event-type, sluice-uid, sluice-pid]   # the default; [] for none
     ///   socket.keepalive.enable: true     # any key with a dot is a librdkafka property
     /// limits: { max-frame-bytes: 1MiB, max-records-per-frame: 10000 }
     /// spool: { path: /var/lib/sluice/spool.db, synchronous: FULL, max-bytes: 1GiB }
@@ -93,6 +94,18 @@ extension GatewayConfiguration {
             producer.queueMaxKilobytes = Int(max(1, value / 1_024))
         }
         if let value = try kafka.string("client-id") { producer.clientID = value }
+        if kafka.values["stamp-headers"] != nil {
+            var chosen: [StampedHeaders.Header] = []
+            for name in try kafka.strings("stamp-headers") {
+                guard let header = StampedHeaders.Header(rawValue: name) else {
+                    let known = StampedHeaders.Header.allCases.map(\.rawValue).joined(separator: ", ")
+                    throw ConfigurationError(
+                        "\(kafka.name("stamp-headers")): \(name) is not a stamped header (\(known), or [] for none)")
+                }
+                chosen.append(header)
+            }
+            stampHeaders = StampedHeaders(chosen)
+        }
         if var fallback = try kafka.section("fallback") {
             if let value = try fallback.bool("store-failures") { storeFailures = value }
             try fallback.rejectUnknownKeys()

@@ -11,6 +11,9 @@ public struct GatewayConfiguration: Sendable {
     public var socketMode: UInt32 = 0o660
     /// The Kafka producer's settings.
     public var producer = ProducerConfiguration()
+    /// The headers stamped on every record (`kafka.stamp-headers`). A client may not send
+    /// these names whether they are stamped or not. Default: all four.
+    public var stampHeaders = StampedHeaders.all
     /// Limits on client input, announced in `HELLO_OK`. The gateway lets a connection have
     /// 16 MiB of `PUBLISH` payload awaiting acks (the protocol's default is 64 MiB): while
     /// the spool takes records more slowly than a client sends them, that is what waits in

@@ -152,7 +152,8 @@ public final class GatewayStats: Sendable {
 
     /// Everything STATS reports; `spool` counts come from the spool file.
     func snapshot(
-        queueDepth: Int, brokers: String, circuitState: CircuitBreakerStateMachine.State, storeFailures: Bool,
+        queueDepth: Int, brokers: String, stampedHeaders: [String] = StampedHeaders.all.names,
+        circuitState: CircuitBreakerStateMachine.State, storeFailures: Bool,
         spool: [SpoolStatus: Int], spoolByTopic: [String: [SpoolStatus: Int]], oldestPendingAt: Int64?, now: Int64,
         spoolUsage: (bytes: Int64, maxBytes: Int64) = (0, 1), health: HealthConfiguration = .init(),
         stopping: Bool = false
@@ -188,7 +189,7 @@ public final class GatewayStats: Sendable {
                 received: recordsReceived.load(ordering: .relaxed), invalid: recordsInvalid.load(ordering: .relaxed),
                 published: recordsPublished.load(ordering: .relaxed), failed: recordsFailed.load(ordering: .relaxed)),
             errors: errorCounts,
-            kafka: .init(queueDepth: queueDepth, brokers: brokers),
+            kafka: .init(queueDepth: queueDepth, brokers: brokers, stampedHeaders: stampedHeaders),
             publisher: .init(
                 asyncEnabled: true, storeFailures: storeFailures, circuitBreakerState: circuitState.rawValue,
                 circuitOpenings: circuitOpenings.load(ordering: .relaxed), queueDepth: queueDepth, retryWorkers: 1),
@@ -226,6 +227,8 @@ public struct StatsSnapshot: Codable, Sendable, Equatable {
     public struct Kafka: Codable, Sendable, Equatable {
         public var queueDepth: Int
         public var brokers: String
+        /// The headers stamped on every record (`kafka.stamp-headers`), in stamping order.
+        public var stampedHeaders: [String]
     }
 
     public struct Publisher: Codable, Sendable, Equatable {

@@ -1,4 +1,5 @@
 import Foundation
+import SluiceProtocol
 
 #if canImport(Glibc)
     import Glibc
@@ -22,9 +23,8 @@ struct Peer: Sendable {
 
     var identity: String { "uid=\(uid) pid=\(pid)" }
 
-    /// Header values stamped into every record this peer publishes.
-    var uidHeader: [UInt8] { Array(String(uid).utf8) }
-    var pidHeader: [UInt8] { Array(String(pid).utf8) }
+    /// The values of its `sluice-uid` and `sluice-pid` headers.
+    var publisher: StampedHeaders.Publisher { StampedHeaders.Publisher(uid: uid, pid: pid) }
 
     /// Whether `topic` starts with one of the allowed prefixes.
     func mayPublish(to topic: UnsafeRawBufferPointer) -> Bool {

@@ -22,6 +22,8 @@ final class Router: Sendable {
     private let storeFailures: Bool
     private let retry: RetryConfiguration
     private let held: HeldKeys
+    /// The headers stamped on every record, whichever way it goes.
+    private let stamped: StampedHeaders
     /// Called when a record was spooled while the circuit is not OPEN, so the worker retries soon.
     private let wakeRetryWorker: @Sendable () -> Void
     /// Set while the producer is being replaced; see `restartProducer`.
@@ -32,9 +34,10 @@ final class Router: Sendable {
     init(
         producer: KafkaProducer, spool: Spool, routing: Routing, stats: GatewayStats, logger: Logger,
         clock: any MillisecondClock, storeFailures: Bool, retry: RetryConfiguration, held: HeldKeys,
-        wakeRetryWorker: @escaping @Sendable () -> Void
+        stamped: StampedHeaders, wakeRetryWorker: @escaping @Sendable () -> Void
     ) {
         self.held = held
+        self.stamped = stamped
         self.producer = producer
         self.spool = spool
         self.routing = routing
@@ -51,12 +54,17 @@ final class Router: Sendable {
     /// `onAck` may come before `onSettled` (ack level `accepted`); `onSettled` comes once
     /// every record is in Kafka, in the spool or failed.
     func publish(
-        _ batch: PublishBatch, requestID: UInt32, client: String, peer: PeerStamp, eventIDs: inout EventIDGenerator,
+        _ batch: PublishBatch, requestID: UInt32, client: String, publisher: StampedHeaders.Publisher,
+        eventIDs: inout EventIDGenerator,
         onAck: @escaping @Sendable (UInt32, Ack) -> Void, onSettled: @escaping @Sendable () -> Void
     ) {
         let (topics, topicOfRecord) = Self.topicTable(batch)
+        // Event ids are fixed before routing, so a record keeps its id wherever it goes.
+        var ids = batch.records.map { $0.eventID }
+        for index in ids.indices where ids[index].isZero { ids[index] = EventID.random(using: &eventIDs) }
         let pending = PendingBatch(
             requestID: requestID, ackLevel: batch.ackLevel, topics: topics, topicOfRecord: topicOfRecord,
+            eventIDs: ids,
             onFailure: { [self] batch, index, error, message in failed(batch, index, error, message) },
             client: client,
             onComplete: { [stats, routing] batch, ack, publishedPerTopic in
@@ -71,9 +79,6 @@ final class Router: Sendable {
         // Counted before any record can resolve, so a client that has its ACK sees them in STATS.
         stats.countReceived(batch, topics: topics, topicOfRecord: topicOfRecord)
         let now = clock.now()
-        // Event ids are fixed before routing, so a record keeps its id wherever it goes.
-        var ids = batch.records.map { $0.eventID }
-        for index in ids.indices where ids[index].isZero { ids[index] = EventID.random(using: &eventIDs) }
 
         batch.payload.withUnsafeBytes { bytes in
             let session = producer.session()
@@ -102,7 +107,7 @@ final class Router: Sendable {
                             let timestamp = record.timestamp == 0 ? now : record.timestamp
                             switch produce(
                                 record, of: batch, bytes: bytes, eventID: ids[index], timestamp: timestamp,
-                                peer: peer, session: session, opaque: pending.opaque(forRecord: index))
+                                publisher: publisher, session: session, opaque: pending.opaque(forRecord: index))
                             {
                             case .queued: continue
                             case .queueFull:
@@ -123,8 +128,9 @@ final class Router: Sendable {
                             let hash = hash == 0 ? keyHash(topic: topic, key: key) : hash
                             state.spooledKeys[hash, default: 0] += 1
                             toSpool.add(
-                                record, of: batch, bytes: bytes, eventID: ids[index], now: now, peer: peer,
-                                pending: pending, index: index, topic: topics[Int(topicOfRecord[index])], hash: hash,
+                                record, of: batch, bytes: bytes, eventID: ids[index], now: now, stamped: stamped,
+                                publisher: publisher, pending: pending, index: index,
+                                topic: topics[Int(topicOfRecord[index])], hash: hash,
                                 reason: tooLarge ? "too large for the producer" : "circuit open")
                         } else {
                             stats.countDropped(topic: topics[Int(topicOfRecord[index])])
@@ -148,33 +154,20 @@ final class Router: Sendable {
 
     private func produce(
         _ record: RecordView, of batch: PublishBatch, bytes: UnsafeRawBufferPointer, eventID: EventID, timestamp: Int64,
-        peer: PeerStamp, session: ProducerSession, opaque: UnsafeMutableRawPointer
+        publisher: StampedHeaders.Publisher, session: ProducerSession, opaque: UnsafeMutableRawPointer
     ) -> ProduceResult {
         do {
             try session.produce(
                 topic: UnsafeRawBufferPointer(rebasing: bytes[record.topic]),
                 key: UnsafeRawBufferPointer(rebasing: bytes[record.key]),
                 value: UnsafeRawBufferPointer(rebasing: bytes[record.value]),
-                timestamp: timestamp, headerCount: record.headerCount + 4, opaque: opaque
+                timestamp: timestamp, headerCount: record.headerCount + stamped.count, opaque: opaque
             ) { headers in
                 batch.forEachHeader(of: record) { headers.add(name: $0, value: $1) }
-                withUnsafeTemporaryAllocation(byteCount: 36, alignment: 1) { text in
-                    eventID.writeText(into: text)
-                    Self.eventIDHeader.withUTF8Buffer {
-                        headers.add(name: UnsafeRawBufferPointer($0), value: UnsafeRawBufferPointer(text))
-                    }
-                }
-                Self.eventTypeHeader.withUTF8Buffer {
-                    headers.add(
-                        name: UnsafeRawBufferPointer($0),
-                        value: UnsafeRawBufferPointer(rebasing: bytes[record.eventType]))
-                }
-                PeerStamp.uidHeader.withUTF8Buffer { name in
-                    peer.uid.withUnsafeBytes { headers.add(name: UnsafeRawBufferPointer(name), value: $0) }
-                }
-                PeerStamp.pidHeader.withUTF8Buffer { name in
-                    peer.pid.withUnsafeBytes { headers.add(name: UnsafeRawBufferPointer(name), value: $0) }
-                }
+                stamped.stamp(
+                    eventID: eventID, eventType: UnsafeRawBufferPointer(rebasing: bytes[record.eventType]),
+                    publisher: publisher
+                ) { headers.add(name: $0, value: $1) }
             }
             return .queued
         } catch  where error.code == .queueFull {
@@ -241,9 +234,7 @@ final class Router: Sendable {
         }
         let record = SpoolRecord(
             sequence: pending.sequenceBase + Int64(index),
-            eventID: message.headers.last { $0.name == "event-id" }.map {
-                String(decoding: $0.value, as: UTF8.self)
-            } ?? "",
+            eventID: pending.eventIDs[index].uuidString,
             topic: message.topic, key: message.key,
             headers: message.headers.map { SpoolHeader(name: $0.name, value: $0.value) }, value: message.value,
             timestamp: message.timestamp, client: pending.client, reason: error.reason,
@@ -316,9 +307,6 @@ final class Router: Sendable {
         }
         return (topics, indexes)
     }
-
-    static let eventIDHeader: StaticString = "event-id"
-    static let eventTypeHeader: StaticString = "event-type"
 }
 
 /// Fast random event ids for records that arrive without one (xoshiro256**, seeded from

@@ -2,7 +2,8 @@ import SluiceProtocol
 import SluiceSpool
 
 /// Records of one client batch on their way to the spool, encoded straight from the
-/// batch's bytes with the headers a direct publish would carry.
+/// batch's bytes with the headers a direct publish would carry: the stamped headers in
+/// force when the record arrived are the ones it is published with later.
 struct Spooling {
     var batch = SpoolBatch()
     /// Each record's index in its client batch.
@@ -14,24 +15,23 @@ struct Spooling {
 
     mutating func add(
         _ record: RecordView, of publish: PublishBatch, bytes: UnsafeRawBufferPointer, eventID: EventID, now: Int64,
-        peer: PeerStamp, pending: PendingBatch, index: Int, topic: String, hash: UInt64,
-        reason: StaticString = "circuit open"
+        stamped: StampedHeaders, publisher: StampedHeaders.Publisher, pending: PendingBatch, index: Int,
+        topic: String, hash: UInt64, reason: StaticString = "circuit open"
     ) {
         withUnsafeTemporaryAllocation(byteCount: 36, alignment: 1) { text in
             eventID.writeText(into: text)
-            let id = UnsafeRawBufferPointer(text)
             batch.append(
-                sequence: pending.sequenceBase + Int64(index), eventID: id, topic: topic,
+                sequence: pending.sequenceBase + Int64(index), eventID: UnsafeRawBufferPointer(text), topic: topic,
                 key: UnsafeRawBufferPointer(rebasing: bytes[record.key]),
                 value: UnsafeRawBufferPointer(rebasing: bytes[record.value]),
                 timestamp: record.timestamp == 0 ? now : record.timestamp, client: pending.client,
                 reason: reason, createdAt: now
             ) { headers in
                 publish.forEachHeader(of: record) { headers.add(name: $0, value: $1) }
-                headers.add(name: "event-id", value: id)
-                headers.add(name: "event-type", value: UnsafeRawBufferPointer(rebasing: bytes[record.eventType]))
-                peer.uid.withUnsafeBytes { headers.add(name: "sluice-uid", value: $0) }
-                peer.pid.withUnsafeBytes { headers.add(name: "sluice-pid", value: $0) }
+                stamped.stamp(
+                    eventID: eventID, eventType: UnsafeRawBufferPointer(rebasing: bytes[record.eventType]),
+                    publisher: publisher
+                ) { headers.add(name: $0, value: $1) }
             }
         }
         indices.append(index)

@@ -138,7 +138,7 @@ public struct PublishBatch: Sendable {
             let name = try reader.slice16()
             let value = try reader.slice32()
             emptyHeaderName = emptyHeaderName || name.isEmpty || !isValidUTF8(reader.bytes, name)
-            reservedHeaderName = reservedHeaderName || isReservedHeaderName(reader.bytes[name])
+            reservedHeaderName = reservedHeaderName || StampedHeaders.isReserved(reader.bytes[name])
             headerBytes += name.count + value.count
         }
         let headers = headersStart..<reader.offset
@@ -165,21 +165,6 @@ public struct PublishBatch: Sendable {
         return RecordView(
             topic: topic, key: key, eventType: eventType, eventID: eventID, timestamp: timestamp,
             headerCount: headerCount, headers: headers, value: value, error: error)
-    }
-
-    /// Header names the gateway stamps itself, compared without ASCII case: `event-id`,
-    /// `event-type` and every name starting with `sluice-`. A client may not send them.
-    static func isReservedHeaderName(_ name: ArraySlice<UInt8>) -> Bool {
-        func lowered(_ byte: UInt8) -> UInt8 { byte >= 0x41 && byte <= 0x5A ? byte | 0x20 : byte }
-        func equals(_ text: StaticString, prefixOnly: Bool) -> Bool {
-            let count = text.utf8CodeUnitCount
-            guard prefixOnly ? name.count >= count : name.count == count else { return false }
-            return text.withUTF8Buffer { expected in
-                zip(name.prefix(count), expected).allSatisfy { lowered($0) == $1 }
-            }
-        }
-        return equals("event-id", prefixOnly: false) || equals("event-type", prefixOnly: false)
-            || equals("sluice-", prefixOnly: true)
     }
 
     /// Kafka's rule: 1–249 bytes of `a–z A–Z 0–9 . _ -`, and not `.` or `..`.

@@ -27,6 +27,8 @@ struct CheckConfig: ParsableCommand {
         print("\(file): valid")
         print("  socket    \(settings.socketPath) (mode \(String(settings.socketMode, radix: 8)))")
         print("  brokers   \(settings.producer.bootstrapServers)")
+        let stamped = settings.stampHeaders.names
+        print("  headers   \(stamped.isEmpty ? "none stamped ([])" : stamped.joined(separator: ", "))")
         print("  spool     \(settings.spoolPath) (at most \(settings.spoolMaxBytes) bytes)")
         print("  metrics   \(settings.metricsListen.map { "http://\($0)/metrics" } ?? "off")")
     }

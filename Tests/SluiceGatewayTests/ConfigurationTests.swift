@@ -109,6 +109,22 @@ struct ConfigurationTests {
         #expect(error?.description == message)
     }
 
+    @Test func stampHeadersIsAListOfTheFourNames() throws {
+        var configuration = GatewayConfiguration()
+        #expect(configuration.stampHeaders.names == ["event-id", "event-type", "sluice-uid", "sluice-pid"])
+        try configuration.apply(yaml: "kafka: {stamp-headers: []}")
+        #expect(configuration.stampHeaders == .none)
+        try configuration.apply(yaml: "kafka: {stamp-headers: [sluice-pid, event-id]}")
+        #expect(configuration.stampHeaders.names == ["event-id", "sluice-pid"])
+        let error = #expect(throws: ConfigurationError.self) {
+            try configuration.apply(yaml: "kafka: {stamp-headers: [event-id, trace-id]}")
+        }
+        #expect(
+            error?.description
+                == "kafka.stamp-headers: trace-id is not a stamped header (event-id, event-type, sluice-uid, "
+                + "sluice-pid, or [] for none)")
+    }
+
     @Test func durationsAndSizesTakeUnits() {
         #expect(parseDuration("250ms") == 250)
         #expect(parseDuration("60s") == 60_000)
