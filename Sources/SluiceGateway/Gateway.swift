@@ -45,8 +45,10 @@ public final class Gateway: Sendable {
     public let configuration: GatewayConfiguration
     private let context: GatewayContext
     private let loops: EventLoopGroup
-    /// One serial queue per loop where the router runs, since it may wait for librdkafka.
-    private let publishLanes: [DispatchQueue]
+    /// The serial queue where the router runs every connection's batches in turn, off the
+    /// loops since it may wait for librdkafka. One for all: routing holds one lock per batch
+    /// anyway, and lanes that take turns at it cost more than they give (docs/performance.md).
+    private let publishLane = DispatchQueue(label: "sluice.publish")
     private let listener: Listener
     /// The `/metrics` and `/healthz` listener, when `metrics.listen` is set.
     private let metricsEndpoint: HTTPEndpoint?
@@ -143,7 +145,7 @@ public final class Gateway: Sendable {
         let router = Router(
             producer: producer, spool: spool, routing: routing, stats: stats, logger: logger, clock: clock,
             storeFailures: configuration.storeFailures, retry: configuration.retry, held: held,
-            wakeRetryWorker: { wiring.worker?.wake() })
+            stamped: configuration.stampHeaders, wakeRetryWorker: { wiring.worker?.wake() })
         let worker = RetryWorker(
             producer: producer, spool: spool, routing: routing, router: router, held: held, stats: stats,
             logger: logger, clock: clock, configuration: configuration.retry,
@@ -165,12 +167,14 @@ public final class Gateway: Sendable {
         let storeFailures = configuration.storeFailures
         let health = configuration.health
         let brokers = configuration.producer.bootstrapServers
+        let stampedHeaders = configuration.stampHeaders.names
         context = GatewayContext(
             limits: limits, stats: stats, router: router, logger: logger,
             statsSource: { stopping in
                 try? spool.recountIfChangedElsewhere()
                 return stats.snapshot(
-                    queueDepth: producer.queueDepth, brokers: brokers, circuitState: routing.breakerState,
+                    queueDepth: producer.queueDepth, brokers: brokers, stampedHeaders: stampedHeaders,
+                    circuitState: routing.breakerState,
                     storeFailures: storeFailures, spool: spool.counts(), spoolByTopic: spool.countsByTopic(),
                     oldestPendingAt: (try? spool.oldestPendingCreatedAt()) ?? nil, now: clock.now(),
                     spoolUsage: spool.usage, health: health, stopping: stopping)
@@ -209,7 +213,6 @@ public final class Gateway: Sendable {
             metricsEndpoint = nil
         }
         self.loops = loops
-        publishLanes = loops.loops.indices.map { DispatchQueue(label: "sluice.publish.\($0)") }
         startHealthChecks(stallTimeout: configuration.stallTimeoutMilliseconds)
         worker.start()
         listener.start(
@@ -231,7 +234,7 @@ public final class Gateway: Sendable {
     /// watchdog's liveness check: a stuck loop stops the pings).
     public func loopsRespond(within milliseconds: Int) -> Bool {
         let group = DispatchGroup()
-        for queue in loops.loops.map(\.queue) + publishLanes {
+        for queue in loops.loops.map(\.queue) + [publishLane] {
             group.enter()
             queue.async { group.leave() }
         }
@@ -270,10 +273,9 @@ public final class Gateway: Sendable {
         peer.topicPrefixes = configuration.access.topicPrefixes(uid: peer.uid, gid: peer.gid)?.map { Array($0.utf8) }
         let id = nextConnectionID.add(1, ordering: .relaxed).oldValue
         let loop = loops.nextLoop()
-        let lane = publishLanes[loops.loops.firstIndex { $0 === loop } ?? 0]
         let connection = Connection(descriptor: descriptor, loop: loop)
         let openSessions = openSessions
-        let session = ClientSession(id: id, connection: connection, lane: lane, peer: peer, context: context) {
+        let session = ClientSession(id: id, connection: connection, lane: publishLane, peer: peer, context: context) {
             [weak self] id in
             if let self {
                 connections.withLock { _ = $0.removeValue(forKey: id) }
@@ -333,8 +335,8 @@ public final class Gateway: Sendable {
         listener.stop()
         let open = connections.withLock { Array($0.values) }
         for session in open { session.stopReading() }
-        // Batches already handed to a publish lane are routed before Kafka is flushed.
-        for lane in publishLanes { lane.sync {} }
+        // Batches already handed to the publish lane are routed before Kafka is flushed.
+        publishLane.sync {}
         worker.stop()
         healthTimer?.cancel()
         router.stopRestarts()
