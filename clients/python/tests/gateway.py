@@ -55,6 +55,18 @@ class Broker:
         except OSError:
             return False
 
+    def create_topic(self, name: str, partitions: int) -> None:
+        """Creates `name` with `partitions` partitions through Tansu's admin command."""
+        url = "tcp://127.0.0.1:%d" % self.port
+        result = subprocess.run(
+            [TANSU, "topic", "create", "--broker", url, "--partitions", str(partitions), name],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            timeout=30,
+        )
+        if result.returncode != 0:
+            raise AssertionError("tansu topic create %s: %s" % (name, result.stdout.decode(errors="replace")))
+
     def stop(self) -> None:
         self.process.kill()
         self.process.wait()

@@ -8,7 +8,7 @@ import struct
 import tempfile
 import threading
 import unittest
-from typing import Callable, List, Tuple
+from typing import Callable, List, Tuple, Union
 
 import sluice
 from sluice import payload as payloads
@@ -17,8 +17,9 @@ from sluice.protocol import Limits, MessageType
 
 from gateway import wait_until
 
-#: Decides the reply to a PUBLISH: (connection number, publish number, request id, record count) → bytes.
-Script = Callable[[int, int, int, int], bytes]
+#: Decides the reply to a PUBLISH: (connection number, publish number, request id, record count) → bytes
+#: to send, ``b"close"`` to close without answering, or ``(bytes, "close")`` to send, then close.
+Script = Callable[[int, int, int, int], Union[bytes, Tuple[bytes, str]]]
 
 
 def hello_ok(request_id: int) -> bytes:
@@ -56,6 +57,8 @@ class FakeServer:
         self.script = script
         #: Per PUBLISH seen: (connection number, request id, payload as sent).
         self.publishes: List[Tuple[int, int, bytes]] = []
+        #: Connections the server has closed.
+        self.closed = 0
         self.listener = socket.socket(socket.AF_UNIX)
         self.listener.bind(self.path)
         self.listener.listen(8)
@@ -72,6 +75,7 @@ class FakeServer:
             connection_number += 1
             with conn:
                 self._session(conn, connection_number)
+            self.closed += 1
 
     def _session(self, conn: socket.socket, number: int) -> None:
         buffer = b""
@@ -92,6 +96,9 @@ class FakeServer:
                 count = struct.unpack(">I", plain[2:6])[0]
                 reply = self.script(number, len(self.publishes), request_id, count)
                 if reply == b"close":
+                    return
+                if isinstance(reply, tuple):
+                    conn.sendall(reply[0])
                     return
                 conn.sendall(reply)
 
@@ -162,6 +169,40 @@ class RepliesFromAScriptedServer(unittest.TestCase):
         client = self.publish_three(server)
         self.assertEqual(client.flush(timeout=10), [])
         self.assertEqual([c for c, _, _ in server.publishes], [1, 2])
+
+    def test_replies_left_on_a_broken_connection_are_read_before_resending(self) -> None:
+        # The server acks five batches and closes (with and without SHUTTING_DOWN) before the
+        # client has read the ACKs; the client's next write fails. The ACKs still in the socket
+        # settle those batches, so only what was not acked is sent again.
+        for shutting_down in (False, True):
+            with self.subTest(shutting_down=shutting_down):
+                release = threading.Event()
+                held: List[bytes] = []
+
+                def script(conn: int, n: int, request_id: int, count: int) -> Union[bytes, Tuple[bytes, str]]:
+                    if conn > 1:
+                        return ack(request_id, count)
+                    held.append(ack(request_id, count))
+                    if len(held) < 5:
+                        return b""
+                    release.wait(10)
+                    return (b"".join(held) + (error(0, 41, True, True) if shutting_down else b""), "close")
+
+                server = self.serve(script)
+                client = sluice.connect(server.path, compression=False, max_batch_records=1, backoff=0.01)
+                self.addCleanup(client.close)
+                for i in range(6):  # a batch is sent when the next record finds it full: five go out
+                    client.publish("t", "k", b"v%d" % i)
+                wait_until("the server reads five batches", lambda: len(server.publishes) == 5)
+                release.set()
+                wait_until("the server closes the connection", lambda: server.closed == 1)
+                self.assertEqual(client.unacked_records, 6, "the client has not read the ACKs yet")
+                client.publish("t", "k", b"v6")  # sends v5: the write meets the closed socket first
+                self.assertEqual(client.flush(timeout=10), [])
+                self.assertEqual(
+                    [c for c, _, _ in server.publishes], [1, 1, 1, 1, 1, 2, 2], "acked batches were sent again"
+                )
+                self.assertEqual(len({p for _, _, p in server.publishes}), 7, "each batch (and event id) once")
 
     def test_ack_level_none_reports_late_failures(self) -> None:
         server = self.serve(lambda conn, n, request_id, count: ack(request_id, count, ((2, 23),)))

@@ -305,9 +305,11 @@ class Client:
             raise ConnectionLost("not connected", retriable=True)
         try:
             self._conn.write(data, self._handle)
-        except (ConnectionLost, ProtocolViolation):
+        except ProtocolViolation:
             self._disconnect()
             raise
+        except SluiceError as error:
+            raise self._settle_and_disconnect(error)
 
     def _wait(self, deadline: Optional[float]) -> None:
         """Waits for replies until one arrives or `deadline`, and handles them."""
@@ -315,9 +317,21 @@ class Client:
             raise ConnectionLost("not connected", retriable=True)
         try:
             self._conn.wait(deadline, self._handle)
-        except (ConnectionLost, ProtocolViolation):
+        except ProtocolViolation:
             self._disconnect()
             raise
+        except SluiceError as error:
+            raise self._settle_and_disconnect(error)
+
+    def _settle_and_disconnect(self, error: SluiceError) -> SluiceError:
+        """Handles the replies still readable on the broken connection, then closes it; returns the error to raise.
+
+        The gateway acks what it read before it closes: resending those batches would publish
+        them twice (PROTOCOL.md section 9). A closing ERROR found there is the better reason.
+        """
+        connection, self._conn = self._conn, None
+        found = connection.drain(self._handle) if connection is not None else None
+        return found or error
 
     # --- replies ------------------------------------------------------------------------
 
@@ -370,8 +384,7 @@ class Client:
         elif request_id:
             # The answer to a STATS or PING this client waits for.
             self._replies[request_id] = Frame(MessageType.ERROR, request_id, error)
-        if error.closing:
-            self._disconnect()
+        if error.closing:  # the caller reads what is left on the connection, then closes it
             if not error.retriable:
                 raise SluiceError(
                     "the gateway closed the connection: %s: %s" % (error_name(error.code), error.message), error.code

@@ -16,7 +16,7 @@ FrameHandler = Callable[[Frame], None]
 
 
 class Connection:
-    """A connected, handshaken socket; any I/O failure closes it and raises `ConnectionLost`."""
+    """A connected, handshaken socket; an I/O failure raises `ConnectionLost` and leaves it to `drain`."""
 
     def __init__(self, sock: socket.socket, hello: HelloOK) -> None:
         self._sock: Optional[socket.socket] = sock
@@ -108,7 +108,7 @@ class Connection:
             except BlockingIOError:
                 self.wait(time.monotonic() + 30, on_frame, writable=True)
             except OSError as error:
-                self.close()
+                # Replies may still wait in the socket (e.g. the ACKs sent before SHUTTING_DOWN).
                 raise ConnectionLost("write failed: %s" % error, retriable=True) from error
 
     def wait(self, deadline: Optional[float], on_frame: FrameHandler, writable: bool = False) -> None:
@@ -127,6 +127,32 @@ class Connection:
             raise ConnectionLost("the connection is closed", retriable=True)
         return self._sock
 
+    def drain(self, on_frame: FrameHandler) -> Optional[SluiceError]:
+        """Hands every reply still readable to `on_frame` without waiting, then closes the socket.
+
+        It reads until EOF, "would block" or a read error; a frame that breaks the protocol
+        ends it. Returns the error `on_frame` raised for a reply that ends the connection (a
+        closing ERROR), if any (PROTOCOL.md section 9).
+        """
+        sock = self._sock
+        try:
+            while sock is not None and self._sock is not None:
+                self._hand_over(on_frame)
+                try:
+                    data = sock.recv(65536, socket.MSG_DONTWAIT)
+                except OSError:
+                    return None
+                if not data:
+                    return None
+                self._reader.feed(data)
+            return None
+        except ProtocolViolation:
+            return None
+        except SluiceError as error:
+            return error
+        finally:
+            self.close()
+
     def _receive(self, on_frame: FrameHandler) -> None:
         sock = self._open_socket()
         try:
@@ -134,12 +160,14 @@ class Connection:
         except BlockingIOError:
             return
         except OSError as error:
-            self.close()
             raise ConnectionLost("read failed: %s" % error, retriable=True) from error
         if not data:
-            self.close()
             raise ConnectionLost("the gateway closed the connection", retriable=True)
         self._reader.feed(data)
+        self._hand_over(on_frame)
+
+    def _hand_over(self, on_frame: FrameHandler) -> None:
+        """Passes every complete frame read so far to `on_frame`; raises `ProtocolViolation` on a bad one."""
         while self._sock is not None:
             try:
                 frame = self._reader.next()
