@@ -368,13 +368,15 @@ public final class ProducerSession {
             throw KafkaError(
                 .produce, error: reason != RD_KAFKA_RESP_ERR_NO_ERROR ? reason : RD_KAFKA_RESP_ERR__INVALID_ARG)
         }
-        let headers = rd_kafka_headers_new(headerCount)!
-        addHeaders(HeaderWriter(pointer: headers))
+        // No list at all for a record without headers: librdkafka takes NULL as none, and an
+        // empty list would still be allocated, carried and freed per record.
+        let headers = headerCount > 0 ? rd_kafka_headers_new(headerCount)! : nil
+        if let headers { addHeaders(HeaderWriter(pointer: headers)) }
         let error = sluice_rd_produce(
             client.handle, handle, key.baseAddress, key.count, value.baseAddress, value.count, headers, timestamp,
             opaque)
         guard error != RD_KAFKA_RESP_ERR_NO_ERROR else { return }
-        rd_kafka_headers_destroy(headers)
+        if let headers { rd_kafka_headers_destroy(headers) }
         throw KafkaError(error == RD_KAFKA_RESP_ERR__QUEUE_FULL ? .queueFull : .produce, error: error)
     }
 
