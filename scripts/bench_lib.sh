@@ -98,12 +98,13 @@ create_topic() {
         echo "bench: note: topic $2 existed already (auto-created by the gateway's producer?)" >&2
     fi
 }
-# start_gateway NAME BROKERS: the release gateway with its defaults, socket and spool
-# in $tmp/NAME/; sets gateway_pid and socket.
+# start_gateway NAME BROKERS: the release gateway with its defaults (or the file
+# $gateway_config, when set), socket and spool in $tmp/NAME/; sets gateway_pid and socket.
 start_gateway() {
     mkdir -p "$tmp/$1"
     socket=$tmp/$1/sluice.sock
-    "$gateway_bin" serve --socket "$socket" --brokers "$2" --spool "$tmp/$1/spool.db" >"$tmp/gateway-$1.log" 2>&1 &
+    "$gateway_bin" serve --socket "$socket" --brokers "$2" --spool "$tmp/$1/spool.db" \
+        ${gateway_config:+--config "$gateway_config"} >"$tmp/gateway-$1.log" 2>&1 &
     gateway_pid=$!
     wait_for "gateway on $socket" "$gateway_pid" 30 test -S "$socket"
 }

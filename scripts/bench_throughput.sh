@@ -1,17 +1,24 @@
 # The "throughput" scenario of scripts/bench.sh (sourced by it; not run on its own),
 # and the single baseline run the other scenarios use when it is not chosen.
 #
-# Each repetition runs three configurations, one after the other, each against its own
+# Sluice is measured in two modes, each against the bare producer doing the same work:
+# the default (the gateway stamps its four headers; the same-work producer is baseline_h)
+# and kafka.stamp-headers: [] (no stamped headers; the same-work producer is baseline).
+# Each repetition runs these configurations, one after the other, each against its own
 # fresh (empty, in-memory) Tansu broker, Sluice's each with its own fresh gateway:
 #
-#   baseline    bench/rdkafka_baseline: the bare librdkafka producer (the gateway's settings)
-#   baseline_h  the same with --stamp-headers: every record carries the four headers the
-#               gateway stamps, made the way the gateway makes them (for information: what
-#               those headers cost librdkafka itself)
+#   baseline_h  bench/rdkafka_baseline --stamp-headers: the bare librdkafka producer (the
+#               gateway's settings), every record carrying the four headers the gateway
+#               stamps, made the way the gateway makes them
 #   sluice1     one bench/sluice_publisher -> gateway -> broker, durable acks
+#   sluiceN     BENCH_CLIENTS (4) sluice_publisher processes at once (see below)
+#   baseline    the bare producer without headers
+#   sluice1_nh  as sluice1, the gateway configured with kafka.stamp-headers: []
+#   sluiceN_nh  as sluiceN, the same
 #   sluice1z    as sluice1, with the client compressing its batches (zstd level 1), to show
 #               what compression on the socket costs (the C client's default is off)
-#   sluiceN     BENCH_CLIENTS (4) sluice_publisher processes at once, the events split
+#
+#   sluiceN's   BENCH_CLIENTS (4) sluice_publisher processes at once, the events split
 #               among them (the remainder to the first). They share the key space: each
 #               draws its keys from all BENCH_KEYS keys (its own generator seed, from
 #               --first-seq) and numbers its events from its own first seq, so together
@@ -34,15 +41,15 @@
 #     read just before the start signal and just after the last publisher exited.
 # Each is reported as CPU-seconds per million events; the gateway's also as user + sys.
 #
-# Latency: after the repetitions, BENCH_REPS runs (fresh broker and gateway each) of one
-# publisher paced at half the median 1-client rate of this run for
+# Latency: after the repetitions, per mode, BENCH_REPS runs (fresh broker and gateway
+# each) of one publisher paced at half the mode's median 1-client rate of this run for
 # BENCH_LATENCY_SECONDS, with --latency: per record, the time from its sluice_publish()
 # call to the client reading the ACK that covers it (how: the head of
-# bench/sluice_publisher.c). Each is followed by the bare producer paced at the same rate
-# (fresh broker), once plain (latency_bare) and once stamping the four headers
-# (latency_bare_h), timing every record from its produce call to its own delivery report,
-# and to the last report of its 1 ms batch (when a durable ACK of the batch could go out,
-# which is what the Sluice figure measures): what librdkafka and the broker take alone.
+# bench/sluice_publisher.c) (latency, latency_nh). Each is followed by the same-work bare
+# producer paced at the same rate (fresh broker: latency_bare_h stamping the four headers,
+# latency_bare without), timing every record from its produce call to its own delivery
+# report, and to the last report of its 1 ms batch (when a durable ACK of the batch could
+# go out, which is what the Sluice figure measures): what librdkafka and the broker take alone.
 # The 1-client throughput runs record the same at the maximum rate (a closed loop: there
 # the latency is mostly the queue in the window of unacked batches).
 #
@@ -52,16 +59,16 @@
 tp_fd=
 tp_pids=() # the running publishers (cleanup in bench.sh stops them)
 
-# tp_latency_bare CONFIG REP [ARGS...]: the bare producer paced at $lat_rate on a fresh broker.
+# tp_latency_bare CONFIG REP RATE [ARGS...]: the bare producer paced at RATE on a fresh broker.
 tp_latency_bare() {
-    local config=$1 rep=$2 result
-    shift 2
+    local config=$1 rep=$2 rate=$3 result
+    shift 3
     tp_broker bench-latency
     run "$tmp/$config-$rep.out" "$out/rdkafka_baseline" --brokers "127.0.0.1:$port" --topic bench-latency \
-        --keys "$keys" --rate "$lat_rate" --seconds "$latency_seconds" --timeout-s $((latency_seconds + timeout_s)) \
+        --keys "$keys" --rate "$rate" --seconds "$latency_seconds" --timeout-s $((latency_seconds + timeout_s)) \
         "$@" 2>"$tmp/$config-$rep.log" || fail "latency (rep $rep): the paced bare producer ($config) failed"
     result=$(grep '^events=' "$tmp/$config-$rep.out" | tail -n 1)
-    echo "config=$config rep=$rep target_rate=$lat_rate rate=$(field rate "$result")" \
+    echo "config=$config rep=$rep target_rate=$rate rate=$(field rate "$result")" \
         "p50_ms=$(field latency_p50_ms "$result") p99_ms=$(field latency_p99_ms "$result")" \
         "max_ms=$(field latency_max_ms "$result") batch_p50_ms=$(field batch_p50_ms "$result")" \
         "batch_p99_ms=$(field batch_p99_ms "$result") batch_max_ms=$(field batch_max_ms "$result")" |
@@ -131,8 +138,8 @@ tp_publishers() {
                   (d[1] + d[2] - c[1] - c[2]) * m }' <<<"$tp_outs")
 }
 
-# tp_sluice LABEL N REP [PUBLISHER OPTION...]: a fresh broker and gateway, N publishers;
-# appends the result.
+# tp_sluice LABEL N REP [PUBLISHER OPTION...]: a fresh broker and gateway (with the file
+# $gateway_config when set), N publishers; appends the result.
 tp_sluice() {
     local label=$1 n=$2 rep=$3 published expected lat=()
     shift 3
@@ -156,49 +163,71 @@ tp_sluice() {
     echo "config=$label rep=$rep clients=$n $tp_result$extra" | tee -a "$tmp/throughput.txt" >&2
 }
 
+# tp_latency MODE RATE REP: one Sluice client paced at RATE (gateway with $gateway_config
+# when set), then the same-work bare producer at the same rate.
+tp_latency() {
+    local mode=$1 rate=$2 rep=$3 config=latency bare=latency_bare_h result
+    local bare_args=(--stamp-headers)
+    if [ "$mode" = nh ]; then
+        config=latency_nh bare=latency_bare
+        bare_args=()
+    fi
+    tp_broker bench-latency
+    start_gateway "$config-$rep" "127.0.0.1:$port"
+    run "$tmp/$config-$rep.out" "$out/sluice_publisher" --socket "$socket" --topic bench-latency --keys "$keys" \
+        --rate "$rate" --seconds "$latency_seconds" --latency --timeout-s $((latency_seconds + timeout_s)) \
+        2>"$tmp/$config-$rep.log" || fail "$config (rep $rep): the publisher failed"
+    result=$(grep '^events=' "$tmp/$config-$rep.out" | tail -n 1)
+    stop "$gateway_pid"
+    gateway_pid=
+    echo "config=$config rep=$rep target_rate=$rate rate=$(field rate "$result")" \
+        "p50_ms=$(field latency_p50_ms "$result") p99_ms=$(field latency_p99_ms "$result")" \
+        "max_ms=$(field latency_max_ms "$result") max_lag_ms=$(field max_lag_ms "$result")" \
+        "acks=$(field latency_acks "$result") acks_out_of_order=$(field latency_acks_out_of_order "$result")" \
+        "note=$(kv latency_note "$result" | tr ' ' '_')" | tee -a "$tmp/throughput.txt" >&2
+    tp_latency_bare "$bare" "$rep" "$rate" "${bare_args[@]}"
+}
+
 throughput_scenario() {
-    local rep rate lat_rate result load0
+    local rep rate lat_rate lat_rate_nh load0 no_headers=$tmp/stamp-none.yaml
     : >"$tmp/throughput.txt"
+    printf 'kafka:\n  stamp-headers: []\n' >"$no_headers"
     load0=$(cut -d' ' -f1-3 /proc/loadavg)
-    echo "bench: throughput: $reps repetitions of: bare producer (without and with the stamped headers)," \
-        "Sluice with 1 client, Sluice with $clients clients, Sluice with 1 zstd client;" \
-        "$events events of 200 bytes over $keys keys each, topics of $partitions partitions," \
-        "a fresh broker for each run" >&2
+    echo "bench: throughput: $reps repetitions of: the bare producer with the stamped headers, Sluice with 1 and" \
+        "$clients clients; the bare producer without headers, Sluice with 1 and $clients clients stamping none;" \
+        "Sluice with 1 zstd client; $events events of 200 bytes over $keys keys each, topics of $partitions" \
+        "partitions, a fresh broker for each run" >&2
     for ((rep = 1; rep <= reps; rep++)); do
-        tp_broker bench-baseline
-        tp_publishers "baseline-$rep" 1 "$out/rdkafka_baseline" --brokers "127.0.0.1:$port" --topic bench-baseline \
-            --keys "$keys" --timeout-s "$timeout_s"
-        echo "config=baseline rep=$rep clients=1 $tp_result" | tee -a "$tmp/throughput.txt" >&2
+        gateway_config=
         tp_broker bench-baseline
         tp_publishers "baseline_h-$rep" 1 "$out/rdkafka_baseline" --brokers "127.0.0.1:$port" \
             --topic bench-baseline --keys "$keys" --timeout-s "$timeout_s" --stamp-headers
         echo "config=baseline_h rep=$rep clients=1 $tp_result" | tee -a "$tmp/throughput.txt" >&2
         tp_sluice sluice1 1 "$rep"
         tp_sluice sluiceN "$clients" "$rep"
+        tp_broker bench-baseline
+        tp_publishers "baseline-$rep" 1 "$out/rdkafka_baseline" --brokers "127.0.0.1:$port" --topic bench-baseline \
+            --keys "$keys" --timeout-s "$timeout_s"
+        echo "config=baseline rep=$rep clients=1 $tp_result" | tee -a "$tmp/throughput.txt" >&2
+        gateway_config=$no_headers
+        tp_sluice sluice1_nh 1 "$rep"
+        tp_sluice sluiceN_nh "$clients" "$rep"
+        gateway_config=
         tp_sluice sluice1z 1 "$rep" --zstd-level 1
     done
     rate=$(python3 "$stats_py" median "$tmp/throughput.txt" sluice1 rate)
     lat_rate=$(awk -v r="$rate" 'BEGIN { printf "%d", r / 2 }')
-    ((lat_rate > 0)) || fail "throughput: no 1-client rate to halve"
-    echo "bench: latency: $reps runs of one client paced at $lat_rate events/s (half the median 1-client rate)" \
-        "for ${latency_seconds}s, durable" >&2
+    rate=$(python3 "$stats_py" median "$tmp/throughput.txt" sluice1_nh rate)
+    lat_rate_nh=$(awk -v r="$rate" 'BEGIN { printf "%d", r / 2 }')
+    ((lat_rate > 0 && lat_rate_nh > 0)) || fail "throughput: no 1-client rate to halve"
+    echo "bench: latency: $reps runs of one client paced at half the median 1-client rate ($lat_rate events/s;" \
+        "$lat_rate_nh stamping no headers) for ${latency_seconds}s, durable, each with the same-work producer" >&2
     for ((rep = 1; rep <= reps; rep++)); do
-        tp_broker bench-latency
-        start_gateway "latency-$rep" "127.0.0.1:$port"
-        run "$tmp/latency-$rep.out" "$out/sluice_publisher" --socket "$socket" --topic bench-latency --keys "$keys" \
-            --rate "$lat_rate" --seconds "$latency_seconds" --latency --timeout-s $((latency_seconds + timeout_s)) \
-            2>"$tmp/latency-$rep.log" || fail "latency (rep $rep): the publisher failed"
-        result=$(grep '^events=' "$tmp/latency-$rep.out" | tail -n 1)
-        stop "$gateway_pid"
-        gateway_pid=
-        echo "config=latency rep=$rep target_rate=$lat_rate rate=$(field rate "$result")" \
-            "p50_ms=$(field latency_p50_ms "$result") p99_ms=$(field latency_p99_ms "$result")" \
-            "max_ms=$(field latency_max_ms "$result") max_lag_ms=$(field max_lag_ms "$result")" \
-            "acks=$(field latency_acks "$result") acks_out_of_order=$(field latency_acks_out_of_order "$result")" \
-            "note=$(kv latency_note "$result" | tr ' ' '_')" | tee -a "$tmp/throughput.txt" >&2
-        # The floor: the bare producer paced the same, without and with the stamped headers.
-        tp_latency_bare latency_bare "$rep"
-        tp_latency_bare latency_bare_h "$rep" --stamp-headers
+        gateway_config=
+        tp_latency h "$lat_rate" "$rep"
+        gateway_config=$no_headers
+        tp_latency nh "$lat_rate_nh" "$rep"
+        gateway_config=
     done
     # The in-memory broker holds every record: give its memory back before the next scenario.
     stop "$broker_pid"
