@@ -141,6 +141,10 @@ cc -o "$work/publish" "$root/clients/c/examples/publish.c" \$flags
 env -i LD_LIBRARY_PATH="$target/usr/lib" "$work/publish" "$work/s.sock" packaged 5
 run "\$sluice" stats --socket "$work/s.sock" --json >"$work/stats.json"
 python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["records"]["published"] >= 8, d["records"]; assert d["retry"]["pending"] == 0; assert d["versions"]["librdkafka"] == "2.8.0"' "$work/stats.json"
+# sluice tail reads back, with the bundled librdkafka and the gateway's config, what was published.
+run "\$sluice" tail packaged --config "$work/sluice.yaml" >"$work/tail.txt"
+[ "\$(wc -l <"$work/tail.txt")" -eq 8 ]
+awk -F'\t' '\$4 == "p1" && \$5 == "one" && /\tevent-id=/' "$work/tail.txt" | grep -q .
 kill -TERM \$serve
 wait \$serve
 SCRIPT
