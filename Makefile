@@ -29,7 +29,7 @@ run: build
 	@echo "Sluice is serving $(SOCKET), spool $(SPOOL) (Ctrl-C stops it and the dev broker). Send an event, then read the counters:"
 	@echo "  printf 'player-1\thello\n' | $(ROOT)/.build/debug/sluice send --socket $(SOCKET) --topic events"
 	@echo "  $(ROOT)/.build/debug/sluice stats --socket $(SOCKET)"
-	@echo "(README.md shows how to read the events back from the broker with kcat.)"
+	@echo "  $(ROOT)/.build/debug/sluice tail events --brokers 127.0.0.1:$(BROKER_PORT)"
 	@echo
 	@trap 'bash scripts/dev-broker.sh stop' EXIT; \
 	  .build/debug/sluice serve --socket $(SOCKET) --brokers 127.0.0.1:$(BROKER_PORT) --spool $(SPOOL)
