@@ -239,12 +239,15 @@ private func deliveryReportCallback(
     _ client: OpaquePointer?, _ message: UnsafePointer<rd_kafka_message_t>?, _ opaque: UnsafeMutableRawPointer?
 ) {
     guard let message, let opaque else { return }
-    let context = Unmanaged<CallbackContext>.fromOpaque(opaque).takeUnretainedValue()
-    let m = message.pointee
-    if m.err == RD_KAFKA_RESP_ERR_NO_ERROR {
-        context.onDelivery(m._private, .delivered(partition: m.partition, offset: m.offset))
-    } else {
-        context.onDelivery(m._private, .failed(KafkaError(.delivery, error: m.err), FailedMessage(message)))
+    // Borrowed, not retained: the context outlives the handle (one report per record, so
+    // a retain and release each would be noticeable).
+    Unmanaged<CallbackContext>.fromOpaque(opaque)._withUnsafeGuaranteedRef { context in
+        let m = message.pointee
+        if m.err == RD_KAFKA_RESP_ERR_NO_ERROR {
+            context.onDelivery(m._private, .delivered(partition: m.partition, offset: m.offset))
+        } else {
+            context.onDelivery(m._private, .failed(KafkaError(.delivery, error: m.err), FailedMessage(message)))
+        }
     }
 }
 
