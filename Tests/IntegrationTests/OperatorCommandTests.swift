@@ -61,6 +61,14 @@ struct OperatorCommandTests {
         #expect(ok.output.contains("2147483648 bytes"))
         #expect(!FileManager.default.fileExists(atPath: directory + "/never.sock"), "nothing was started")
         #expect(!FileManager.default.fileExists(atPath: directory + "/never.db"))
+        #expect(ok.output.contains("headers   event-id, event-type, sluice-uid, sluice-pid"), "\(ok.output)")
+
+        let bare = directory + "/bare.yaml"
+        try "kafka: { brokers: \"127.0.0.1:1\", stamp-headers: [] }\n".write(
+            toFile: bare, atomically: true, encoding: .utf8)
+        let none = try run(sluice, ["check-config", bare])
+        #expect(none.status == 0, "\(none.output)")
+        #expect(none.output.contains("headers   none stamped ([])"), "\(none.output)")
 
         let old = directory + "/old.yaml"
         try "kafka: { lingerMs: 5 }\n".write(toFile: old, atomically: true, encoding: .utf8)
