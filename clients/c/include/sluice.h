@@ -10,10 +10,12 @@
  *
  * Delivery model: sluice_publish() appends a record to an open batch; a full
  * batch is (optionally zstd-compressed and) written whole. The client keeps
- * every batch until the gateway ACKs it. If the connection breaks it
- * reconnects, redoes the handshake and resends every unacknowledged batch in
- * the original order (records keep their event ids, so consumers can drop
- * duplicates: delivery is at-least-once). sluice_flush() sends the open batch
+ * every batch until the gateway ACKs it. If the connection breaks it first
+ * handles the replies still readable on it (so a graceful restart of the
+ * gateway duplicates nothing), then reconnects, redoes the handshake and
+ * resends every batch still unacknowledged in the original order (records
+ * keep their event ids, so consumers can drop the duplicates a crash can
+ * leave: delivery is at-least-once). sluice_flush() sends the open batch
  * and waits until everything sent has been acknowledged.
  *
  * Order: batches are written, and resent after a reconnect, in publish order.

@@ -59,5 +59,6 @@ const t_vector *t_find_vector(const t_vector *v, size_t n, const char *name);
 void vector_tests(const char *vectors_path);
 void reader_tests(const char *vectors_path);
 void client_tests(void);
+void fake_tests(void);
 
 #endif

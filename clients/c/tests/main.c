@@ -1,4 +1,4 @@
-/* Test runner: vectors, reader robustness, client against a fake server. */
+/* Test runner: vectors, reader robustness, client against a fake server, the public fake gateway. */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,5 +14,6 @@ int main(int argc, char **argv) {
     vector_tests(vectors);
     reader_tests(vectors);
     client_tests();
+    fake_tests();
     return h_summary();
 }
