@@ -12,6 +12,13 @@ import java.util.List;
  * the connection back to the engine, which requeues what is still unacknowledged.
  */
 final class ReplyReader implements Runnable {
+    /** Tests only: called before every read, to hold the reader back at a chosen moment. */
+    interface Hook {
+        void beforeRead(Engine e, Connection c);
+    }
+
+    static volatile Hook testHook;
+
     private final Engine e;
     private final Connection c;
 
@@ -27,6 +34,8 @@ final class ReplyReader implements Runnable {
         List<Settlement> out = new ArrayList<>();
         while (true) {
             int n;
+            Hook hook = testHook;
+            if (hook != null) hook.beforeRead(e, c);
             try {
                 buf.clear();
                 n = c.channel.read(buf);
