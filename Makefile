@@ -9,7 +9,7 @@ SOCKET ?= $(ROOT)/run/sluice.sock
 SPOOL ?= $(ROOT)/run/spool.db
 PREFIX ?= /usr/local
 
-.PHONY: setup build release run test lint bench install clean fuzz python-test package package-test
+.PHONY: setup build release run test lint bench install clean fuzz python-test java-test package package-test
 VENV := $(ROOT)/.venv
 
 setup:
@@ -42,6 +42,7 @@ test: setup lint
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 	$(MAKE) python-test
+	$(MAKE) java-test
 	$(MAKE) package-test
 
 # The Python client in a venv (made once; reinstalled when its sources change), against the built gateway.
@@ -53,6 +54,10 @@ $(VENV)/.installed: clients/python/pyproject.toml $(wildcard clients/python/src/
 
 python-test: $(VENV)/.installed
 	$(VENV)/bin/python clients/python/tests/run.py
+
+# The Java client (clients/java): its jar, then its tests, the live ones against the built gateway.
+java-test:
+	SLUICE_LIVE_REQUIRED=1 $(MAKE) -C clients/java check
 
 # dist/sluice_VERSION_ARCH.deb: static Swift runtime, bundled librdkafka, libsluice, systemd unit.
 package: setup
