@@ -79,6 +79,16 @@ has_files() {
 }
 check "the package holds the binary, librdkafka, libsluice, the unit, the config, LICENSE and changelog" has_files
 
+java_client_jar() {
+    local jar=$target/usr/share/java/sluice-client.jar version
+    [ -f "$jar" ] || { echo "missing /usr/share/java/sluice-client.jar"; return 1; }
+    version=$(sed -n 's/^Version: //p' "$work/DEBIAN/control")
+    [ "$(readlink "$jar")" = "sluice-client-$version.jar" ] || { echo "sluice-client.jar does not link the $version jar"; return 1; }
+    unzip -l "$jar" | grep -q 'io/sluice/client/SluiceClient.class'
+    unzip -p "$jar" META-INF/MANIFEST.MF | grep -q "^Implementation-Version: $version"
+}
+check "the Java client is installed as /usr/share/java/sluice-client.jar" java_client_jar
+
 runpath_is_relative() {
     local runpath
     runpath=$(readelf -d "$target/usr/bin/sluice" | sed -n 's/.*Library r[un]*path: \[\(.*\)\]/\1/p')

@@ -25,6 +25,10 @@ strip --strip-unneeded "$stage/usr/bin/sluice"
 install -D -m 644 "$(readlink -f .deps/librdkafka/lib/librdkafka.so.1)" "$stage/usr/lib/sluice/librdkafka.so.1"
 strip --strip-unneeded "$stage/usr/lib/sluice/librdkafka.so.1"
 make --no-print-directory -C clients/c install PREFIX=/usr DESTDIR="$stage" >/dev/null
+# The Java client, as Debian's Java policy lays jars out: versioned file, unversioned link.
+make --no-print-directory -C clients/java >/dev/null
+install -D -m 644 "clients/java/build/sluice-client-$version.jar" "$stage/usr/share/java/sluice-client-$version.jar"
+ln -s "sluice-client-$version.jar" "$stage/usr/share/java/sluice-client.jar"
 install -D -m 644 packaging/sluice.service "$stage/lib/systemd/system/sluice.service"
 install -D -m 640 packaging/sluice.yaml "$stage/etc/sluice/sluice.yaml"
 doc="$stage/usr/share/doc/sluice"
@@ -63,6 +67,7 @@ Architecture: $arch
 Maintainer: Sluice developers <sluice@localhost>
 Installed-Size: $(du -sk --exclude=DEBIAN "$stage" | cut -f1)
 Depends: $depends
+Suggests: java17-runtime-headless, libzstd-jni-java
 Section: net
 Priority: optional
 Homepage: file:///usr/share/doc/sluice/README.md
@@ -70,7 +75,8 @@ Description: local event gateway to Apache Kafka
  Processes publish events to a Unix socket in a small binary protocol; Sluice
  keys them, publishes them with librdkafka (bundled, 2.8.0) and keeps every
  acknowledged event in an SQLite spool while Kafka is unreachable. Includes the
- C client library (libsluice) with its header and pkg-config file.
+ C client library (libsluice) with its header and pkg-config file, and the Java
+ client (/usr/share/java/sluice-client.jar; zstd-jni only for compression).
 CONTROL
 
 dpkg-deb --root-owner-group -Zgzip --build "$stage" "$deb" >/dev/null
