@@ -32,13 +32,16 @@
 #               the topic read back from the new broker: every event sent after the
 #               kill there (or still pending), no duplicates counted as events, no
 #               per-key reordering.
+#   java        the Java client (clients/java) against the C client, BENCH_REPS times each, one
+#               publisher on a fresh broker and gateway: events/s, CPU per event of publisher,
+#               gateway and broker, and Java/C rate with issue #18's target (scripts/bench_java.sh).
 #
 # Every scenario reports its rates as ratios to the bare producer measured at the
 # start of the same run (the "baseline": the median of the throughput scenario's
 # baseline runs, or one run when that scenario is not chosen), and raw values.
 # Targets (issues #7 and #9) are printed next to them. Helpers: scripts/bench_lib.sh.
 #
-#   BENCH_SCENARIOS             "throughput outage recovery" (default: all three)
+#   BENCH_SCENARIOS             "throughput outage recovery java" (default: all four)
 #   BENCH_EVENTS                events per throughput/baseline run (default 1000000), split
 #                               among the clients in the multi-client runs
 #   BENCH_REPS                  repetitions of each throughput configuration (default 3)
@@ -68,8 +71,10 @@ cd "$root"
 source "$root/scripts/bench_lib.sh"
 # shellcheck source=scripts/bench_throughput.sh
 source "$root/scripts/bench_throughput.sh"
+# shellcheck source=scripts/bench_java.sh
+source "$root/scripts/bench_java.sh"
 
-scenarios=${BENCH_SCENARIOS:-throughput outage recovery}
+scenarios=${BENCH_SCENARIOS:-throughput outage recovery java}
 events=${BENCH_EVENTS:-1000000}
 keys=${BENCH_KEYS:-10000}
 timeout_s=${BENCH_TIMEOUT:-300}
@@ -87,16 +92,17 @@ for v in "$events" "$keys" "$timeout_s" "$reps" "$clients" "$latency_seconds" "$
     "$drain_timeout" "$recovery_rate" "$recovery_seconds" "$recovery_drain_timeout" ${stats_interval:+"$stats_interval"}; do
     [[ $v =~ ^[1-9][0-9]*$ ]] || { echo "bench: the BENCH_* counts and times must be positive integers (got '$v')" >&2; exit 2; }
 done
-want_throughput=0 want_outage=0 want_recovery=0
+want_throughput=0 want_outage=0 want_recovery=0 want_java=0
 for s in $scenarios; do
     case $s in
     throughput) want_throughput=1 ;;
     outage) want_outage=1 ;;
     recovery) want_recovery=1 ;;
-    *) echo "bench: unknown scenario '$s' in BENCH_SCENARIOS (throughput, outage, recovery)" >&2; exit 2 ;;
+    java) want_java=1 ;;
+    *) echo "bench: unknown scenario '$s' in BENCH_SCENARIOS (throughput, outage, recovery, java)" >&2; exit 2 ;;
     esac
 done
-((want_throughput + want_outage + want_recovery > 0)) || { echo "bench: BENCH_SCENARIOS names no scenario" >&2; exit 2; }
+((want_throughput + want_outage + want_recovery + want_java > 0)) || { echo "bench: BENCH_SCENARIOS names no scenario" >&2; exit 2; }
 ((clients <= events)) || { echo "bench: BENCH_CLIENTS must not exceed BENCH_EVENTS" >&2; exit 2; }
 ((recovery_seconds > 20)) || { echo "bench: BENCH_RECOVERY_SECONDS must be more than 20 (kill at 10 s, return at 20 s)" >&2; exit 2; }
 
@@ -379,3 +385,6 @@ if ((want_recovery)); then
     stop "$broker_pid"
     broker_pid=
 fi
+
+# ---- scenario "java" (scripts/bench_java.sh) ----------------------------------------
+if ((want_java)); then java_scenario; fi

@@ -1,0 +1,58 @@
+# shellcheck shell=bash
+# Scenario "java" of scripts/bench.sh (sourced by it; uses its variables and scripts/bench_lib.sh):
+# the Java client (clients/java, bench/BenchPublisher.java: the same workload, byte for byte, as
+# bench/sluice_publisher.c, durable acks, the library's default options) against the C client in
+# the same run. BENCH_REPS repetitions of: one C publisher, then one Java publisher, each on a fresh
+# broker and gateway (tp_sluice's procedure, scripts/bench_throughput.sh). Reported: events/s and
+# CPU-seconds per million events of the publisher (its own process: getrusage for C, /proc/self/stat
+# for the whole JVM, JIT and GC included), the gateway and the broker, medians and min-max, and the
+# ratio of the medians Java/C with issue #18's target (>= 0.8).
+
+# java_run LABEL REP CMD...: a fresh broker and gateway, one publisher CMD; appends the result.
+java_run() {
+    local label=$1 rep=$2 published
+    shift 2
+    tp_broker bench-java
+    start_gateway "$label-$rep" "127.0.0.1:$port"
+    tp_publishers "$label-$rep" 1 "$@" --socket "$socket" --topic bench-java --keys "$keys" --timeout-s "$timeout_s"
+    stats_now "$tmp/$label-$rep-stats.json"
+    published=$(python3 "$stats_py" field "$tmp/$label-$rep-stats.json" records.published)
+    [ "$published" = "$((events + 1))" ] ||
+        fail "$label (rep $rep): gateway records.published is $published, expected $((events + 1)) ($events + 1 warm-up)"
+    stop "$gateway_pid"
+    gateway_pid=
+    echo "config=$label rep=$rep clients=1 $tp_result" | tee -a "$tmp/java.txt" >&2
+}
+
+# java_cell CONFIG KEY: "median (min-max)" of KEY over the runs of CONFIG in $tmp/java.txt.
+java_cell() {
+    awk -v c="config=$1" -v k="$2" '$1 == c { for (i = 2; i <= NF; i++) { split($i, kv, "="); if (kv[1] == k) v[n++] = kv[2] } }
+        END { if (n == 0) { print "n/a"; exit } asort(v); m = (n % 2) ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
+              printf "%.6g (%.6g-%.6g)", m, v[1], v[n] }' "$tmp/java.txt"
+}
+java_median() { java_cell "$1" "$2" | cut -d' ' -f1; }
+
+java_scenario() {
+    command -v java >/dev/null || fail "java: no JDK; run 'make setup' (openjdk-17-jdk-headless)"
+    make -s -C clients/java bench-publisher >/dev/null
+    local jar=$root/clients/java/build/sluice-bench.jar rep
+    echo "bench: java: $reps x (C client, Java client), $events durable events each, fresh broker and gateway" >&2
+    for ((rep = 1; rep <= reps; rep++)); do
+        java_run c_client "$rep" "$out/sluice_publisher"
+        java_run java_client "$rep" java -XX:+UseParallelGC -jar "$jar"
+    done
+    local c_rate j_rate
+    c_rate=$(java_median c_client rate)
+    j_rate=$(java_median java_client rate)
+    echo
+    echo "== java ($events durable events, 1 publisher, median of $reps, min-max; CPU-s per million events)"
+    printf '%-14s %22s %22s %22s %22s\n' "" "events/s" "publisher CPU" "gateway CPU" "broker CPU"
+    local cfg
+    for cfg in c_client java_client; do
+        printf '%-14s %22s %22s %22s %22s\n' "$cfg" \
+            "$(java_cell "$cfg" rate)" "$(java_cell "$cfg" client_cpu)" "$(java_cell "$cfg" gateway_cpu)" \
+            "$(java_cell "$cfg" broker_cpu)"
+    done
+    printf '%-40s %8s  %s\n' "Java client rate / C client rate" "$(ratio "$j_rate" "$c_rate")" \
+        ">= 0.8: $(verdict "$(ratio "$j_rate" "$c_rate")" '>=' 0.8)"
+}
