@@ -26,9 +26,12 @@ java_run() {
 
 # java_cell CONFIG KEY: "median (min-max)" of KEY over the runs of CONFIG in $tmp/java.txt.
 java_cell() {
-    awk -v c="config=$1" -v k="$2" '$1 == c { for (i = 2; i <= NF; i++) { split($i, kv, "="); if (kv[1] == k) v[n++] = kv[2] } }
-        END { if (n == 0) { print "n/a"; exit } asort(v); m = (n % 2) ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
-              printf "%.6g (%.6g-%.6g)", m, v[1], v[n] }' "$tmp/java.txt"
+    local values
+    values=$(awk -v c="config=$1" -v k="$2" '$1 == c { for (i = 2; i <= NF; i++) { split($i, kv, "=")
+        if (kv[1] == k) print kv[2] } }' "$tmp/java.txt" | sort -g)
+    [ -n "$values" ] || { echo n/a; return; }
+    awk '{ v[NR] = $1 } END { m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+        printf "%.6g (%.6g-%.6g)\n", m, v[1], v[NR] }' <<<"$values"
 }
 java_median() { java_cell "$1" "$2" | cut -d' ' -f1; }
 

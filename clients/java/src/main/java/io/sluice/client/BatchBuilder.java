@@ -8,7 +8,12 @@ final class BatchBuilder {
 
     /** Starts an empty batch at the given ack level. */
     BatchBuilder(int ackLevel, int initialCapacity) {
-        buf = new byte[Math.max(initialCapacity, Wire.HDR + Wire.PREAMBLE + 64)];
+        this(ackLevel, new byte[Math.max(initialCapacity, Wire.HDR + Wire.PREAMBLE + 64)]);
+    }
+
+    /** Starts an empty batch in a buffer that is free for reuse (its bytes are overwritten). */
+    BatchBuilder(int ackLevel, byte[] buffer) {
+        buf = buffer;
         len = Wire.HDR + Wire.PREAMBLE;
         buf[Wire.HDR] = (byte) ackLevel;
         buf[Wire.HDR + 1] = 0;

@@ -50,6 +50,8 @@ final class Engine {
 
     long heldBytes;
     long heldRecords;
+    /** The buffer of an acknowledged batch, reused for the next open batch (saves allocating and zeroing it). */
+    byte[] spare;
     Connection conn;
     long nextConnectAtNanos;
     int connectFailures;
@@ -104,7 +106,10 @@ final class Engine {
             }
         }
         if (open == null) {
-            open = new BatchBuilder(opts.ackLevel.wire(), (int) Math.min(softBatchBytes + 4096, 64 * 1024));
+            byte[] buf = spare;
+            spare = null;
+            open = buf != null ? new BatchBuilder(opts.ackLevel.wire(), buf)
+                    : new BatchBuilder(opts.ackLevel.wire(), (int) Math.min(softBatchBytes + 4096, 64 * 1024));
             openSinceNanos = System.nanoTime();
             heldBytes += Wire.HDR + Wire.PREAMBLE;
             writerWake.signal(); // starts the linger clock
@@ -130,6 +135,7 @@ final class Engine {
         if (compressor != null) {
             byte[] z = compressor.compressFrame(frame, len);
             if (z != null) {
+                spare = frame; // the plain frame was only needed for compressing it
                 heldBytes += z.length - len;
                 frame = z;
                 len = z.length;
@@ -141,6 +147,7 @@ final class Engine {
 
     /** Removes a resolved batch from the held bytes and wakes whoever waits for room. */
     void release(Batch b) {
+        if (b.state == Batch.INFLIGHT && (spare == null || spare.length < b.frame.length)) spare = b.frame;
         heldBytes -= b.frameLength;
         heldRecords -= b.records.length;
         changed.signalAll();

@@ -116,6 +116,11 @@ final class ReplyReader implements Runnable {
                     + b.records.length);
         }
         e.inflight.remove(f.requestId);
+        if (f.failIndex.length == 0) {
+            out.add(Settlement.allOk(b.records));
+            e.release(b);
+            return null;
+        }
         int k = 0;
         for (int i = 0; i < b.records.length; i++) {
             if (k < f.failIndex.length && f.failIndex[k] == i) {

@@ -7,12 +7,28 @@ final class Settlement {
     /** Whether the failure listener hears of it (a failure the gateway reported). */
     final boolean report;
     final PublishFailure failure;
+    /** A whole batch that succeeded: every record's future completes (one settlement, not one per record). */
+    final RecordFuture[] batch;
 
     private Settlement(RecordFuture future, SluiceException error, boolean report, PublishFailure failure) {
         this.future = future;
         this.error = error;
         this.report = report;
         this.failure = failure;
+        this.batch = null;
+    }
+
+    private Settlement(RecordFuture[] batch) {
+        this.future = null;
+        this.error = null;
+        this.report = false;
+        this.failure = null;
+        this.batch = batch;
+    }
+
+    /** Every record of a batch succeeded. */
+    static Settlement allOk(RecordFuture[] records) {
+        return new Settlement(records);
     }
 
     static Settlement ok(RecordFuture f) {
@@ -36,6 +52,10 @@ final class Settlement {
     }
 
     void deliver(FailureListener listener) {
+        if (batch != null) {
+            for (RecordFuture f : batch) f.complete(f.eventId());
+            return;
+        }
         if (future != null) {
             if (error == null) future.complete(future.eventId());
             else future.completeExceptionally(error);

@@ -169,7 +169,7 @@ final class Writer implements Runnable {
             Batch b = w.batch;
             if (b.state == Batch.WRITING && b.conn == w.conn && e.inflight.remove(b.requestId) == b) {
                 e.written.put(b.requestId, b);
-                for (RecordFuture f : b.records) out.add(Settlement.ok(f));
+                out.add(Settlement.allOk(b.records));
                 e.release(b);
             }
         } finally {
