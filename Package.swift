@@ -30,25 +30,31 @@ let package = Package(
     targets: [
         .systemLibrary(name: "CRdKafka", pkgConfig: "rdkafka"),
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd"),
+        // Clocks, errno text and directories: the one module every other module may import.
+        .target(name: "SluiceSystem"),
         .target(name: "SluiceProtocol", dependencies: ["CZstd"]),
         // epoll and accept4 for the network layer: <sys/epoll.h> is not in Swift's Glibc module.
         .target(name: "CEpoll", cSettings: [.unsafeFlags(["-Wall", "-Wextra", "-Werror"])]),
-        .target(name: "SluiceNetwork", dependencies: ["CEpoll", .product(name: "Logging", package: "swift-log")]),
+        .target(
+            name: "SluiceNetwork",
+            dependencies: ["CEpoll", "SluiceSystem", .product(name: "Logging", package: "swift-log")]
+        ),
         .target(
             name: "SluiceKafka",
-            dependencies: ["CRdKafka", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["CRdKafka", "SluiceSystem", .product(name: "Logging", package: "swift-log")],
             linkerSettings: rdkafkaRpath
         ),
         .target(
             name: "SluiceSpool",
             dependencies: [
-                .product(name: "GRDB", package: "GRDB.swift"), .product(name: "GRDBSQLite", package: "GRDB.swift"),
+                "SluiceSystem", .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
             ]
         ),
         .target(
             name: "SluiceGateway",
             dependencies: [
-                "SluiceProtocol", "SluiceNetwork", "SluiceKafka", "SluiceSpool",
+                "SluiceProtocol", "SluiceNetwork", "SluiceKafka", "SluiceSpool", "SluiceSystem",
                 .product(name: "Logging", package: "swift-log"), .product(name: "Yams", package: "Yams"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -57,7 +63,7 @@ let package = Package(
         .executableTarget(
             name: "sluice",
             dependencies: [
-                "SluiceGateway", "SluiceProtocol", "SluiceSpool",
+                "SluiceGateway", "SluiceProtocol", "SluiceSpool", "SluiceSystem",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -85,6 +91,7 @@ let package = Package(
         ),
         .testTarget(name: "SluiceProtocolTests", dependencies: ["SluiceProtocol"]),
         .testTarget(name: "SluiceNetworkTests", dependencies: ["SluiceNetwork"]),
+        .testTarget(name: "SluiceSystemTests", dependencies: ["SluiceSystem"]),
         .testTarget(
             name: "SluiceSpoolTests", dependencies: ["SluiceSpool", "SluiceTestSupport"], linkerSettings: rdkafkaRpath),
         .testTarget(
