@@ -51,7 +51,7 @@ final class ClientSession: @unchecked Sendable, ConnectionHandler {
         identity = peer.identity
     }
 
-    private var loop: DispatchQueue { connection.loop.queue }
+    private var loop: EventLoop { connection.loop }
 
     private var logger: Logger {
         var logger = context.logger

@@ -234,10 +234,12 @@ public final class Gateway: Sendable {
     /// watchdog's liveness check: a stuck loop stops the pings).
     public func loopsRespond(within milliseconds: Int) -> Bool {
         let group = DispatchGroup()
-        for queue in loops.loops.map(\.queue) + [publishLane] {
+        for loop in loops.loops {
             group.enter()
-            queue.async { group.leave() }
+            loop.async { group.leave() }
         }
+        group.enter()
+        publishLane.async { group.leave() }
         return group.wait(timeout: .now() + .milliseconds(milliseconds)) == .success
     }
 
@@ -287,7 +289,7 @@ public final class Gateway: Sendable {
         connections.withLock { $0[id] = session }
         context.stats.connectionsTotal.add(1, ordering: .relaxed)
         context.stats.connectionsCurrent.add(1, ordering: .relaxed)
-        loop.queue.async { session.start() }
+        loop.async { session.start() }
     }
 
     /// Answers a connection the gateway will not serve with one `ERROR`, then closes it.

@@ -11,7 +11,7 @@ import Dispatch
 /// The connection owns its descriptor: it leaves the epoll set, then is closed, exactly once.
 /// It costs a few hundred bytes until it has something to send.
 ///
-/// `@unchecked Sendable`: every mutable property is touched only on `loop.queue`.
+/// `@unchecked Sendable`: every mutable property is touched only on the loop's thread.
 public final class Connection: @unchecked Sendable, Pollable {
     public let loop: EventLoop
     public let descriptor: Int32
@@ -36,13 +36,13 @@ public final class Connection: @unchecked Sendable, Pollable {
     /// so a client that never reads its replies cannot grow the gateway's memory.
     public static let outputHighWater = 1 << 20
 
-    /// Takes ownership of the non-blocking `descriptor`; `start` must follow on `loop.queue`.
+    /// Takes ownership of the non-blocking `descriptor`; `start` must follow on the loop's thread.
     public init(descriptor: Int32, loop: EventLoop) {
         self.descriptor = descriptor
         self.loop = loop
     }
 
-    /// Registers with the loop; call on `loop.queue`.
+    /// Registers with the loop; call on the loop's thread.
     public func start() {
         let events = isReading ? CEPOLL_IN : 0
         guard let token = loop.register(descriptor, events: events, for: self) else {
@@ -173,7 +173,7 @@ public final class Connection: @unchecked Sendable, Pollable {
         if readingPaused && reading {
             readingPaused = false
             // Requests already buffered are not signalled again by epoll.
-            loop.queue.async { [self] in
+            loop.async { [self] in
                 if !isClosed { handler?.connectionResumed(self) }
             }
         } else if !reading {

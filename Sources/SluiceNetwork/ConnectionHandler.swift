@@ -1,4 +1,4 @@
-/// What a `Connection` tells the code that speaks the protocol; every call is on the loop's queue.
+/// What a `Connection` tells the code that speaks the protocol; every call is on the loop's thread.
 public protocol ConnectionHandler: AnyObject {
     /// Bytes read from the socket; they are valid only during the call.
     func connection(_ connection: Connection, received bytes: UnsafeRawBufferPointer)

@@ -1,5 +1,4 @@
 import CEpoll
-import Dispatch
 import Foundation
 import Synchronization
 
@@ -7,94 +6,152 @@ import Synchronization
     import Glibc
 #endif
 
-/// One epoll set and the serial queue that runs all work for the descriptors in it.
+/// One epoll set and the thread that serves it: the thread waits for readiness, runs the
+/// ready descriptors' callbacks, the tasks handed to it (`async`) and the deadline tick.
 ///
-/// A reactor thread blocks in `epoll_wait` and hands ready events to `queue`; it never runs
-/// connection code itself. Registrations are one-shot and keyed by a token that is never
-/// reused, so a late event for a closed descriptor (even one whose number was reused) finds
-/// no registration and is dropped. Descriptors leave the epoll set before they are closed.
+/// Every callback of this loop's connections runs on that one thread (`sluice-loop-N`), so
+/// their state needs no lock. Registrations are one-shot and keyed by a token that is
+/// never reused, so a late event for a closed descriptor (even one whose number was reused)
+/// finds no registration and is dropped. Descriptors leave the epoll set before they are
+/// closed.
 ///
-/// `@unchecked Sendable`: the mutable state is touched only on `queue`, except `running`
-/// (atomic) and the descriptors, which are fixed at init.
+/// `@unchecked Sendable`: the mutable state is touched only on the loop's thread, except
+/// `queue` (behind its lock) and `running` (atomic).
 public final class EventLoop: @unchecked Sendable {
-    /// The queue that runs every callback of this loop's connections.
-    public let queue: DispatchQueue
+    /// The thread's name, as `/proc/PID/task/*/comm` shows it.
+    public let name: String
     private let epoll: Int32
     private let wake: Int32
     private let running = Atomic<Bool>(true)
+    /// Work handed to the loop from any thread, run in order on the loop's thread; once the
+    /// thread has ended (`closed`), work runs on the caller instead.
+    private let queue = Mutex<(tasks: [@Sendable () -> Void], closed: Bool)>(([], false))
     private var registrations: [UInt64: any Pollable] = [:]
     private var nextToken: UInt64 = 1
     private var timed: [UInt64: Connection] = [:]
-    private var ticker: DispatchSourceTimer?
-    /// Work for the next tick: deferred without a new Dispatch timer, which libdispatch cannot
-    /// create (and crashes) while the process is out of descriptors.
+    /// Work for the next tick.
     private var onNextTick: [() -> Void] = []
+    private var nextTickAt: Int64 = 0
+    private var thread: pthread_t?
+    private let started = DispatchSemaphore(value: 0)
     private let stopped = DispatchSemaphore(value: 0)
     /// The buffer every connection of this loop reads into; its bytes are consumed at once.
     let readBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 65_536, alignment: 16)
 
     /// How often deadlines (handshake, idle) are checked, in milliseconds.
     public static let tickMilliseconds = 100
-
-    private static let identity = DispatchSpecificKey<ObjectIdentifier>()
+    /// The token of the wake-up eventfd; descriptors' tokens start at 1.
+    private static let wakeToken: UInt64 = 0
 
     init(index: Int) throws(NetworkError) {
-        queue = DispatchQueue(label: "sluice.loop.\(index)")
+        name = "sluice-loop-\(index)"
         epoll = cepoll_create()
         wake = cepoll_eventfd()
         guard epoll >= 0, wake >= 0 else {
             throw NetworkError("cannot create an epoll set: \(String(cString: strerror(errno)))")
         }
-        _ = cepoll_ctl(epoll, CEPOLL_ADD, wake, CEPOLL_IN, 0)
-        queue.setSpecific(key: Self.identity, value: ObjectIdentifier(self))
-        let thread = Thread { [self] in runReactor() }
-        thread.name = "sluice-reactor-\(index)"
-        thread.stackSize = 256 * 1024
+        _ = cepoll_ctl(epoll, CEPOLL_ADD, wake, CEPOLL_IN, Self.wakeToken)
+        let thread = Thread { [self] in run() }
+        thread.stackSize = 512 * 1024
         thread.start()
-        let ticker = DispatchSource.makeTimerSource(queue: queue)
-        ticker.schedule(
-            deadline: .now() + .milliseconds(Self.tickMilliseconds), repeating: .milliseconds(Self.tickMilliseconds))
-        ticker.setEventHandler { [unowned self] in checkDeadlines() }
-        ticker.activate()
-        self.ticker = ticker
+        started.wait()
     }
 
-    /// Waits for readiness and hands each batch of events to `queue`.
-    private func runReactor() {
+    /// Whether the caller runs on this loop's thread.
+    public var inLoop: Bool {
+        guard let thread else { return false }
+        return pthread_equal(thread, pthread_self()) != 0
+    }
+
+    /// Runs `work` on the loop's thread, after the work handed to it before.
+    public func async(_ work: @escaping @Sendable () -> Void) {
+        let (first, closed) = queue.withLock { queue in
+            if !queue.closed { queue.tasks.append(work) }
+            return (queue.tasks.count == 1, queue.closed)
+        }
+        // After shutdown nothing is left to race with: late replies of closed connections run here.
+        if closed { return work() }
+        // The loop looks at its tasks before it waits; a first task while it may be waiting wakes it.
+        if first && !inLoop { signalWake() }
+    }
+
+    /// Runs `body` on the loop's thread and waits for it; runs it at once when already there,
+    /// so a caller that happens to be on this loop (a last release in a callback) cannot deadlock.
+    public func sync<T>(_ body: () throws -> T) rethrows -> T {
+        if inLoop { return try body() }
+        return try withoutActuallyEscaping(body) { body in
+            // The task lets go of `body` before it signals, so it does not outlive this call.
+            let call = SyncCall(body)
+            async {
+                call.result = Result { try call.body!() }
+                call.body = nil
+                call.done.signal()
+            }
+            call.done.wait()
+            return try call.result!.get()
+        }
+    }
+
+    /// The loop's thread: wait, serve ready descriptors, the tick, then the queued tasks.
+    private func run() {
+        Thread.current.name = name
+        thread = pthread_self()
+        nextTickAt = monotonicMilliseconds() + Int64(Self.tickMilliseconds)
+        started.signal()
         var tokens = [UInt64](repeating: 0, count: 64)
         var events = [UInt32](repeating: 0, count: 64)
         while running.load(ordering: .acquiring) {
-            let count = cepoll_wait(epoll, &tokens, &events, 64, -1)
-            if count < 0 {
-                if errno == EINTR { continue }
-                break
-            }
-            var ready: [(UInt64, UInt32)] = []
-            ready.reserveCapacity(Int(count))
-            for index in 0..<Int(count) where tokens[index] != 0 {
-                ready.append((tokens[index], events[index]))
-            }
-            if !ready.isEmpty {
-                queue.async { [self, ready] in
-                    for (token, bits) in ready { registrations[token]?.ready(events: bits) }
+            let pending = queue.withLock { !$0.tasks.isEmpty }
+            let untilTick = max(0, nextTickAt - monotonicMilliseconds())
+            let count = cepoll_wait(epoll, &tokens, &events, 64, pending ? 0 : Int32(clamping: untilTick))
+            if count < 0 && errno != EINTR { break }
+            for index in 0..<max(Int(count), 0) {
+                if tokens[index] == Self.wakeToken {
+                    drainWake()
+                } else {
+                    registrations[tokens[index]]?.ready(events: events[index])
                 }
             }
+            if monotonicMilliseconds() >= nextTickAt {
+                nextTickAt = monotonicMilliseconds() + Int64(Self.tickMilliseconds)
+                checkDeadlines()
+            }
+            // Only what was queued so far: work queued by this work waits for the next turn,
+            // so a busy stream of tasks cannot starve the sockets.
+            for work in takeTasks(closing: false) { work() }
         }
+        // Tasks queued until the end still run: callers may wait on them (`sync`).
+        for work in takeTasks(closing: true) { work() }
         stopped.signal()
     }
 
-    /// Runs `body` on the queue and waits for it; runs it at once when already there, so a
-    /// caller that happens to be on this loop (a last release in a callback) cannot deadlock.
-    public func sync<T>(_ body: () throws -> T) rethrows -> T {
-        if DispatchQueue.getSpecific(key: Self.identity) == ObjectIdentifier(self) { return try body() }
-        return try queue.sync(execute: body)
+    private func takeTasks(closing: Bool) -> [@Sendable () -> Void] {
+        queue.withLock { queue in
+            defer {
+                queue.tasks = []
+                if closing { queue.closed = true }
+            }
+            return queue.tasks
+        }
     }
 
-    // MARK: on the queue
+    private func signalWake() {
+        var one: UInt64 = 1
+        _ = write(wake, &one, 8)
+    }
+
+    /// Empties the eventfd and arms its one-shot registration again.
+    private func drainWake() {
+        var count: UInt64 = 0
+        _ = read(wake, &count, 8)
+        _ = cepoll_ctl(epoll, CEPOLL_MOD, wake, CEPOLL_IN, Self.wakeToken)
+    }
+
+    // MARK: on the loop's thread
 
     /// Adds `descriptor` to the epoll set, armed for `events`; returns its token.
     func register(_ descriptor: Int32, events: UInt32, for pollable: any Pollable) -> UInt64? {
-        dispatchPrecondition(condition: .onQueue(queue))
+        assert(inLoop)
         let token = nextToken
         nextToken += 1
         guard cepoll_ctl(epoll, CEPOLL_ADD, descriptor, events, token) == 0 else { return nil }
@@ -109,7 +166,7 @@ public final class EventLoop: @unchecked Sendable {
 
     /// Removes `descriptor` from the epoll set; call before closing it.
     func deregister(_ descriptor: Int32, token: UInt64) {
-        dispatchPrecondition(condition: .onQueue(queue))
+        assert(inLoop)
         _ = cepoll_ctl(epoll, CEPOLL_DEL, descriptor, 0, token)
         registrations[token] = nil
         timed[token] = nil
@@ -120,12 +177,9 @@ public final class EventLoop: @unchecked Sendable {
         timed[token] = connection
     }
 
-    /// The connections this loop serves.
-    var connections: [Connection] { Array(timed.values) }
-
-    /// Runs `work` on the queue at the next tick, within `tickMilliseconds`.
+    /// Runs `work` on the loop's thread at the next tick, within `tickMilliseconds`.
     func atNextTick(_ work: @escaping () -> Void) {
-        dispatchPrecondition(condition: .onQueue(queue))
+        assert(inLoop)
         onNextTick.append(work)
     }
 
@@ -141,21 +195,28 @@ public final class EventLoop: @unchecked Sendable {
         }
     }
 
-    /// Stops the reactor thread; the loop must have no registrations left.
+    /// Stops the loop's thread after the tasks queued so far; the loop must have no
+    /// registrations left.
     func shutdown() {
-        sync {
-            ticker?.cancel()
-            ticker = nil
-        }
-        running.store(false, ordering: .releasing)
-        var one: UInt64 = 1
-        _ = write(wake, &one, 8)
+        precondition(!inLoop, "a loop cannot stop itself")
+        guard running.exchange(false, ordering: .acquiringAndReleasing) else { return }
+        signalWake()
         stopped.wait()
         close(epoll)
         close(wake)
     }
 
     deinit { readBuffer.deallocate() }
+}
+
+/// One `EventLoop.sync` call: the body to run on the loop, and its result.
+private final class SyncCall<T>: @unchecked Sendable {
+    // `@unchecked Sendable`: written by the loop's thread before `done` is signalled, read after.
+    var body: (() throws -> T)?
+    var result: Result<T, any Error>?
+    let done = DispatchSemaphore(value: 0)
+
+    init(_ body: @escaping () throws -> T) { self.body = body }
 }
 
 /// Milliseconds since boot, monotonic.

@@ -66,6 +66,7 @@ public final class HTTPEndpoint: Sendable {
         self.descriptor = descriptor
         let done = done
         let thread = Thread {
+            Thread.current.name = "sluice-http"
             while true {
                 let client = accept(descriptor, nil, nil)
                 if client < 0 {
@@ -82,7 +83,6 @@ public final class HTTPEndpoint: Sendable {
             }
             done.signal()
         }
-        thread.name = "sluice-http"
         thread.start()
     }
 

@@ -22,7 +22,7 @@ import Logging
 /// accepting until the loop's next tick (at most `EventLoop.tickMilliseconds`); it never
 /// spins and no client waits forever.
 ///
-/// `@unchecked Sendable`: the mutable state is touched only on `loop.queue`.
+/// `@unchecked Sendable`: the mutable state is touched only on the loop's thread.
 public final class Listener: @unchecked Sendable, Pollable {
     public let path: String
     private let descriptor: Int32
@@ -77,9 +77,9 @@ public final class Listener: @unchecked Sendable, Pollable {
     }
 
     /// Calls `accepted` with each new connection's non-blocking descriptor, and `overLimit`
-    /// with those accepted only by giving up the spare descriptor; both on `loop.queue`.
+    /// with those accepted only by giving up the spare descriptor; both on the loop's thread.
     public func start(accepted: @escaping @Sendable (Int32) -> Void, overLimit: @escaping @Sendable (Int32) -> Void) {
-        loop.queue.async { [self] in
+        loop.async { [self] in
             guard !stopped else { return }
             self.accepted = accepted
             self.overLimit = overLimit
@@ -161,7 +161,7 @@ public final class Listener: @unchecked Sendable, Pollable {
         return limit.rlim_cur >= rlim_t(Int.max) ? Int.max : Int(limit.rlim_cur)
     }
 
-    /// Resumes accepting after the loop's next tick (no new Dispatch timer: see `atNextTick`).
+    /// Resumes accepting after the loop's next tick.
     private func pause() {
         loop.atNextTick { [self] in
             if !stopped {

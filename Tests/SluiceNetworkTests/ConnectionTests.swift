@@ -64,7 +64,7 @@ struct ConnectionTests {
         defer { close(client) }
         let handler = RecordingHandler(echo: true)
         let connection = Connection(descriptor: server, loop: group.nextLoop())
-        connection.loop.queue.sync {
+        connection.loop.sync {
             connection.handler = handler
             connection.start()
         }
@@ -73,7 +73,7 @@ struct ConnectionTests {
         var reply = [UInt8](repeating: 0, count: 16)
         let count = read(client, &reply, reply.count)
         #expect(Array(reply.prefix(max(count, 0))) == message)
-        connection.loop.queue.sync {
+        connection.loop.sync {
             connection.send { $0.append(contentsOf: Array("bye".utf8)) }
             connection.closeAfterFlush()
         }
@@ -87,7 +87,7 @@ struct ConnectionTests {
         let (server, client) = socketPair()
         let handler = RecordingHandler()
         let connection = Connection(descriptor: server, loop: group.nextLoop())
-        connection.loop.queue.sync {
+        connection.loop.sync {
             connection.handler = handler
             connection.start()
             connection.wantsToRead = false
@@ -96,7 +96,7 @@ struct ConnectionTests {
         // A paused connection is not woken again and again: nothing arrives while paused.
         usleep(100_000)
         #expect(handler.received.load(ordering: .relaxed) == 0)
-        connection.loop.queue.sync { connection.wantsToRead = true }
+        connection.loop.sync { connection.wantsToRead = true }
         try eventually("the bytes arrive after resuming") { handler.received.load(ordering: .relaxed) == 3 }
         #expect(handler.resumed.load(ordering: .relaxed) == 1)
         close(client)
@@ -109,13 +109,13 @@ struct ConnectionTests {
         defer { close(client) }
         let handler = RecordingHandler()
         let connection = Connection(descriptor: server, loop: group.nextLoop())
-        connection.loop.queue.sync {
+        connection.loop.sync {
             connection.handler = handler
             connection.deadline = 0
             connection.start()
         }
         try eventually("the deadline is reported") { handler.deadlines.load(ordering: .relaxed) == 1 }
-        connection.loop.queue.sync { connection.close() }
+        connection.loop.sync { connection.close() }
         group.shutdown()
     }
 
@@ -125,7 +125,7 @@ struct ConnectionTests {
         for _ in 0..<pairs {
             let (server, client) = socketPair()
             let connection = Connection(descriptor: server, loop: group.nextLoop())
-            connection.loop.queue.async {
+            connection.loop.async {
                 connection.handler = handler
                 connection.start()
             }
