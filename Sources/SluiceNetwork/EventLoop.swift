@@ -1,5 +1,6 @@
 import CEpoll
 import Foundation
+import SluiceSystem
 import Synchronization
 
 #if canImport(Glibc)
@@ -48,7 +49,7 @@ public final class EventLoop: @unchecked Sendable {
         epoll = cepoll_create()
         wake = cepoll_eventfd()
         guard epoll >= 0, wake >= 0 else {
-            throw NetworkError("cannot create an epoll set: \(String(cString: strerror(errno)))")
+            throw NetworkError("cannot create an epoll set: \(errnoText())")
         }
         _ = cepoll_ctl(epoll, CEPOLL_ADD, wake, CEPOLL_IN, Self.wakeToken)
         let thread = Thread { [self] in run() }
@@ -217,9 +218,4 @@ private final class SyncCall<T>: @unchecked Sendable {
     let done = DispatchSemaphore(value: 0)
 
     init(_ body: @escaping () throws -> T) { self.body = body }
-}
-
-/// Milliseconds since boot, monotonic.
-func monotonicMilliseconds() -> Int64 {
-    Int64(DispatchTime.now().uptimeNanoseconds / 1_000_000)
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import SluiceSystem
 
 #if canImport(Glibc)
     import Glibc
@@ -44,7 +45,7 @@ public final class HTTPEndpoint: Sendable {
         let descriptor = socket(
             address.pointee.ai_family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard descriptor >= 0 else {
-            throw NetworkError("socket() for \(host):\(port): \(String(cString: strerror(errno)))")
+            throw NetworkError("socket() for \(host):\(port): \(errnoText())")
         }
         var one: Int32 = 1
         setsockopt(descriptor, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
@@ -52,7 +53,7 @@ public final class HTTPEndpoint: Sendable {
         else {
             let number = errno
             close(descriptor)
-            throw NetworkError("cannot listen on \(host):\(port): \(String(cString: strerror(number)))")
+            throw NetworkError("cannot listen on \(host):\(port): \(errnoText(number))")
         }
         var bound = sockaddr_storage()
         var length = socklen_t(MemoryLayout<sockaddr_storage>.size)

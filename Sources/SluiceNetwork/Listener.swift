@@ -2,6 +2,7 @@ import CEpoll
 import Dispatch
 import Foundation
 import Logging
+import SluiceSystem
 
 #if canImport(Glibc)
     import Glibc
@@ -44,11 +45,15 @@ public final class Listener: @unchecked Sendable, Pollable {
         self.path = path
         self.loop = loop
         self.logger = logger
-        try Self.makeDirectory(of: path)
+        do {
+            try makeParentDirectory(of: path, mode: 0o750)
+        } catch {
+            throw NetworkError("cannot create the socket directory \(error.path): \(error.reason)")
+        }
         try Self.removeStaleSocket(at: path, logger: logger)
         descriptor = socket(
             AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard descriptor >= 0 else { throw NetworkError("socket(): \(String(cString: strerror(errno)))") }
+        guard descriptor >= 0 else { throw NetworkError("socket(): \(errnoText())") }
         var address = Self.address(path)
         let bound = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
@@ -56,7 +61,7 @@ public final class Listener: @unchecked Sendable, Pollable {
             }
         }
         guard bound == 0 else {
-            let reason = String(cString: strerror(errno))
+            let reason = errnoText()
             Glibc.close(descriptor)
             throw NetworkError("cannot bind \(path): \(reason)")
         }
@@ -68,7 +73,7 @@ public final class Listener: @unchecked Sendable, Pollable {
             }
         }
         guard chmod(path, mode_t(mode)) == 0, listen(descriptor, 512) == 0 else {
-            let reason = String(cString: strerror(errno))
+            let reason = errnoText()
             Glibc.close(descriptor)
             unlink(path)
             throw NetworkError("cannot listen on \(path): \(reason)")
@@ -84,7 +89,7 @@ public final class Listener: @unchecked Sendable, Pollable {
             self.accepted = accepted
             self.overLimit = overLimit
             guard let token = loop.register(descriptor, events: CEPOLL_IN, for: self) else {
-                logger.critical("cannot watch \(path) for connections: \(String(cString: strerror(errno)))")
+                logger.critical("cannot watch \(path) for connections: \(errnoText())")
                 return
             }
             self.token = token
@@ -174,17 +179,6 @@ public final class Listener: @unchecked Sendable, Pollable {
     private func rearm() {
         guard !stopped, token != 0 else { return }
         _ = loop.rearm(descriptor, token: token, events: CEPOLL_IN)
-    }
-
-    private static func makeDirectory(of path: String) throws(NetworkError) {
-        let directory = (path as NSString).deletingLastPathComponent
-        guard !directory.isEmpty, !FileManager.default.fileExists(atPath: directory) else { return }
-        do {
-            try FileManager.default.createDirectory(
-                atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o750])
-        } catch {
-            throw NetworkError("cannot create the socket directory \(directory): \(error.localizedDescription)")
-        }
     }
 
     private static func groupID(_ group: String) -> gid_t? {

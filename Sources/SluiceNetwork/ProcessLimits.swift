@@ -1,4 +1,5 @@
 import CEpoll
+import SluiceSystem
 
 #if canImport(Glibc)
     import Glibc
@@ -16,7 +17,7 @@ public enum ProcessLimits {
         let needed = rlim_t(connections + reservedDescriptors)
         var limit = rlimit()
         guard getrlimit(RLIMIT_NOFILE_VALUE, &limit) == 0 else {
-            throw NetworkError("getrlimit(RLIMIT_NOFILE): \(String(cString: strerror(errno)))")
+            throw NetworkError("getrlimit(RLIMIT_NOFILE): \(errnoText())")
         }
         guard limit.rlim_cur < needed else { return }
         var raised = limit
