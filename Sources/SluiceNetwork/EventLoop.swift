@@ -80,17 +80,7 @@ public final class EventLoop: @unchecked Sendable {
     /// so a caller that happens to be on this loop (a last release in a callback) cannot deadlock.
     public func sync<T>(_ body: () throws -> T) rethrows -> T {
         if inLoop { return try body() }
-        return try withoutActuallyEscaping(body) { body in
-            // The task lets go of `body` before it signals, so it does not outlive this call.
-            let call = SyncCall(body)
-            async {
-                call.result = Result { try call.body!() }
-                call.body = nil
-                call.done.signal()
-            }
-            call.done.wait()
-            return try call.result!.get()
-        }
+        return try runAndWait(submit: async, body)
     }
 
     /// The loop's thread: wait, serve ready descriptors, the tick, then the queued tasks.
@@ -208,14 +198,4 @@ public final class EventLoop: @unchecked Sendable {
     }
 
     deinit { readBuffer.deallocate() }
-}
-
-/// One `EventLoop.sync` call: the body to run on the loop, and its result.
-private final class SyncCall<T>: @unchecked Sendable {
-    // `@unchecked Sendable`: written by the loop's thread before `done` is signalled, read after.
-    var body: (() throws -> T)?
-    var result: Result<T, any Error>?
-    let done = DispatchSemaphore(value: 0)
-
-    init(_ body: @escaping () throws -> T) { self.body = body }
 }
