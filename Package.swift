@@ -93,7 +93,8 @@ let package = Package(
         .testTarget(name: "SluiceNetworkTests", dependencies: ["SluiceNetwork"]),
         .testTarget(name: "SluiceSystemTests", dependencies: ["SluiceSystem"]),
         .testTarget(
-            name: "SluiceSpoolTests", dependencies: ["SluiceSpool", "SluiceTestSupport"], linkerSettings: rdkafkaRpath),
+            name: "SluiceSpoolTests", dependencies: ["SluiceSpool", "SluiceTestSupport"], exclude: ["Fixtures"],
+            linkerSettings: rdkafkaRpath),
         .testTarget(
             name: "SluiceKafkaTests", dependencies: ["SluiceKafka", "SluiceTestSupport"], linkerSettings: rdkafkaRpath),
         .testTarget(

@@ -1,9 +1,10 @@
 import Foundation
 import Logging
+import SluiceSystem
 import Synchronization
 
 /// How `sluice serve` writes log lines to stderr: text for people, JSON lines for collectors.
-public enum LogFormat: String, Sendable, CaseIterable {
+enum LogFormat: String, Sendable, CaseIterable {
     case text
     case json
 }
@@ -12,26 +13,26 @@ public enum LogFormat: String, Sendable, CaseIterable {
 ///
 /// Text: `2026-11-30T06:10:00.123Z notice sluice: message key=value`. JSON: one object per line
 /// with `ts`, `level`, `label`, `message` and each metadata field under its own name.
-public struct SluiceLogHandler: LogHandler {
-    public var metadata: Logger.Metadata = [:]
-    public var logLevel: Logger.Level = .info
+struct SluiceLogHandler: LogHandler {
+    var metadata: Logger.Metadata = [:]
+    var logLevel: Logger.Level = .info
     private let label: String
     private let format: LogFormat
     private let sink: @Sendable (String) -> Void
 
     /// A handler for `label`; lines go to `sink`, by default standard error.
-    public init(label: String, format: LogFormat, sink: @escaping @Sendable (String) -> Void = writeToStandardError) {
+    init(label: String, format: LogFormat, sink: @escaping @Sendable (String) -> Void = writeToStandardError) {
         self.label = label
         self.format = format
         self.sink = sink
     }
 
-    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
         get { metadata[key] }
         set { metadata[key] = newValue }
     }
 
-    public func log(event: LogEvent) {
+    func log(event: LogEvent) {
         var fields = metadata
         if let extra = event.metadata { fields.merge(extra) { _, new in new } }
         let time = timestamp()
@@ -64,7 +65,7 @@ public struct SluiceLogHandler: LogHandler {
 }
 
 /// Writes a whole line to standard error in one call, so lines from threads do not interleave.
-public func writeToStandardError(_ line: String) {
+func writeToStandardError(_ line: String) {
     var line = line
     line.withUTF8 { bytes in
         var offset = 0
@@ -78,12 +79,11 @@ public func writeToStandardError(_ line: String) {
 
 /// `2026-11-30T06:10:00.123Z`: UTC with milliseconds.
 private func timestamp() -> String {
-    var now = timespec()
-    clock_gettime(CLOCK_REALTIME, &now)
-    var seconds = now.tv_sec
+    let now = wallClockMilliseconds()
+    var seconds = time_t(now / 1_000)
     var parts = tm()
     gmtime_r(&seconds, &parts)
-    let millis = now.tv_nsec / 1_000_000
+    let millis = now % 1_000
     func two(_ value: Int32) -> String { value < 10 ? "0\(value)" : "\(value)" }
     let ms = millis < 10 ? "00\(millis)" : millis < 100 ? "0\(millis)" : "\(millis)"
     return "\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday))T"

@@ -5,14 +5,14 @@ import Foundation
 #endif
 
 /// Tells a service manager about the daemon's state over `$NOTIFY_SOCKET` (systemd's `sd_notify`).
-public struct ServiceNotifier: Sendable {
+struct ServiceNotifier: Sendable {
     /// The datagram socket's path; a leading `@` names an abstract socket.
-    public let socketPath: String?
+    let socketPath: String?
 
     /// How often the service manager expects `WATCHDOG=1` (`WatchdogSec=`), in microseconds.
-    public let watchdogMicroseconds: UInt64?
+    let watchdogMicroseconds: UInt64?
 
-    public init(environment: [String: String] = ProcessInfo.processInfo.environment) {
+    init(environment: [String: String] = ProcessInfo.processInfo.environment) {
         socketPath = environment["NOTIFY_SOCKET"].flatMap { $0.isEmpty ? nil : $0 }
         // WATCHDOG_PID, when set, names the process the watchdog is for.
         let forThisProcess = environment["WATCHDOG_PID"].map { $0 == String(getpid()) } ?? true
@@ -22,7 +22,7 @@ public struct ServiceNotifier: Sendable {
 
     /// Sends `state` (e.g. `READY=1`); false when there is no socket or the send failed.
     @discardableResult
-    public func notify(_ state: String) -> Bool {
+    func notify(_ state: String) -> Bool {
         guard let socketPath else { return false }
         let descriptor = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard descriptor >= 0 else { return false }

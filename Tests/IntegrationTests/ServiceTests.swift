@@ -43,12 +43,21 @@ struct ServiceTests {
         #expect(try gateway.stop() == 0)
     }
 
-    @Test func noWatchdogPingsForAnotherProcess() {
-        let notifier = ServiceNotifier(environment: [
-            "NOTIFY_SOCKET": "/run/x", "WATCHDOG_USEC": "1000000", "WATCHDOG_PID": "\(getpid() + 1)",
-        ])
-        #expect(notifier.watchdogMicroseconds == nil)
-        #expect(ServiceNotifier(environment: ["WATCHDOG_USEC": "1000000"]).watchdogMicroseconds == 1_000_000)
+    /// `ServiceNotifier` is the CLI's: `sluice serve` is asked, not the type (the ping itself is tested above).
+    @Test func noWatchdogPingsForAnotherProcess() throws {
+        let broker = try DevBroker()
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let notify = try NotifySocket(path: directory + "/notify.sock")
+        let gateway = try GatewayProcess(
+            brokers: broker.bootstrapServers,
+            environment: ["NOTIFY_SOCKET": notify.path, "WATCHDOG_USEC": "200000", "WATCHDOG_PID": "1"],
+            waitUntilServing: false)
+        #expect(try notify.receive(timeout: 15).contains("READY=1"))
+        #expect(throws: TestFailure.self, "no WATCHDOG=1 for another process's watchdog") {
+            _ = try notify.receive(timeout: 1)
+        }
+        #expect(try gateway.stop() == 0)
     }
 
     @Test func jsonLogLinesAndOneLinePerFailure() throws {
