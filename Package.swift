@@ -81,10 +81,16 @@ let package = Package(
             publicHeadersPath: "include",
             linkerSettings: [.linkedLibrary("zstd")]
         ),
+        // librdkafka's mock cluster for tests: the one module besides SluiceKafka that imports CRdKafka.
+        .target(
+            name: "SluiceKafkaForTesting", dependencies: ["CRdKafka"], path: "Tests/SluiceKafkaForTesting",
+            linkerSettings: rdkafkaRpath
+        ),
         .target(
             name: "SluiceTestSupport",
             dependencies: [
-                "SluiceGateway", "SluiceKafka", "SluiceProtocol", .product(name: "Logging", package: "swift-log"),
+                "SluiceGateway", "SluiceKafka", "SluiceKafkaForTesting", "SluiceProtocol",
+                .product(name: "Logging", package: "swift-log"),
             ],
             path: "Tests/SluiceTestSupport",
             linkerSettings: rdkafkaRpath
@@ -96,18 +102,22 @@ let package = Package(
             name: "SluiceSpoolTests", dependencies: ["SluiceSpool", "SluiceTestSupport"], exclude: ["Fixtures"],
             linkerSettings: rdkafkaRpath),
         .testTarget(
-            name: "SluiceKafkaTests", dependencies: ["SluiceKafka", "SluiceTestSupport"], linkerSettings: rdkafkaRpath),
+            name: "SluiceKafkaTests", dependencies: ["SluiceKafka", "SluiceKafkaForTesting", "SluiceTestSupport"],
+            linkerSettings: rdkafkaRpath),
         .testTarget(
             name: "SluiceGatewayTests",
             dependencies: [
-                "SluiceGateway", "SluiceProtocol", "SluiceKafka", "SluiceTestSupport",
+                "SluiceGateway", "SluiceProtocol", "SluiceKafka", "SluiceKafkaForTesting", "SluiceTestSupport",
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
             ],
             linkerSettings: rdkafkaRpath
         ),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["SluiceGateway", "SluiceProtocol", "SluiceKafka", "SluiceTestSupport", "CSluiceClient"],
+            dependencies: [
+                "SluiceGateway", "SluiceProtocol", "SluiceKafka", "SluiceKafkaForTesting", "SluiceTestSupport",
+                "CSluiceClient",
+            ],
             linkerSettings: rdkafkaRpath
         ),
     ],

@@ -253,9 +253,6 @@ public final class Gateway: Sendable {
     @discardableResult
     public func retrySpoolNow() -> Int { worker.runRoundNow() }
 
-    /// The producer's mock cluster, when `test.mock.num.brokers` is configured (tests).
-    public var mockCluster: KafkaMockCluster? { producer.mockCluster }
-
     private func accept(_ descriptor: Int32) {
         let stats = context.stats
         guard var peer = Peer.of(descriptor: descriptor) else {

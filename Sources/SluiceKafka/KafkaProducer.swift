@@ -1,6 +1,7 @@
 import CRdKafka
 import Foundation
 import Logging
+import SluiceSystem
 import Synchronization
 
 /// The result of one record's delivery, from librdkafka's delivery report.
@@ -29,7 +30,7 @@ public struct FailedMessage: Sendable {
     }
 }
 
-/// Adds headers to a record being produced; valid only inside `KafkaProducer.produce`.
+/// Adds headers to a record being produced; valid only inside `ProducerSession.produce`.
 public struct HeaderWriter {
     fileprivate let pointer: OpaquePointer
 
@@ -129,8 +130,6 @@ final class RDKafkaProducerHandle: @unchecked Sendable {
 public final class KafkaProducer: Sendable {
     private let current: Mutex<RDKafkaProducerHandle>
     private let properties: [(String, String)]
-    /// With `test.mock.num.brokers`, one mock cluster that outlives producer restarts.
-    private let mock: MockClusterOwner?
     private let context: CallbackContext
     private let closed = Mutex(false)
     private let logger: Logger
@@ -144,15 +143,7 @@ public final class KafkaProducer: Sendable {
         onDelivery: @escaping @Sendable (UnsafeMutableRawPointer?, DeliveryOutcome) -> Void
     ) throws(KafkaError) {
         self.logger = logger
-        var properties = configuration.librdkafkaProperties
-        if let brokers = properties.last(where: { $0.0 == "test.mock.num.brokers" }).flatMap({ Int32($0.1) }) {
-            let owner = try MockClusterOwner(brokers: brokers)
-            properties.removeAll { $0.0 == "test.mock.num.brokers" || $0.0 == "bootstrap.servers" }
-            properties.append(("bootstrap.servers", owner.cluster.bootstrapServers))
-            mock = owner
-        } else {
-            mock = nil
-        }
+        let properties = configuration.librdkafkaProperties
         self.properties = properties
         let context = CallbackContext(onDelivery: onDelivery, onError: onError, logger: logger)
         current = Mutex(try RDKafkaProducerHandle(properties: properties, context: context))
@@ -164,19 +155,6 @@ public final class KafkaProducer: Sendable {
     }
 
     var client: RDKafkaProducerHandle { current.withLock { $0 } }
-
-    /// Queues one record; the delivery report later carries `opaque` back.
-    ///
-    /// `topic` must be a valid Kafka topic name (at most 249 bytes). Throws `queueFull` when
-    /// librdkafka's queue is at its limit; nothing was queued then.
-    public func produce(
-        topic: UnsafeRawBufferPointer, key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer,
-        timestamp: Int64, headerCount: Int, opaque: UnsafeMutableRawPointer?, headers addHeaders: (HeaderWriter) -> Void
-    ) throws(KafkaError) {
-        try session().produce(
-            topic: topic, key: key, value: value, timestamp: timestamp, headerCount: headerCount, opaque: opaque,
-            headers: addHeaders)
-    }
 
     /// The current librdkafka handle, for producing a whole batch without looking it up per record.
     public func session() -> ProducerSession { ProducerSession(client: client) }
@@ -202,10 +180,10 @@ public final class KafkaProducer: Sendable {
         }
         // A session that took the old handle just before the swap may still add records:
         // purge until it is empty. The handle itself goes with its last session.
-        let deadline = uptimeNanoseconds() + 10_000_000_000
+        let deadline = monotonicNanoseconds() + 10_000_000_000
         repeat {
             _ = rd_kafka_purge(old.handle, Int32(RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT))
-        } while old.flush(timeoutMilliseconds: 100) > 0 && uptimeNanoseconds() < deadline
+        } while old.flush(timeoutMilliseconds: 100) > 0 && monotonicNanoseconds() < deadline
         logger.notice("Kafka producer restarted with a new producer id")
     }
 
@@ -232,8 +210,6 @@ public final class KafkaProducer: Sendable {
         client.close(flushTimeoutMilliseconds: 0)
     }
 }
-
-func uptimeNanoseconds() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
 
 private func deliveryReportCallback(
     _ client: OpaquePointer?, _ message: UnsafePointer<rd_kafka_message_t>?, _ opaque: UnsafeMutableRawPointer?
@@ -317,9 +293,6 @@ extension KafkaProducer {
         let flags = RD_KAFKA_PURGE_F_QUEUE | (inFlight ? RD_KAFKA_PURGE_F_INFLIGHT : 0)
         _ = rd_kafka_purge(client.handle, Int32(flags))
     }
-
-    /// The in-process mock cluster, when `test.mock.num.brokers` is set.
-    public var mockCluster: KafkaMockCluster? { mock?.cluster }
 }
 
 /// Every header of a message (produced, consumed or reported), in order.

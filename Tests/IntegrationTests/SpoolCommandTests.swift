@@ -1,5 +1,6 @@
 import Foundation
 import SluiceGateway
+import SluiceKafkaForTesting
 import SluiceProtocol
 import SluiceTestSupport
 import Testing
@@ -8,13 +9,12 @@ import Testing
 struct SpoolCommandTests {
     @Test func listShowReplayPurge() throws {
         let clock = ManualClock()
-        let test = try TestGateway(brokers: "mock:9092", clock: clock) { configuration in
-            configuration.producer.properties["test.mock.num.brokers"] = "1"
+        let test = try TestGateway(mockCluster: KafkaMockCluster(), clock: clock) { configuration in
             configuration.retry.intervalMilliseconds = 3_600_000
             configuration.retry.maxAttempts = 1
         }
         let gateway = test.gateway
-        let mock = try #require(gateway.mockCluster)
+        let mock = try #require(test.mockCluster)
         mock.createTopic("ops", partitions: 1)
         mock.createTopic("ops.dlq", partitions: 1)
         let client = try RawClient.handshaken(socketPath: test.socketPath)

@@ -254,11 +254,12 @@ func produce(_ records: [TestRecord], topic: String, brokers: String) throws -> 
         }
     }
     defer { producer.close(flushTimeoutMilliseconds: 0) }
+    let session = producer.session()
     for (index, record) in records.enumerated() {
         try Array(topic.utf8).withUnsafeBytes { topic in
             try Array(record.key.utf8).withUnsafeBytes { key in
                 try record.value.withUnsafeBytes { value in
-                    try producer.produce(
+                    try session.produce(
                         topic: topic, key: key, value: value, timestamp: record.timestamp,
                         headerCount: record.headers.count, opaque: UnsafeMutableRawPointer(bitPattern: index + 1)
                     ) { writer in

@@ -55,7 +55,7 @@ struct AccessAndLimitsTests {
 
     @Test func everyRecordNamesItsPublisher() throws {
         let test = try mockGateway()
-        let mock = try #require(test.gateway.mockCluster)
+        let mock = try #require(test.mockCluster)
         mock.createTopic("stamped", partitions: 1)
         let client = try RawClient.handshaken(socketPath: test.socketPath)
         _ = try publishAndAwaitAck(client, [playerRecord(topic: "stamped", player: "p", sequence: 0)])
@@ -131,7 +131,7 @@ struct AccessAndLimitsTests {
             $0.limits.maxUnackedBytes = 65_536
             $0.stallTimeoutMilliseconds = 60_000
         }
-        let mock = try #require(test.gateway.mockCluster)
+        let mock = try #require(test.mockCluster)
         mock.createTopic("quota", partitions: 1)
         let greedy = try RawClient.handshaken(socketPath: test.socketPath)
         _ = try publishAndAwaitAck(greedy, [playerRecord(topic: "quota", player: "w", sequence: 0)])

@@ -12,7 +12,7 @@ struct FullQueueTests {
             $0.producer.properties["queue.buffering.max.messages"] = "4"
             $0.stallTimeoutMilliseconds = 60_000
         }
-        let mock = try #require(test.gateway.mockCluster)
+        let mock = try #require(test.mockCluster)
         mock.createTopic("full", partitions: 1)
         let publisher = try RawClient.handshaken(socketPath: test.socketPath)
         // Connections are spread over the loops in turn, so some of these share the publisher's.

@@ -1,13 +1,13 @@
 import Foundation
 import SluiceGateway
+import SluiceKafkaForTesting
 import SluiceProtocol
 import SluiceTestSupport
 import Testing
 
 /// A gateway whose producer talks to librdkafka's in-process mock cluster.
 func mockGateway(_ configure: (inout GatewayConfiguration) -> Void = { _ in }) throws -> TestGateway {
-    try TestGateway(brokers: "mock:9092") { configuration in
-        configuration.producer.properties["test.mock.num.brokers"] = "1"
+    try TestGateway(mockCluster: KafkaMockCluster()) { configuration in
         configuration.stallTimeoutMilliseconds = 3_600_000
         configure(&configuration)
     }
@@ -41,7 +41,7 @@ struct GatewayProtocolTests {
         let stats = try JSONDecoder().decode(StatsSnapshot.self, from: Data(json.utf8))
         #expect(stats.connections.current == 1)
         #expect(stats.frames.received == 3)
-        #expect(stats.kafka.brokers == "mock:9092")
+        #expect(stats.kafka.brokers == gateway.mockCluster?.bootstrapServers)
     }
 
     @Test func durablePublishIsAckedWithPerRecordFailures() throws {

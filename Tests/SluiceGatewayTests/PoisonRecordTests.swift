@@ -13,7 +13,7 @@ struct PoisonRecordTests {
         let metrics = TestMetrics()
         let test = try faultGateway(clock: clock, metrics: metrics)
         let gateway = test.gateway
-        let mock = try #require(gateway.mockCluster)
+        let mock = try #require(test.mockCluster)
         mock.createTopic("big", partitions: 1)
         mock.createTopic("big.dlq", partitions: 1)
         let client = try RawClient.handshaken(socketPath: test.socketPath)

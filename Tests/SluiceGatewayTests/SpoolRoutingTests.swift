@@ -2,6 +2,7 @@ import Foundation
 import MetricsTestKit
 import SluiceGateway
 import SluiceKafka
+import SluiceKafkaForTesting
 import SluiceProtocol
 import SluiceTestSupport
 import Testing
@@ -10,8 +11,7 @@ import Testing
 func faultGateway(
     clock: ManualClock, metrics: TestMetrics? = nil, _ configure: (inout GatewayConfiguration) -> Void = { _ in }
 ) throws -> TestGateway {
-    try TestGateway(brokers: "mock:9092", clock: clock, metrics: metrics) { configuration in
-        configuration.producer.properties["test.mock.num.brokers"] = "1"
+    try TestGateway(mockCluster: KafkaMockCluster(), clock: clock, metrics: metrics) { configuration in
         configuration.producer.deliveryTimeoutMilliseconds = 1_000
         configuration.circuitBreaker.waitDurationInOpenStateMilliseconds = 60_000
         configuration.circuitBreaker.minimumNumberOfCalls = 1
@@ -32,7 +32,7 @@ func publishAndAwaitAck(_ client: RawClient, _ records: [OutgoingRecord], timeou
 
 /// Takes the mock broker down and publishes `probe` until the circuit is OPEN.
 func takeBrokerDownUntilOpen(_ test: TestGateway, _ client: RawClient, probe: OutgoingRecord) throws {
-    let mock = try #require(test.gateway.mockCluster)
+    let mock = try #require(test.mockCluster)
     mock.setBroker(1, up: false)
     try waitUntil("the circuit opens", timeout: 10) {
         _ = try? publishAndAwaitAck(client, [probe])
@@ -47,7 +47,7 @@ struct SpoolRoutingTests {
         let metrics = TestMetrics()
         let test = try faultGateway(clock: clock, metrics: metrics)
         let gateway = test.gateway
-        let mock = try #require(gateway.mockCluster)
+        let mock = try #require(test.mockCluster)
         mock.createTopic("poison", partitions: 1)
         mock.createTopic("poison.dlq", partitions: 1)
         let client = try RawClient.handshaken(socketPath: test.socketPath)
@@ -100,7 +100,7 @@ struct SpoolRoutingTests {
         let clock = ManualClock()
         let test = try faultGateway(clock: clock) { $0.retry.maxAttempts = 1 }
         let gateway = test.gateway
-        let mock = try #require(gateway.mockCluster)
+        let mock = try #require(test.mockCluster)
         mock.createTopic("poison2", partitions: 1)
         let client = try RawClient.handshaken(socketPath: test.socketPath)
         _ = try publishAndAwaitAck(client, [playerRecord(topic: "poison2", player: "warmup", sequence: 0)])
@@ -138,7 +138,7 @@ struct SpoolRoutingTests {
         defer { try? FileManager.default.removeItem(atPath: directory) }
         do {
             let test = try faultGateway(clock: clock) { $0.spoolPath = directory + "/spool.db" }
-            let mock = try #require(test.gateway.mockCluster)
+            let mock = try #require(test.mockCluster)
             let client = try RawClient.handshaken(socketPath: test.socketPath)
             // The broker rejects the key's first record (INVALID_RECORD): it waits out a
             // 1-minute backoff in the spool, and the rest of the key queues behind it.
@@ -164,7 +164,7 @@ struct SpoolRoutingTests {
             test.gateway.retrySpoolNow()
             return test.gateway.stats().retry.pending == 0
         }
-        let mock = try #require(test.gateway.mockCluster)
+        let mock = try #require(test.mockCluster)
         let records = try consume(topic: "restart", brokers: mock.bootstrapServers, count: 15)
         #expect(records.map { String(decoding: $0.value, as: UTF8.self) } == (0..<15).map { "p:\($0)" })
         #expect(try metrics.expectCounter("kafka.retry.success").totalValue == 15)
@@ -206,7 +206,7 @@ struct StartupAndBackpressureTests {
         let client = try RawClient.handshaken(socketPath: gateway.socketPath)
         // One key waits in the spool (the broker refused its record once), so batches mix
         // spooled and direct records while the queue keeps filling up.
-        let mock = try #require(gateway.gateway.mockCluster)
+        let mock = try #require(gateway.mockCluster)
         mock.createTopic("bp", partitions: 4)
         _ = try publishAndAwaitAck(client, [playerRecord(topic: "bp", player: "warm", sequence: 0)])
         mock.failProduceRequests(count: 1, code: 87)

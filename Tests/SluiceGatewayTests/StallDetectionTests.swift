@@ -1,6 +1,7 @@
 import Foundation
 import SluiceGateway
 import SluiceKafka
+import SluiceKafkaForTesting
 import SluiceProtocol
 import SluiceTestSupport
 import Testing
@@ -12,7 +13,7 @@ struct StallDetectionTests {
     /// A gateway with a 1 s stall timeout and a client whose first record went through.
     private func warmedUp(topic: String) throws -> (TestGateway, KafkaMockCluster, RawClient) {
         let test = try mockGateway { $0.stallTimeoutMilliseconds = 1_000 }
-        let mock = try #require(test.gateway.mockCluster)
+        let mock = try #require(test.mockCluster)
         mock.createTopic(topic, partitions: 1)
         let client = try RawClient.handshaken(socketPath: test.socketPath)
         _ = try publishAndAwaitAck(client, [playerRecord(topic: topic, player: "warmup", sequence: 0)])

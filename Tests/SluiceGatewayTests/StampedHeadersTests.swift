@@ -17,7 +17,7 @@ private func names(_ record: ConsumedRecord) -> [String] { record.headers.map(\.
 struct StampedHeadersGatewayTests {
     @Test func noneStampedStillReservesTheNames() throws {
         let test = try faultGateway(clock: ManualClock()) { $0.stampHeaders = .none }
-        let mock = try #require(test.gateway.mockCluster)
+        let mock = try #require(test.mockCluster)
         mock.createTopic("bare", partitions: 1)
         let client = try RawClient.handshaken(socketPath: test.socketPath)
         let ack = try publishAndAwaitAck(
@@ -44,7 +44,7 @@ struct StampedHeadersGatewayTests {
         let test = try faultGateway(clock: ManualClock()) {
             $0.stampHeaders = StampedHeaders([.sluicePID, .eventType])
         }
-        let mock = try #require(test.gateway.mockCluster)
+        let mock = try #require(test.mockCluster)
         mock.createTopic("some", partitions: 1)
         let client = try RawClient.handshaken(socketPath: test.socketPath)
         _ = try publishAndAwaitAck(client, [playerRecord(topic: "some", player: "p", sequence: 0)])
@@ -74,7 +74,7 @@ struct StampedHeadersGatewayTests {
             $0.spoolPath = directory + "/spool.db"
             $0.stampHeaders = .none
         }
-        let mock = try #require(test.gateway.mockCluster)
+        let mock = try #require(test.mockCluster)
         mock.createTopic("arrival", partitions: 1)
         try waitUntil("the spool drains", timeout: 30) {
             test.gateway.retrySpoolNow()

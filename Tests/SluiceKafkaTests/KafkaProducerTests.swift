@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import SluiceKafka
+import SluiceKafkaForTesting
 import SluiceTestSupport
 import Synchronization
 import Testing
@@ -28,8 +29,8 @@ struct KafkaProducerTests {
     }
 
     @Test func deliveryReportsCarryEachRecordsOpaque() throws {
-        var configuration = ProducerConfiguration()
-        configuration.properties["test.mock.num.brokers"] = "1"
+        let mock = try KafkaMockCluster()
+        let configuration = ProducerConfiguration(bootstrapServers: mock.bootstrapServers)
         let delivered = Mutex<[Int: Int32]>([:])
         let producer = try KafkaProducer(configuration: configuration, logger: Logger(label: "test")) {
             opaque, outcome in
@@ -37,13 +38,14 @@ struct KafkaProducerTests {
             delivered.withLock { $0[Int(bitPattern: opaque)] = partition }
         }
         defer { producer.close(flushTimeoutMilliseconds: 1_000) }
+        let session = producer.session()
         for index in 1...200 {
             let topic = Array("mock.topic".utf8)
             let key = Array("player-\(index % 10)".utf8)
             try topic.withUnsafeBytes { topic in
                 try key.withUnsafeBytes { key in
                     try [UInt8](repeating: 1, count: 10).withUnsafeBytes { value in
-                        try producer.produce(
+                        try session.produce(
                             topic: topic, key: key, value: value, timestamp: 0, headerCount: 0,
                             opaque: UnsafeMutableRawPointer(bitPattern: index)
                         ) { _ in }
@@ -72,7 +74,9 @@ struct KafkaProducerTests {
         defer { producer.close(flushTimeoutMilliseconds: 0) }
         try Array("t".utf8).withUnsafeBytes { topic in
             try Array("k".utf8).withUnsafeBytes { key in
-                try producer.produce(topic: topic, key: key, value: key, timestamp: 0, headerCount: 0, opaque: nil) {
+                try producer.session().produce(
+                    topic: topic, key: key, value: key, timestamp: 0, headerCount: 0, opaque: nil
+                ) {
                     _ in
                 }
             }
