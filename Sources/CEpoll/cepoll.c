@@ -1,7 +1,6 @@
 #define _GNU_SOURCE
 #include "cepoll.h"
 
-#include <malloc.h>
 #include <sys/socket.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -27,7 +26,5 @@ int cepoll_wait(int epfd, uint64_t *tokens, uint32_t *events, int max, int timeo
 }
 
 int cepoll_eventfd(void) { return eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC); }
-
-int cepoll_set_arena_max(int count) { return mallopt(M_ARENA_MAX, count); }
 
 int cepoll_accept(int fd) { return accept4(fd, 0, 0, SOCK_NONBLOCK | SOCK_CLOEXEC); }

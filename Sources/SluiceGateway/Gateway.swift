@@ -90,7 +90,6 @@ public final class Gateway: Sendable {
         } catch {
             throw ConfigurationError(error.reason)
         }
-        ProcessLimits.limitMallocArenas(to: 4)
         self.clock = clock
         // With a metrics listener the gateway's metrics go to its Prometheus registry.
         let prometheus = configuration.metricsListen.map { _ in PrometheusExport() }

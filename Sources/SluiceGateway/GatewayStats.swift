@@ -2,6 +2,7 @@ import Foundation
 import Metrics
 import SluiceProtocol
 import SluiceSpool
+import SluiceSystem
 import Synchronization
 
 /// The gateway's counters; cheap to bump from any thread. Also feeds swift-metrics under
@@ -121,7 +122,7 @@ public final class GatewayStats: Sendable {
         recordsPublished.add(total, ordering: .relaxed)
         if fromSpool {
             retrySuccess.increment(by: Int64(total))
-            spoolDrain.withLock { $0.add(total, at: uptimeMilliseconds()) }
+            spoolDrain.withLock { $0.add(total, at: monotonicMilliseconds()) }
         }
         topics.withLock { table in
             for (name, count) in zip(names, counts) where count > 0 { table[name, default: .init()].published += count }
@@ -136,7 +137,7 @@ public final class GatewayStats: Sendable {
 
     func countStoredForRetry(_ count: Int) {
         storedForRetry.increment(by: Int64(count))
-        spoolInflow.withLock { $0.add(count, at: uptimeMilliseconds()) }
+        spoolInflow.withLock { $0.add(count, at: monotonicMilliseconds()) }
     }
 
     func countTransition(to state: CircuitBreakerStateMachine.State, now: Int64) {
@@ -158,7 +159,7 @@ public final class GatewayStats: Sendable {
         spoolUsage: (bytes: Int64, maxBytes: Int64) = (0, 1), health: HealthConfiguration = .init(),
         stopping: Bool = false
     ) -> StatsSnapshot {
-        let uptime = uptimeMilliseconds()
+        let uptime = monotonicMilliseconds()
         let notClosedSince = circuitNotClosedSince.load(ordering: .relaxed)
         let problems = health.problems(
             circuitState: circuitState, notClosedForMilliseconds: notClosedSince == 0 ? 0 : now - notClosedSince,
@@ -256,7 +257,7 @@ public struct StatsSnapshot: Codable, Sendable, Equatable {
         public var secondsToEmpty: Double?
         /// Bytes of undelivered records in the spool.
         public var spoolBytes: Int64
-        /// The spool's cap (`spool.max-size`).
+        /// The spool's cap (`spool.max-bytes`).
         public var spoolMaxBytes: Int64
     }
 

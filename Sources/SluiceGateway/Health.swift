@@ -7,7 +7,7 @@ public struct HealthConfiguration: Sendable, Equatable {
     /// How long the circuit may stay away from CLOSED before the gateway is unhealthy
     /// (`health.circuit-open-longer-than`). Default: 5 minutes.
     public var maxCircuitOpenMilliseconds: Int64 = 300_000
-    /// Percentage of `spool.max-size` past which the gateway is unhealthy, since it will soon
+    /// Percentage of `spool.max-bytes` past which the gateway is unhealthy, since it will soon
     /// answer `OVERLOADED` (`health.spool-fuller-than`). Default: 90 %.
     public var spoolFullPercent: Double = 90
 

@@ -1,11 +1,10 @@
-import CEpoll
 import SluiceSystem
 
 #if canImport(Glibc)
     import Glibc
 #endif
 
-/// Process-wide resources the network layer depends on: descriptors and malloc arenas.
+/// Process-wide resources the network layer depends on: file descriptors.
 public enum ProcessLimits {
     /// Descriptors kept for everything but clients: the listener, epoll, librdkafka, the spool.
     public static let reservedDescriptors = 128
@@ -25,15 +24,10 @@ public enum ProcessLimits {
         if raised.rlim_max < needed { raised.rlim_max = needed }
         if setrlimit(RLIMIT_NOFILE_VALUE, &raised) != 0 {
             throw NetworkError(
-                "limits.maxConnections \(connections) needs \(needed) file descriptors, but the limit is "
+                "limits.max-connections \(connections) needs \(needed) file descriptors, but the limit is "
                     + "\(limit.rlim_cur) (hard \(limit.rlim_max)) and cannot be raised: raise it "
-                    + "(ulimit -n, systemd LimitNOFILE=) or lower limits.maxConnections")
+                    + "(ulimit -n, systemd LimitNOFILE=) or lower limits.max-connections")
         }
-    }
-
-    /// Caps glibc's malloc arenas, so memory freed by many threads is not kept in many pools.
-    public static func limitMallocArenas(to count: Int) {
-        _ = cepoll_set_arena_max(Int32(count))
     }
 
     private static var RLIMIT_NOFILE_VALUE: __rlimit_resource_t { __rlimit_resource_t(RLIMIT_NOFILE.rawValue) }

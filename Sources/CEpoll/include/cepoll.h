@@ -26,9 +26,6 @@ int cepoll_wait(int epfd, uint64_t *tokens, uint32_t *events, int max, int timeo
 /// A non-blocking, close-on-exec eventfd, or -1.
 int cepoll_eventfd(void);
 
-/// Limits glibc to `count` malloc arenas.
-int cepoll_set_arena_max(int count);
-
 /// Accepts a connection as a non-blocking, close-on-exec descriptor, or -1 with errno.
 int cepoll_accept(int fd);
 
