@@ -2,6 +2,7 @@ import Dispatch
 import Logging
 import SluiceNetwork
 import SluiceProtocol
+import SluiceSystem
 
 /// One client's protocol session on a `Connection`: decodes frames, hands publishes to the
 /// router, sends replies.
@@ -64,7 +65,7 @@ final class ClientSession: @unchecked Sendable, ConnectionHandler {
     func start() {
         connection.handler = self
         let timeout = Int64(context.limits.handshakeTimeoutMilliseconds)
-        connection.deadline = timeout > 0 ? uptimeMilliseconds() + timeout : .max
+        connection.deadline = timeout > 0 ? monotonicMilliseconds() + timeout : .max
         updateReading()
         connection.start()
     }
@@ -124,7 +125,7 @@ final class ClientSession: @unchecked Sendable, ConnectionHandler {
 
     private func extendIdleDeadline() {
         let timeout = Int64(context.limits.idleTimeoutMilliseconds)
-        connection.deadline = timeout > 0 ? uptimeMilliseconds() + timeout : .max
+        connection.deadline = timeout > 0 ? monotonicMilliseconds() + timeout : .max
     }
 
     private var mayProcess: Bool {

@@ -6,6 +6,7 @@ import SluiceKafka
 import SluiceNetwork
 import SluiceProtocol
 import SluiceSpool
+import SluiceSystem
 import Synchronization
 
 /// What every connection shares.
@@ -304,7 +305,7 @@ public final class Gateway: Sendable {
         self.healthTimer = healthTimer
         healthTimer.schedule(deadline: .now() + .milliseconds(500), repeating: .milliseconds(500))
         healthTimer.setEventHandler { [producer, stallWatch, routing, context] in
-            let now = uptimeMilliseconds()
+            let now = monotonicMilliseconds()
             // Gauges for backends that are not scraped through `/metrics` (which refreshes them).
             if now - context.stats.gaugesRefreshedAt.load(ordering: .relaxed) >= 5_000 {
                 context.stats.gaugesRefreshedAt.store(now, ordering: .relaxed)
@@ -363,12 +364,10 @@ public final class Gateway: Sendable {
     deinit { stop() }
 
     private static func makeParentDirectory(of path: String) throws {
-        let directory = (path as NSString).deletingLastPathComponent
-        guard !directory.isEmpty, !FileManager.default.fileExists(atPath: directory) else { return }
         do {
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            try SluiceSystem.makeParentDirectory(of: path, mode: 0o777)
         } catch {
-            throw ConfigurationError("cannot create the spool directory \(directory): \(error.localizedDescription)")
+            throw ConfigurationError("cannot create the spool directory \(error.path): \(error.reason)")
         }
     }
 }

@@ -1,3 +1,4 @@
+import SluiceSystem
 import Synchronization
 
 /// Notices Kafka standing still: records wait in librdkafka and no delivery report comes.
@@ -7,7 +8,7 @@ import Synchronization
 final class StallWatch: Sendable {
     private let reports = Atomic<Int>(0)
     /// The count the health check saw last, and when it last saw Kafka moving (monotonic ms).
-    private let seen = Mutex<(reports: Int, movingAt: Int64)>((0, uptimeMilliseconds()))
+    private let seen = Mutex<(reports: Int, movingAt: Int64)>((0, monotonicMilliseconds()))
 
     /// One delivery report, of any record.
     func reported() {

@@ -1,5 +1,6 @@
 import CRdKafka
 import Foundation
+import SluiceSystem
 import Synchronization
 
 /// What reading a topic yields besides records.
@@ -59,9 +60,9 @@ public final class TopicReader {
     public func partitionCount(topic: String) throws(KafkaError) -> Int32 {
         let topicHandle = rd_kafka_topic_new(handle, topic, nil)
         defer { rd_kafka_topic_destroy(topicHandle) }
-        let deadline = DispatchTime.now().uptimeNanoseconds + UInt64(timeoutMilliseconds) * 1_000_000
+        let deadline = monotonicNanoseconds() + UInt64(timeoutMilliseconds) * 1_000_000
         while true {
-            let left = Int32(max(0, Int64(deadline) - Int64(DispatchTime.now().uptimeNanoseconds)) / 1_000_000)
+            let left = Int32(max(0, Int64(deadline) - Int64(monotonicNanoseconds())) / 1_000_000)
             var metadata: UnsafePointer<rd_kafka_metadata>?
             let error = rd_kafka_metadata(handle, 0, topicHandle, &metadata, max(left, 1))
             guard error == RD_KAFKA_RESP_ERR_NO_ERROR, let metadata else {
@@ -99,9 +100,9 @@ public final class TopicReader {
         try assign(topic: topic, offsets: partitions.map { ($0, Int64(RD_KAFKA_OFFSET_END)) })
         defer { rd_kafka_assign(handle, nil) }
         var ends: [Int32: Int64] = [:]
-        let deadline = DispatchTime.now().uptimeNanoseconds + UInt64(timeoutMilliseconds) * 1_000_000
+        let deadline = monotonicNanoseconds() + UInt64(timeoutMilliseconds) * 1_000_000
         while ends.count < partitions.count {
-            guard DispatchTime.now().uptimeNanoseconds < deadline else {
+            guard monotonicNanoseconds() < deadline else {
                 let missing = partitions.filter { ends[$0] == nil }.map(String.init).joined(separator: ", ")
                 throw KafkaError(
                     .consume,

@@ -1,5 +1,6 @@
 import Foundation
 import SluiceProtocol
+import SluiceSystem
 
 #if canImport(Glibc)
     import Glibc
@@ -16,7 +17,7 @@ final class GatewayClient {
 
     init(socketPath: String) throws {
         descriptor = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-        guard descriptor >= 0 else { throw ClientError("socket(): \(String(cString: strerror(errno)))") }
+        guard descriptor >= 0 else { throw ClientError("socket(): \(errnoText())") }
         var address = sockaddr_un()
         address.sun_family = sa_family_t(AF_UNIX)
         guard socketPath.utf8.count < MemoryLayout.size(ofValue: address.sun_path) else {
@@ -30,7 +31,7 @@ final class GatewayClient {
         }
         guard connected == 0 else {
             let number = errno
-            let reason = String(cString: strerror(number))
+            let reason = errnoText(number)
             close(descriptor)
             let hint =
                 switch number {
@@ -95,7 +96,7 @@ final class GatewayClient {
             }
             if written < 0 {
                 if errno == EINTR { continue }
-                throw ClientError("write to gateway failed: \(String(cString: strerror(errno)))")
+                throw ClientError("write to gateway failed: \(errnoText())")
             }
             offset += written
         }
@@ -114,7 +115,7 @@ final class GatewayClient {
             let count = readBuffer.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
             if count < 0 && errno == EINTR { continue }
             guard count > 0 else {
-                throw ClientError(count == 0 ? "the gateway closed the connection" : String(cString: strerror(errno)))
+                throw ClientError(count == 0 ? "the gateway closed the connection" : errnoText())
             }
             readBuffer.withUnsafeBytes { decoder.feed(UnsafeRawBufferPointer(rebasing: $0[0..<count])) }
         }

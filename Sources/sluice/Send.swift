@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import SluiceGateway
 import SluiceProtocol
+import SluiceSystem
 
 #if canImport(Glibc)
     import Glibc
@@ -57,13 +58,14 @@ struct Send: ParsableCommand {
         var open = true
         while open {
             // Wait for input, for replies, or until the partial batch has lingered long enough.
-            let wait = publisher.hasBatch ? max(0, Int(batchStartedAt + Int64(lingerMilliseconds) - now())) : -1
+            let lingerEnds = batchStartedAt + Int64(lingerMilliseconds)
+            let wait = publisher.hasBatch ? max(0, Int(lingerEnds - monotonicMilliseconds())) : -1
             var fds = [
                 pollfd(fd: 0, events: Int16(POLLIN), revents: 0),
                 pollfd(fd: client.socketDescriptor, events: Int16(POLLIN), revents: 0),
             ]
             let ready = poll(&fds, 2, Int32(clamping: wait))
-            if ready < 0 && errno != EINTR { throw ClientError("poll: \(String(cString: strerror(errno)))") }
+            if ready < 0 && errno != EINTR { throw ClientError("poll: \(errnoText())") }
             if fds[1].revents != 0 { try publisher.takeReplies() }
             if fds[0].revents != 0 {
                 let count = read(0, &input, input.count)
@@ -77,7 +79,9 @@ struct Send: ParsableCommand {
                     }
                 }
             }
-            if publisher.hasBatch && now() - batchStartedAt >= Int64(lingerMilliseconds) { try publisher.flush() }
+            if publisher.hasBatch && monotonicMilliseconds() - batchStartedAt >= Int64(lingerMilliseconds) {
+                try publisher.flush()
+            }
         }
         try publisher.finish()
     }
@@ -87,16 +91,9 @@ struct Send: ParsableCommand {
     )
         throws
     {
-        if !publisher.hasBatch { startedAt = now() }
+        if !publisher.hasBatch { startedAt = monotonicMilliseconds() }
         try publisher.add(line: line.number, line.bytes)
     }
-}
-
-/// Milliseconds of a monotonic clock.
-private func now() -> Int64 {
-    var time = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &time)
-    return Int64(time.tv_sec) * 1_000 + Int64(time.tv_nsec) / 1_000_000
 }
 
 /// Cuts a byte stream into numbered lines, whatever the reads' boundaries.

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import SluiceSpool
+import SluiceSystem
 
 /// `sluice spool`: look at and repair the spool, also while a gateway runs on it.
 struct SpoolCommand: ParsableCommand {
@@ -96,7 +97,7 @@ struct SpoolCommand: ParsableCommand {
             guard let unit = olderThan.last, let amount = Double(olderThan.dropLast()),
                 let seconds = ["s": 1.0, "m": 60, "h": 3_600, "d": 86_400][String(unit)]
             else { throw ValidationError("--older-than takes a number and s, m, h or d, e.g. 7d") }
-            let cutoff = Int64((Date().timeIntervalSince1970 - amount * seconds) * 1000)
+            let cutoff = wallClockMilliseconds() - Int64(amount * seconds * 1000)
             print("purged \(try spool.open().purgeDeadLettered(olderThan: cutoff)) dead-lettered records")
         }
     }

@@ -4,6 +4,7 @@ import Foundation
 import SluiceGateway
 import SluiceKafka
 import SluiceProtocol
+import SluiceSystem
 import Synchronization
 
 /// `sluice tail TOPIC`: prints a topic's records from the gateway's brokers, one per line.
@@ -104,7 +105,7 @@ struct Tail: ParsableCommand {
         var output = TailOutput()
         let format: TailFormat = json ? .json : .text
         let stallLimit = UInt64(parseDuration(timeout)!) * 1_000_000
-        var lastProgress = DispatchTime.now().uptimeNanoseconds
+        var lastProgress = monotonicNanoseconds()
         while !progress.isDone && output.isOpen && !stop.isSet {
             let event = try reader.poll(timeoutMilliseconds: output.buffer.isEmpty ? 100 : 0)
             for warning in reader.takeWarnings() {
@@ -112,13 +113,13 @@ struct Tail: ParsableCommand {
             }
             guard let event else {
                 output.flush()
-                let stalled = DispatchTime.now().uptimeNanoseconds - lastProgress > stallLimit
+                let stalled = monotonicNanoseconds() - lastProgress > stallLimit
                 if stalled && !follow {
                     fail("no progress reading \(topic) for \(timeout) (\(progress.remaining) partitions unfinished)")
                 }
                 continue
             }
-            lastProgress = DispatchTime.now().uptimeNanoseconds
+            lastProgress = monotonicNanoseconds()
             if let record = progress.accept(event) { output.append(record, as: format) }
         }
         output.flush()
