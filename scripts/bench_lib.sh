@@ -36,7 +36,8 @@ run() {
     return "$status"
 }
 
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+# shellcheck source=scripts/port_lib.sh
+source "$root/scripts/port_lib.sh" # port_open
 
 # wait_for DESCRIPTION PID SECONDS COMMAND...: polls COMMAND every 50 ms until it
 # succeeds; fails if PID exits or SECONDS pass.

@@ -13,7 +13,8 @@ port=${2:-9092}
 url="tcp://127.0.0.1:$port"
 mkdir -p "$state"
 
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+# shellcheck source=scripts/port_lib.sh
+source "$root/scripts/port_lib.sh" # port_open
 
 case "$command" in
 run)

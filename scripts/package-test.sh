@@ -5,6 +5,8 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
+# shellcheck source=scripts/port_lib.sh
+source "$root/scripts/port_lib.sh" # port_open
 version=$(sed -n 's/^public let sluiceVersion = "\(.*\)"$/\1/p' Sources/SluiceProtocol/Version.swift)
 deb="$root/dist/sluice_${version}_$(dpkg --print-architecture).deb"
 [ -f "$deb" ] || { echo "no $deb: run make package" >&2; exit 1; }
@@ -116,7 +118,7 @@ fi
 "$root/.deps/bin/tansu" broker --listener-url "tcp://127.0.0.1:$port" \
     --advertised-listener-url "tcp://127.0.0.1:$port" >"$work/broker.log" 2>&1 &
 broker_pid=$!
-for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
+for _ in $(seq 1 100); do port_open "$port" && break; sleep 0.1; done
 
 # Everything below runs with the checkout's .deps and the toolchain out of reach.
 cat >"$work/hidden.sh" <<SCRIPT
