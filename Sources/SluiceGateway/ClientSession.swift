@@ -12,9 +12,29 @@ import SluiceSystem
 /// `Connection`) while its unsent replies pass `Connection.outputHighWater`. Routing can
 /// block while librdkafka's queue is full, so it runs on a publish lane, never on the loop.
 ///
+/// Its state is a `Phase` (serving → stopped → finishing → closing, or straight to closing on
+/// an error that ends the connection) and, orthogonal to it, whether a request is off the loop.
+///
 /// `@unchecked Sendable`: every mutable property is touched only on the loop's queue, except
-/// `eventIDs`, which the publish lane uses while `laneBusy` keeps the loop off it.
+/// `eventIDs`, which the publish lane uses while `requestOffLoop` keeps the loop off it.
 final class ClientSession: @unchecked Sendable, ConnectionHandler {
+    /// Where the session is in its life; it only moves forward.
+    enum Phase: Equatable {
+        /// Reading and answering requests.
+        case serving
+        /// The gateway is stopping (`stopReading`): no new requests are read; replies still go out.
+        case stopped
+        /// `finish` was called: `SHUTTING_DOWN` goes out once every batch is settled, then it closes.
+        case finishing
+        /// Closing once queued replies are sent; `owesShutdownNotice` if `finish` came first and batches are unsettled.
+        case closing(owesShutdownNotice: Bool)
+
+        var isClosing: Bool {
+            if case .closing = self { return true }
+            return false
+        }
+    }
+
     let id: UInt64
     let connection: Connection
     private let lane: DispatchQueue
@@ -24,11 +44,10 @@ final class ClientSession: @unchecked Sendable, ConnectionHandler {
     private let publisher: StampedHeaders.Publisher
     private var session: ServerSession
     private var eventIDs = EventIDGenerator()
-    private var stopped = false
-    private var closing = false
-    private var laneBusy = false
-    /// Set by `finish`: SHUTTING_DOWN goes out once every batch is settled.
-    private var finishing = false
+    private var phase = Phase.serving
+    /// A request is being handled off the loop (on the publish lane, or a STATS snapshot): no
+    /// other request is read meanwhile, whatever the phase.
+    private var requestOffLoop = false
     /// Payload bytes of `PUBLISH` frames not yet settled.
     private var unackedBytes = 0
     private var outstandingBatches = 0
@@ -73,7 +92,7 @@ final class ClientSession: @unchecked Sendable, ConnectionHandler {
     /// Stops taking new requests (gateway shutdown); replies still go out.
     func stopReading() {
         connection.loop.sync {
-            stopped = true
+            if phase == .serving { phase = .stopped }
             updateReading()
         }
     }
@@ -81,7 +100,12 @@ final class ClientSession: @unchecked Sendable, ConnectionHandler {
     /// Sends `SHUTTING_DOWN` once every batch read so far is settled, then closes.
     func finish() {
         loop.async { [self] in
-            finishing = true
+            switch phase {
+            case .serving, .stopped: phase = .finishing
+            case .closing: phase = .closing(owesShutdownNotice: true)
+            case .finishing: break
+            }
+            updateReading()
             finishIfSettled()
         }
     }
@@ -107,10 +131,10 @@ final class ClientSession: @unchecked Sendable, ConnectionHandler {
     }
 
     func connectionDeadlinePassed(_ connection: Connection) {
-        guard !closing else { return }
+        guard !phase.isClosing else { return }
         if session.version == nil {
             reject(ProtocolError(.timedOut, "no HELLO within \(context.limits.handshakeTimeoutMilliseconds) ms"))
-        } else if outstandingBatches > 0 || laneBusy {
+        } else if outstandingBatches > 0 || requestOffLoop {
             extendIdleDeadline()
         } else {
             reject(ProtocolError(.timedOut, "idle for \(context.limits.idleTimeoutMilliseconds) ms"))
@@ -129,7 +153,7 @@ final class ClientSession: @unchecked Sendable, ConnectionHandler {
     }
 
     private var mayProcess: Bool {
-        !stopped && !closing && !laneBusy && !connection.isClosed
+        phase == .serving && !requestOffLoop && !connection.isClosed
             && unackedBytes <= Int(context.limits.maxUnackedBytes)
             && connection.pendingOutput <= Connection.outputHighWater
     }
@@ -202,12 +226,12 @@ final class ClientSession: @unchecked Sendable, ConnectionHandler {
 
     /// Runs `work` on `queue`; no other request is processed until it is done.
     private func offLoop(on queue: DispatchQueue, _ work: @escaping @Sendable () -> Void) {
-        laneBusy = true
+        requestOffLoop = true
         updateReading()
         queue.async { [self] in
             work()
             loop.async { [self] in
-                laneBusy = false
+                requestOffLoop = false
                 updateReading()
                 processRequests()
             }
@@ -232,17 +256,21 @@ final class ClientSession: @unchecked Sendable, ConnectionHandler {
         logger.info("rejected a frame: \(error)")
         send(ErrorMessage(error).frame(requestID: error.requestID, version: version))
         if error.closesConnection {
-            closing = true
+            switch phase {
+            case .serving, .stopped: phase = .closing(owesShutdownNotice: false)
+            case .finishing: phase = .closing(owesShutdownNotice: true)
+            case .closing: break
+            }
             updateReading()
             connection.closeAfterFlush()
         }
     }
 
     private func finishIfSettled() {
-        guard finishing, outstandingBatches == 0, !laneBusy, !connection.isClosed else { return }
-        finishing = false
+        guard phase == .finishing || phase == .closing(owesShutdownNotice: true) else { return }
+        guard outstandingBatches == 0, !requestOffLoop, !connection.isClosed else { return }
         sendShuttingDown()
-        closing = true
+        phase = .closing(owesShutdownNotice: false)
         connection.closeAfterFlush()
     }
 
@@ -258,6 +286,6 @@ final class ClientSession: @unchecked Sendable, ConnectionHandler {
     /// Pauses or resumes reading from the socket as the session's limits require.
     private func updateReading() {
         connection.wantsToRead =
-            !stopped && !closing && !laneBusy && unackedBytes <= Int(context.limits.maxUnackedBytes)
+            phase == .serving && !requestOffLoop && unackedBytes <= Int(context.limits.maxUnackedBytes)
     }
 }
