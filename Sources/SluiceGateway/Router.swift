@@ -5,13 +5,11 @@ import SluiceProtocol
 import SluiceSpool
 import Synchronization
 
-/// Decides where each record of a client batch goes — Kafka or the spool — and tracks the
-/// batch until its `ACK`.
+/// Carries out the route (`Route`) of each record of a client batch — Kafka, the spool or a
+/// refusal — and tracks the batch until its `ACK`.
 ///
-/// A record goes to Kafka directly unless the circuit is OPEN or its key already has
-/// records in the spool; then it is spooled behind them. A record whose delivery fails is
-/// spooled too (`storeFailures`), and an outage failure restarts the producer, so that what
-/// it still holds is spooled now, in routing order, instead of after the message timeout.
+/// An outage failure restarts the producer, so that what it still holds is spooled now, in
+/// routing order, instead of after the message timeout.
 final class Router: Sendable {
     private let producer: KafkaProducer
     private let spool: Spool
@@ -93,48 +91,37 @@ final class Router: Sendable {
                     var toSpool = Spooling()
                     for index in next..<batch.records.count {
                         let record = batch.records[index]
-                        var tooLarge = false
-                        if let invalid = record.error {
-                            stats.recordsInvalid.add(1, ordering: .relaxed)
-                            stats.countError(invalid)
-                            pending.resolve(record: index, failure: invalid)
-                            continue
+                        // The key's hash only matters while keys are spooled or the record may be.
+                        var hash: UInt64?
+                        if record.error == nil && (!allowed || !state.spooledKeys.isEmpty) {
+                            hash = keyHash(of: record, in: bytes)
                         }
-                        let topic = UnsafeRawBufferPointer(rebasing: bytes[record.topic])
-                        let key = UnsafeRawBufferPointer(rebasing: bytes[record.key])
-                        let hash = state.spooledKeys.isEmpty && allowed ? 0 : keyHash(topic: topic, key: key)
-                        if allowed && (state.spooledKeys.isEmpty || state.spooledKeys[hash] == nil) {
+                        var route = Route.decide(
+                            invalid: record.error, circuitAllowsCalls: allowed,
+                            keySpooled: hash.map { state.spooledKeys[$0] != nil } ?? false,
+                            storeFailures: storeFailures)
+                        if case .kafka = route {
                             let timestamp = record.timestamp == 0 ? now : record.timestamp
-                            switch produce(
+                            let outcome = produce(
                                 record, of: batch, bytes: bytes, eventID: ids[index], timestamp: timestamp,
                                 publisher: publisher, session: session, opaque: pending.opaque(forRecord: index))
-                            {
-                            case .queued: continue
-                            case .queueFull:
+                            guard let final = Route.after(outcome, storeFailures: storeFailures) else {
                                 // Records of this pass routed to the spool still go there, in order.
                                 if !toSpool.isEmpty { enqueue(toSpool, for: pending) }
                                 return (index, transition)
-                            case .unavailable: break  // spooled below, like a record behind an open circuit
-                            case .tooLarge:
-                                // A poison record: from the spool, refused again, it is dead-lettered at once.
-                                tooLarge = true
-                            case .failed:
-                                stats.countRejected(topic: topics[Int(topicOfRecord[index])])
-                                pending.resolve(record: index, failure: .internal)
-                                continue
                             }
+                            route = final
                         }
-                        if storeFailures {
-                            let hash = hash == 0 ? keyHash(topic: topic, key: key) : hash
+                        switch route {
+                        case .kafka: continue
+                        case .spool(let reason):
+                            let hash = hash ?? keyHash(of: record, in: bytes)
                             state.spooledKeys[hash, default: 0] += 1
                             toSpool.add(
                                 record, of: batch, bytes: bytes, eventID: ids[index], now: now, stamped: stamped,
                                 publisher: publisher, pending: pending, index: index,
-                                topic: topics[Int(topicOfRecord[index])], hash: hash,
-                                reason: tooLarge ? "too large for the producer" : "circuit open")
-                        } else {
-                            stats.countDropped(topic: topics[Int(topicOfRecord[index])])
-                            pending.resolve(record: index, failure: .deliveryFailed)
+                                topic: topics[Int(topicOfRecord[index])], hash: hash, reason: reason.text)
+                        case .refuse(let refusal): refuse(record: index, refusal, of: pending)
                         }
                     }
                     if !toSpool.isEmpty { enqueue(toSpool, for: pending) }
@@ -148,14 +135,22 @@ final class Router: Sendable {
         if let ack = pending.acceptedAll() { onAck(requestID, ack) }
     }
 
-    /// `unavailable`: the producer is unusable until restarted (a restart is under way);
-    /// `tooLarge`: librdkafka refused the record's size, so it is a poison record.
-    private enum ProduceResult { case queued, queueFull, unavailable, tooLarge, failed }
+    /// Resolves a refused record with its error, counted where operators look for it.
+    private func refuse(record index: Int, _ refusal: Refusal, of pending: PendingBatch) {
+        switch refusal {
+        case .invalid(let code):
+            stats.recordsInvalid.add(1, ordering: .relaxed)
+            stats.countError(code)
+        case .producerFailed: stats.countRejected(topic: pending.topics[Int(pending.topicOfRecord[index])])
+        case .notStored: stats.countDropped(topic: pending.topics[Int(pending.topicOfRecord[index])])
+        }
+        pending.resolve(record: index, failure: refusal.code)
+    }
 
     private func produce(
         _ record: RecordView, of batch: PublishBatch, bytes: UnsafeRawBufferPointer, eventID: EventID, timestamp: Int64,
         publisher: StampedHeaders.Publisher, session: ProducerSession, opaque: UnsafeMutableRawPointer
-    ) -> ProduceResult {
+    ) -> ProduceOutcome {
         do {
             try session.produce(
                 topic: UnsafeRawBufferPointer(rebasing: bytes[record.topic]),
@@ -225,19 +220,25 @@ final class Router: Sendable {
             // records of its key until what the producer still holds is spooled too.
             restartProducer(reason: error.reason)
         }
-        guard storeFailures else {
-            stats.countDropped(topic: message.topic)
-            let code: ErrorCode = error.isRetriable ? .deliveryFailed : .rejectedByBroker
-            stats.countError(code)
-            pending.resolve(record: index, failure: code)
+        let reason: SpoolReason
+        switch Route.afterFailedDelivery(
+            purged: error.isPurged, stopping: restartsStopped.load(ordering: .acquiring),
+            restarting: isRestartingProducer, retriable: error.isRetriable, storeFailures: storeFailures)
+        {
+        case .spool(let spoolReason): reason = spoolReason
+        case .refuse(let refusal):
+            stats.countError(refusal.code)
+            refuse(record: index, refusal, of: pending)
             return
+        case .kafka: preconditionFailure("a failed delivery is spooled or refused")
         }
         let record = SpoolRecord(
             sequence: pending.sequenceBase + Int64(index),
             eventID: pending.eventIDs[index].uuidString,
             topic: message.topic, key: message.key,
             headers: message.headers.map { SpoolHeader(name: $0.name, value: $0.value) }, value: message.value,
-            timestamp: message.timestamp, client: pending.client, reason: error.reason,
+            timestamp: message.timestamp, client: pending.client,
+            reason: reason == .deliveryFailed ? error.reason : reason.text.description,
             attempts: outage ? 0 : 1,
             // Too large is never worth a backoff: the worker's next send dead-letters it if refused again.
             nextRetryAt: outage ? 0 : error.isRecordTooLarge ? now : now + retry.backoff(afterAttempts: 1))

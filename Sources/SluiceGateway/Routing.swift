@@ -116,6 +116,13 @@ func keyHash(topic: UnsafeRawBufferPointer, key: UnsafeRawBufferPointer) -> UInt
     return hash
 }
 
+/// The `keyHash` of a record of a client batch whose bytes are `bytes`.
+func keyHash(of record: RecordView, in bytes: UnsafeRawBufferPointer) -> UInt64 {
+    keyHash(
+        topic: UnsafeRawBufferPointer(rebasing: bytes[record.topic]),
+        key: UnsafeRawBufferPointer(rebasing: bytes[record.key]))
+}
+
 func keyHash(topic: String, key: [UInt8]) -> UInt64 {
     var topic = topic
     return topic.withUTF8 { topicBytes in

@@ -16,7 +16,7 @@ struct Spooling {
     mutating func add(
         _ record: RecordView, of publish: PublishBatch, bytes: UnsafeRawBufferPointer, eventID: EventID, now: Int64,
         stamped: StampedHeaders, publisher: StampedHeaders.Publisher, pending: PendingBatch, index: Int,
-        topic: String, hash: UInt64, reason: StaticString = "circuit open"
+        topic: String, hash: UInt64, reason: StaticString
     ) {
         withUnsafeTemporaryAllocation(byteCount: 36, alignment: 1) { text in
             eventID.writeText(into: text)
