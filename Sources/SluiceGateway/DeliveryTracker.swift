@@ -141,7 +141,8 @@ final class PendingBatch: DeliveryTracker, @unchecked Sendable {
 
     private func complete() {
         let failed = sortedFailures()
-        let wanted = ackLevel == .durable || (ackLevel == .none && !failed.isEmpty) || ackLevel == .accepted
+        // Ack level `none` hears only of failures; `accepted` may have had its ACK already.
+        let wanted = ackLevel != .none || !failed.isEmpty
         let ack =
             wanted && !acked.exchange(true, ordering: .acquiringAndReleasing)
             ? Ack(recordCount: UInt32(recordCount), failures: failed) : nil
