@@ -37,7 +37,7 @@ final class ClientSession: @unchecked Sendable, ConnectionHandler {
 
     let id: UInt64
     let connection: Connection
-    private let lane: DispatchQueue
+    private let lane: WorkerThread
     private let context: GatewayContext
     private let onClose: @Sendable (UInt64) -> Void
     private let peer: Peer
@@ -57,7 +57,7 @@ final class ClientSession: @unchecked Sendable, ConnectionHandler {
     private var identity: String
 
     init(
-        id: UInt64, connection: Connection, lane: DispatchQueue, peer: Peer, context: GatewayContext,
+        id: UInt64, connection: Connection, lane: WorkerThread, peer: Peer, context: GatewayContext,
         onClose: @escaping @Sendable (UInt64) -> Void
     ) {
         self.id = id
@@ -190,9 +190,7 @@ final class ClientSession: @unchecked Sendable, ConnectionHandler {
             if peer.topicPrefixes != nil { applyTopicPolicy(&batch) }
             publish(batch, requestID: requestID)
         case .stats(let requestID):
-            // The snapshot reads the spool, so it is taken off the loop, and not on the publish
-            // lane, where it would wait behind a full librdkafka queue.
-            offLoop(on: .global(qos: .utility)) { [self] in
+            offLoop(on: context.statsThread) { [self] in
                 let json = context.statsJSON()
                 loop.async { [self] in send(Frame(.statsReply, requestID: requestID, version: version, payload: json)) }
             }
@@ -224,11 +222,11 @@ final class ClientSession: @unchecked Sendable, ConnectionHandler {
         }
     }
 
-    /// Runs `work` on `queue`; no other request is processed until it is done.
-    private func offLoop(on queue: DispatchQueue, _ work: @escaping @Sendable () -> Void) {
+    /// Runs `work` on `thread`; no other request is processed until it is done.
+    private func offLoop(on thread: WorkerThread, _ work: @escaping @Sendable () -> Void) {
         requestOffLoop = true
         updateReading()
-        queue.async { [self] in
+        thread.async { [self] in
             work()
             loop.async { [self] in
                 requestOffLoop = false

@@ -15,6 +15,9 @@ final class GatewayContext: Sendable {
     let stats: GatewayStats
     let router: Router
     let logger: Logger
+    /// Where STATS snapshots are taken: they read the spool, so not on a loop, and not on the
+    /// publish lane, where they would wait behind a full librdkafka queue.
+    let statsThread = WorkerThread(name: "sluice-stats")
     private let statsSource: @Sendable (_ stopping: Bool) -> StatsSnapshot
     private let stopping = Atomic<Bool>(false)
 
@@ -46,10 +49,10 @@ public final class Gateway: Sendable {
     public let configuration: GatewayConfiguration
     private let context: GatewayContext
     private let loops: EventLoopGroup
-    /// The serial queue where the router runs every connection's batches in turn, off the
-    /// loops since it may wait for librdkafka. One for all: routing holds one lock per batch
+    /// The thread where the router runs every connection's batches in turn, off the loops
+    /// since it may wait for librdkafka. One for all: routing holds one lock per batch
     /// anyway, and lanes that take turns at it cost more than they give (docs/performance.md).
-    private let publishLane = DispatchQueue(label: "sluice.publish")
+    private let publishLane = WorkerThread(name: "sluice-publish")
     private let listener: Listener
     /// The `/metrics` and `/healthz` listener, when `metrics.listen` is set.
     private let metricsEndpoint: HTTPEndpoint?
@@ -60,7 +63,10 @@ public final class Gateway: Sendable {
     private let worker: RetryWorker
     private let stallWatch = StallWatch()
     /// Set once at the end of init, then only cancelled (an inactive source must not be released).
-    nonisolated(unsafe) private var healthTimer: DispatchSourceTimer?
+    /// Runs the health check every 500 ms (`startHealthChecks`).
+    private let healthThread = WorkerThread(name: "sluice-health")
+    /// Set once by `startHealthChecks`, then only cancelled.
+    nonisolated(unsafe) private var healthTimer: RepeatingTimer?
     private let clock: any MillisecondClock
     private let connections = Mutex<[UInt64: ClientSession]>([:])
     /// Entered by each session, left when it closes: `stop` waits on it.
@@ -301,10 +307,7 @@ public final class Gateway: Sendable {
     /// Opens the circuit when records wait in librdkafka and nothing is delivered for a while
     /// (a broker that hangs instead of refusing connections).
     private func startHealthChecks(stallTimeout: Int64) {
-        let healthTimer = DispatchSource.makeTimerSource(queue: .global())
-        self.healthTimer = healthTimer
-        healthTimer.schedule(deadline: .now() + .milliseconds(500), repeating: .milliseconds(500))
-        healthTimer.setEventHandler { [producer, stallWatch, routing, context] in
+        healthTimer = healthThread.every(milliseconds: 500) { [producer, stallWatch, routing, context] in
             let now = monotonicMilliseconds()
             // Gauges for backends that are not scraped through `/metrics` (which refreshes them).
             if now - context.stats.gaugesRefreshedAt.load(ordering: .relaxed) >= 5_000 {
@@ -318,7 +321,6 @@ public final class Gateway: Sendable {
             }
             _ = routing.allowsCalls()
         }
-        healthTimer.activate()
     }
 
     /// Shuts down in order; later calls do nothing.
@@ -375,10 +377,11 @@ public final class Gateway: Sendable {
 /// Late-bound references that close the producer ↔ routing cycle at start-up.
 private final class Wiring: @unchecked Sendable {
     // `@unchecked Sendable`: every property is set once in `Gateway.init` before the
-    // producer can call back, and only read afterwards.
-    var routing: Routing?
-    var router: Router?
-    var worker: RetryWorker?
+    // producer can call back, and only read afterwards. Weak: the gateway owns them, and
+    // the producer's callbacks must not keep them (and their threads) alive after it.
+    weak var routing: Routing?
+    weak var router: Router?
+    weak var worker: RetryWorker?
     /// librdkafka said every broker is down before `routing` was set.
     let allBrokersDownEarly = Atomic<Bool>(false)
 

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import SluiceKafka
 import SluiceSpool
+import SluiceSystem
 import Synchronization
 
 /// Delivers spooled records: every `retry.interval`, whenever records are spooled behind a
@@ -25,12 +26,12 @@ final class RetryWorker: Sendable {
     private let configuration: RetryConfiguration
     /// How long to wait for a chunk's delivery reports before giving up on the round.
     private let reportTimeoutMilliseconds: Int
-    private let queue = DispatchQueue(label: "sluice.retry")
+    private let thread = WorkerThread(name: "sluice-retry")
     private let scheduled = Atomic<Bool>(false)
     private let stopped = Atomic<Bool>(false)
     private let held: HeldKeys
-    /// Set once in `start`, then only cancelled (an inactive source must not be released).
-    nonisolated(unsafe) private var timer: DispatchSourceTimer?
+    /// Set once in `start`, then only cancelled.
+    nonisolated(unsafe) private var timer: RepeatingTimer?
 
     /// Chunks produced and not yet settled; more would only queue up inside librdkafka.
     static let window = 4
@@ -63,21 +64,15 @@ final class RetryWorker: Sendable {
 
     /// Starts the periodic rounds; the first runs at once (records left by a previous run).
     func start() {
-        let interval = DispatchTimeInterval.milliseconds(Int(configuration.intervalMilliseconds))
-        let timer = DispatchSource.makeTimerSource(queue: .global())
-        self.timer = timer
-        timer.schedule(deadline: .now(), repeating: interval, leeway: .milliseconds(100))
-        timer.setEventHandler { [weak self] in
-            guard let self else { return }
-            wake()
+        timer = thread.every(milliseconds: configuration.intervalMilliseconds, after: 0) { [weak self] in
+            self?.wake()
         }
-        timer.activate()
     }
 
     func stop() {
         stopped.store(true, ordering: .releasing)
         timer?.cancel()
-        queue.sync {}
+        thread.sync {}
     }
 
     /// Asks for a round soon; calls while one is waiting to start are merged.
@@ -85,7 +80,7 @@ final class RetryWorker: Sendable {
         guard !stopped.load(ordering: .acquiring), !scheduled.exchange(true, ordering: .acquiringAndReleasing) else {
             return
         }
-        queue.async { [self] in
+        thread.async { [self] in
             scheduled.store(false, ordering: .releasing)
             runRound()
         }
@@ -94,7 +89,7 @@ final class RetryWorker: Sendable {
     /// Runs one round now on the caller's thread (tests); returns records delivered.
     @discardableResult
     func runRoundNow() -> Int {
-        queue.sync { runRound() }
+        thread.sync { runRound() }
     }
 
     @discardableResult

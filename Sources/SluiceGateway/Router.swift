@@ -3,6 +3,7 @@ import Logging
 import SluiceKafka
 import SluiceProtocol
 import SluiceSpool
+import SluiceSystem
 import Synchronization
 
 /// Carries out the route (`Route`) of each record of a client batch — Kafka, the spool or a
@@ -27,7 +28,7 @@ final class Router: Sendable {
     /// Set while the producer is being replaced; see `restartProducer`.
     private let restarting = Atomic<Bool>(false)
     private let restartsStopped = Atomic<Bool>(false)
-    private let restartQueue = DispatchQueue(label: "sluice.producer-restart")
+    private let restartThread = WorkerThread(name: "sluice-restart")
 
     init(
         producer: KafkaProducer, spool: Spool, routing: Routing, stats: GatewayStats, logger: Logger,
@@ -265,7 +266,7 @@ final class Router: Sendable {
             !restarting.exchange(true, ordering: .acquiringAndReleasing)
         else { return }
         logger.warning("restarting the Kafka producer (\(reason)); what it holds goes to the spool")
-        restartQueue.async { [self] in
+        restartThread.async { [self] in
             do { try producer.reset() } catch { logger.error("cannot restart the Kafka producer: \(error)") }
             spool.waitForQueuedCommits()
             restarting.store(false, ordering: .releasing)
@@ -276,7 +277,7 @@ final class Router: Sendable {
     /// Refuses further restarts and waits for one under way (the gateway is stopping).
     func stopRestarts() {
         restartsStopped.store(true, ordering: .releasing)
-        restartQueue.sync {}
+        restartThread.sync {}
     }
 
     /// Whether a producer restart is under way: the spool may still miss records it holds.

@@ -88,12 +88,13 @@ final class RDKafkaProducerHandle: @unchecked Sendable {
         // close(), called at the latest from deinit, waits for this thread to end.
         nonisolated(unsafe) let handle = handle
         let thread = Thread { [poller] in
+            // Linux keeps 15 bytes of a thread's name; this one serves the delivery reports.
+            Thread.current.name = "sluice-delivery"
             while !poller.stopping.load(ordering: .acquiring) {
                 rd_kafka_poll(handle, 100)
             }
             poller.done.signal()
         }
-        thread.name = "sluice-kafka-poll"
         thread.start()
     }
 

@@ -45,13 +45,46 @@ public final class WorkerThread: Sendable {
         if isCurrent { return try body() }
         return try runAndWait(submit: state.add, body)
     }
+
+    /// Runs `work` on the thread every `milliseconds`, the first time after `delay`
+    /// milliseconds, until the returned timer is cancelled or the worker released.
+    @discardableResult
+    public func every(
+        milliseconds: Int64, after delay: Int64? = nil, _ work: @escaping @Sendable () -> Void
+    ) -> RepeatingTimer {
+        let timer = RepeatingTimer(
+            period: max(milliseconds, 1), due: monotonicMilliseconds() + (delay ?? milliseconds), work: work)
+        state.add(timer)
+        return timer
+    }
+}
+
+/// Work a `WorkerThread` runs periodically; `cancel()` stops it.
+public final class RepeatingTimer: Sendable {
+    let period: Int64
+    let work: @Sendable () -> Void
+    /// When it runs next (monotonic ms); touched on the worker's thread only.
+    nonisolated(unsafe) var due: Int64
+    private let cancelled = Atomic<Bool>(false)
+
+    init(period: Int64, due: Int64, work: @escaping @Sendable () -> Void) {
+        self.period = period
+        self.due = due
+        self.work = work
+    }
+
+    /// Stops the timer; a run under way finishes.
+    public func cancel() { cancelled.store(true, ordering: .releasing) }
+
+    var isCancelled: Bool { cancelled.load(ordering: .acquiring) }
 }
 
 /// The queue a worker's thread serves; shared by the `WorkerThread` and its thread.
 private final class WorkerState: @unchecked Sendable {
     // `@unchecked Sendable`: `tasks` is behind its lock; `thread` is written once before
     // `started` is signalled, and read after.
-    private let tasks = Mutex<(work: [@Sendable () -> Void], finishing: Bool)>(([], false))
+    private let tasks = Mutex<(work: [@Sendable () -> Void], timers: [RepeatingTimer], finishing: Bool)>(
+        ([], [], false))
     private let available = DispatchSemaphore(value: 0)
     let started = DispatchSemaphore(value: 0)
     private var thread: pthread_t?
@@ -63,6 +96,11 @@ private final class WorkerState: @unchecked Sendable {
         available.signal()
     }
 
+    func add(_ timer: RepeatingTimer) {
+        tasks.withLock { $0.timers.append(timer) }
+        available.signal()
+    }
+
     func finish() {
         tasks.withLock { $0.finishing = true }
         available.signal()
@@ -71,14 +109,30 @@ private final class WorkerState: @unchecked Sendable {
     func run() {
         thread = pthread_self()
         started.signal()
+        var timers: [RepeatingTimer] = []
         while true {
-            available.wait()
-            let (batch, finishing) = tasks.withLock { tasks in
-                defer { tasks.work = [] }
-                return (tasks.work, tasks.finishing)
+            if let next = timers.map(\.due).min() {
+                let wait = max(0, next - monotonicMilliseconds())
+                _ = available.wait(timeout: .now() + .milliseconds(Int(clamping: wait)))
+            } else {
+                available.wait()
+            }
+            let (batch, added, finishing) = tasks.withLock { tasks in
+                defer {
+                    tasks.work = []
+                    tasks.timers = []
+                }
+                return (tasks.work, tasks.timers, tasks.finishing)
             }
             for work in batch { work() }
             if finishing { return }
+            timers = (timers + added).filter { !$0.isCancelled }
+            let now = monotonicMilliseconds()
+            for timer in timers where timer.due <= now {
+                timer.work()
+                // A run that came late does not make the next ones come early.
+                timer.due = max(timer.due + timer.period, now + timer.period / 2)
+            }
         }
     }
 }

@@ -3,6 +3,7 @@ import Dispatch
 import Foundation
 import Logging
 import SluiceGateway
+import SluiceSystem
 
 /// `sluice serve`: runs the gateway in the foreground until SIGTERM or SIGINT; SIGHUP is logged and ignored.
 struct Serve: ParsableCommand {
@@ -91,19 +92,17 @@ struct Serve: ParsableCommand {
     /// Sends `WATCHDOG=1` twice per watchdog interval while every event loop answers in time.
     private func startWatchdog(
         every microseconds: UInt64, _ gateway: Gateway, _ notifier: ServiceNotifier, _ logger: Logger
-    ) -> DispatchSourceTimer {
+    ) -> WorkerThread {
         let period = max(1, Int(microseconds / 2_000))
-        let timer = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "sluice.watchdog"))
-        timer.schedule(deadline: .now(), repeating: .milliseconds(period))
-        timer.setEventHandler {
+        let thread = WorkerThread(name: "sluice-watchdog")
+        thread.every(milliseconds: Int64(period), after: 0) {
             if gateway.loopsRespond(within: max(1, period / 2)) {
                 notifier.notify("WATCHDOG=1")
             } else {
                 logger.error("an event loop did not answer within \(period / 2) ms: not telling the watchdog")
             }
         }
-        timer.activate()
-        return timer
+        return thread
     }
 }
 

@@ -53,3 +53,23 @@ struct WorkerThreadTests {
         #expect(ran.load(ordering: .relaxed) == 100, "work queued before the release still ran")
     }
 }
+
+@Suite("WorkerThread timers")
+struct WorkerThreadTimerTests {
+    @Test func aTimerRepeatsOnTheWorkerUntilCancelled() throws {
+        let worker = WorkerThread(name: "sluice-test-t")
+        let runs = Mutex<[String]>([])
+        let timer = worker.every(milliseconds: 20, after: 0) {
+            runs.withLock { $0.append(Thread.current.name ?? "") }
+        }
+        let deadline = Date().addingTimeInterval(10)
+        while runs.withLock({ $0.count }) < 3 && Date() < deadline { usleep(1_000) }
+        #expect(runs.withLock { $0.count } >= 3, "it ran again and again")
+        #expect(Set(runs.withLock { $0 }) == ["sluice-test-t"])
+        timer.cancel()
+        worker.sync {}  // a run under way has finished, and the worker has seen the cancel
+        let after = runs.withLock { $0.count }
+        usleep(100_000)  // five periods: nothing to await, since what is checked is that nothing happens
+        #expect(runs.withLock { $0.count } == after, "a cancelled timer runs no more")
+    }
+}
