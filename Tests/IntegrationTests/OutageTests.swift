@@ -76,6 +76,21 @@ func startServer(_ arguments: [String], socketPath: String) throws -> Process {
     return server
 }
 
+/// Waits until the restarted gateway has drained its spool, reads `topic` back (`rounds` of
+/// each of `players`' records) and checks it, then stops the gateway, which must exit 0.
+func drainThenVerify(
+    _ server: Process, socketPath: String, broker: DevBroker, topic: String, players: [String], rounds: Range<Int>
+) throws {
+    try waitUntil("the restarted gateway drains its spool", timeout: 90) {
+        try retryStats(socketPath: socketPath)["pending"] as? Int == 0
+    }
+    let records = try consume(topic: topic, brokers: broker.bootstrapServers, count: rounds.count * players.count)
+    try verifyAfterOutage(records, players: players, required: rounds)
+    kill(server.processIdentifier, SIGTERM)
+    server.waitUntilExit()
+    #expect(server.terminationStatus == 0)
+}
+
 /// The `retry` object of a gateway's STATS.
 func retryStats(socketPath: String) throws -> [String: Any] {
     let client = try RawClient.handshaken(socketPath: socketPath)
@@ -195,14 +210,8 @@ struct OutageTests {
 
         try broker.start()
         server = try startServer(arguments, socketPath: socketPath)
-        try waitUntil("the restarted gateway drains its spool", timeout: 90) {
-            try retryStats(socketPath: socketPath)["pending"] as? Int == 0
-        }
-        let records = try consume(topic: "crash", brokers: broker.bootstrapServers, count: 3 * players.count)
-        try verifyAfterOutage(records, players: players, required: 1..<4)
-        kill(server.processIdentifier, SIGTERM)
-        server.waitUntilExit()
-        #expect(server.terminationStatus == 0)
+        try drainThenVerify(
+            server, socketPath: socketPath, broker: broker, topic: "crash", players: players, rounds: 1..<4)
     }
 
     @Test func killMinusNineDuringADrainLosesNothingAndKeepsOrder() throws {
@@ -243,14 +252,8 @@ struct OutageTests {
         server = try startServer(arguments, socketPath: socketPath)
         let left = try retryStats(socketPath: socketPath)
         #expect(left["pending"] as? Int ?? 0 > 0, "the crash came before the drain was done: \(left)")
-        try waitUntil("the restarted gateway finishes the drain", timeout: 90) {
-            try retryStats(socketPath: socketPath)["pending"] as? Int == 0
-        }
-        let records = try consume(topic: "drain", brokers: broker.bootstrapServers, count: rounds * players.count)
-        try verifyAfterOutage(records, players: players, required: 0..<rounds)
-        kill(server.processIdentifier, SIGTERM)
-        server.waitUntilExit()
-        #expect(server.terminationStatus == 0)
+        try drainThenVerify(
+            server, socketPath: socketPath, broker: broker, topic: "drain", players: players, rounds: 0..<rounds)
     }
 
     @Test func sigtermDuringAnOutageExitsPromptlyAndKeepsEverything() throws {

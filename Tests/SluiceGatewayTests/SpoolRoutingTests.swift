@@ -30,6 +30,33 @@ func publishAndAwaitAck(_ client: RawClient, _ records: [OutgoingRecord], timeou
     return ack
 }
 
+/// A fault gateway with `topic` and `topic.dlq`, after one delivered record, whose broker
+/// then refuses `refusals` produce requests with Kafka error `code` while record `p:sequence`
+/// is published into them.
+struct RefusedRecord {
+    let clock = ManualClock()
+    let metrics = TestMetrics()
+    let test: TestGateway
+    let ack: Ack
+
+    init(topic: String, refusals: Int, code: Int32, sequence: Int) throws {
+        test = try faultGateway(clock: clock, metrics: metrics)
+        let mock = try #require(test.mockCluster)
+        mock.createTopic(topic, partitions: 1)
+        mock.createTopic(topic + ".dlq", partitions: 1)
+        let client = try RawClient.handshaken(socketPath: test.socketPath)
+        _ = try publishAndAwaitAck(client, [playerRecord(topic: topic, player: "warmup", sequence: 0)])
+        mock.failProduceRequests(count: refusals, code: code)
+        ack = try publishAndAwaitAck(client, [playerRecord(topic: topic, player: "p", sequence: sequence)])
+    }
+
+    /// The spooled record's attempts and status.
+    func row() throws -> (attempts: Int, status: String) {
+        let row = try #require(try SpoolInspector(path: test.directory + "/spool.db").all().first { $0.key == "p" })
+        return (row.attempts, row.status)
+    }
+}
+
 /// Takes the mock broker down and publishes `probe` until the circuit is OPEN.
 func takeBrokerDownUntilOpen(_ test: TestGateway, _ client: RawClient, probe: OutgoingRecord) throws {
     let mock = try #require(test.mockCluster)
@@ -43,28 +70,13 @@ func takeBrokerDownUntilOpen(_ test: TestGateway, _ client: RawClient, probe: Ou
 @Suite("Spool, circuit breaker and retries (mock cluster, injected clock)", .serialized, .timeLimit(.minutes(3)))
 struct SpoolRoutingTests {
     @Test func brokerRejectionsCountAttemptsWithBackoffThenDeadLetter() throws {
-        let clock = ManualClock()
-        let metrics = TestMetrics()
-        let test = try faultGateway(clock: clock, metrics: metrics)
+        // INVALID_RECORD (87): the broker refuses this record, three times over.
+        let refused = try RefusedRecord(topic: "poison", refusals: 3, code: 87, sequence: 0)
+        let (clock, metrics, test) = (refused.clock, refused.metrics, refused.test)
         let gateway = test.gateway
         let mock = try #require(test.mockCluster)
-        mock.createTopic("poison", partitions: 1)
-        mock.createTopic("poison.dlq", partitions: 1)
-        let client = try RawClient.handshaken(socketPath: test.socketPath)
-        _ = try publishAndAwaitAck(client, [playerRecord(topic: "poison", player: "warmup", sequence: 0)])
-
-        // INVALID_RECORD (87): the broker refuses this record, three times over.
-        mock.failProduceRequests(count: 3, code: 87)
-        let ack = try publishAndAwaitAck(client, [playerRecord(topic: "poison", player: "p", sequence: 0)])
-        #expect(ack.failures.isEmpty, "a rejected record is acked once it is in the spool")
-        let spoolPath = test.directory + "/spool.db"
-        func record() throws -> (attempts: Int, status: String) {
-            let s = gateway.stats()
-            _ = s
-            let rows = try SpoolInspector(path: spoolPath).all()
-            let row = try #require(rows.first { $0.key == "p" })
-            return (row.attempts, row.status)
-        }
+        #expect(refused.ack.failures.isEmpty, "a rejected record is acked once it is in the spool")
+        func record() throws -> (attempts: Int, status: String) { try refused.row() }
         #expect(try record() == (1, "PENDING"))
         #expect(gateway.circuitState == .closed, "a rejected record is no sign of an outage")
 
