@@ -7,15 +7,32 @@ import Testing
     import Glibc
 #endif
 
+/// `sluice serve` as a service manager starts it: a dev broker, and `NOTIFY_SOCKET` (plus
+/// `environment`) pointing at a socket the test reads.
+private final class ServiceUnderTest {
+    let broker: DevBroker
+    let directory: String
+    let notify: NotifySocket
+    let gateway: GatewayProcess
+
+    init(environment: [String: String]) throws {
+        broker = try DevBroker()
+        directory = try temporaryDirectory()
+        notify = try NotifySocket(path: directory + "/notify.sock")
+        var environment = environment
+        environment["NOTIFY_SOCKET"] = notify.path
+        gateway = try GatewayProcess(
+            brokers: broker.bootstrapServers, environment: environment, waitUntilServing: false)
+    }
+
+    deinit { try? FileManager.default.removeItem(atPath: directory) }
+}
+
 @Suite("Running under a service manager: sd_notify and log lines", .timeLimit(.minutes(2)))
 struct ServiceTests {
     @Test func notifiesReadyOnceServingAndStoppingOnSIGTERM() throws {
-        let broker = try DevBroker()
-        let directory = try temporaryDirectory()
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        let notify = try NotifySocket(path: directory + "/notify.sock")
-        let gateway = try GatewayProcess(
-            brokers: broker.bootstrapServers, environment: ["NOTIFY_SOCKET": notify.path], waitUntilServing: false)
+        let service = try ServiceUnderTest(environment: [:])
+        let (notify, gateway) = (service.notify, service.gateway)
         let ready = try notify.receive(timeout: 15)
         #expect(ready.contains("READY=1"), "\(ready)")
         #expect(ready.contains("MAINPID=\(gateway.pid)"))
@@ -29,13 +46,8 @@ struct ServiceTests {
     }
 
     @Test func pingsTheWatchdogWhileTheLoopsAnswer() throws {
-        let broker = try DevBroker()
-        let directory = try temporaryDirectory()
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        let notify = try NotifySocket(path: directory + "/notify.sock")
-        let gateway = try GatewayProcess(
-            brokers: broker.bootstrapServers,
-            environment: ["NOTIFY_SOCKET": notify.path, "WATCHDOG_USEC": "200000"], waitUntilServing: false)
+        let service = try ServiceUnderTest(environment: ["WATCHDOG_USEC": "200000"])
+        let (notify, gateway) = (service.notify, service.gateway)
         #expect(try notify.receive(timeout: 15).contains("READY=1"))
         for _ in 0..<3 {
             #expect(try notify.receive(timeout: 2) == "WATCHDOG=1", "a ping every 100 ms")
@@ -45,14 +57,8 @@ struct ServiceTests {
 
     /// `ServiceNotifier` is the CLI's: `sluice serve` is asked, not the type (the ping itself is tested above).
     @Test func noWatchdogPingsForAnotherProcess() throws {
-        let broker = try DevBroker()
-        let directory = try temporaryDirectory()
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        let notify = try NotifySocket(path: directory + "/notify.sock")
-        let gateway = try GatewayProcess(
-            brokers: broker.bootstrapServers,
-            environment: ["NOTIFY_SOCKET": notify.path, "WATCHDOG_USEC": "200000", "WATCHDOG_PID": "1"],
-            waitUntilServing: false)
+        let service = try ServiceUnderTest(environment: ["WATCHDOG_USEC": "200000", "WATCHDOG_PID": "1"])
+        let (notify, gateway) = (service.notify, service.gateway)
         #expect(try notify.receive(timeout: 15).contains("READY=1"))
         #expect(throws: TestFailure.self, "no WATCHDOG=1 for another process's watchdog") {
             _ = try notify.receive(timeout: 1)
