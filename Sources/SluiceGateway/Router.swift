@@ -159,11 +159,9 @@ final class Router: Sendable {
                 value: UnsafeRawBufferPointer(rebasing: bytes[record.value]),
                 timestamp: timestamp, headerCount: record.headerCount + stamped.count, opaque: opaque
             ) { headers in
-                batch.forEachHeader(of: record) { headers.add(name: $0, value: $1) }
-                stamped.stamp(
-                    eventID: eventID, eventType: UnsafeRawBufferPointer(rebasing: bytes[record.eventType]),
-                    publisher: publisher
-                ) { headers.add(name: $0, value: $1) }
+                stamped.addHeaders(of: record, in: batch, bytes: bytes, eventID: eventID, publisher: publisher) {
+                    headers.add(name: $0, value: $1)
+                }
             }
             return .queued
         } catch  where error.code == .queueFull {

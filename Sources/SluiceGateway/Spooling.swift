@@ -27,11 +27,9 @@ struct Spooling {
                 timestamp: record.timestamp == 0 ? now : record.timestamp, client: pending.client,
                 reason: reason, createdAt: now
             ) { headers in
-                publish.forEachHeader(of: record) { headers.add(name: $0, value: $1) }
-                stamped.stamp(
-                    eventID: eventID, eventType: UnsafeRawBufferPointer(rebasing: bytes[record.eventType]),
-                    publisher: publisher
-                ) { headers.add(name: $0, value: $1) }
+                stamped.addHeaders(of: record, in: publish, bytes: bytes, eventID: eventID, publisher: publisher) {
+                    headers.add(name: $0, value: $1)
+                }
             }
         }
         indices.append(index)

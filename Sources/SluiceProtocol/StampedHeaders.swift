@@ -86,6 +86,17 @@ public struct StampedHeaders: Sendable, Equatable {
         }
     }
 
+    /// Adds every header `record` is published with: its own, then the stamped ones.
+    @inline(__always)
+    public func addHeaders(
+        of record: RecordView, in batch: PublishBatch, bytes: UnsafeRawBufferPointer, eventID: EventID,
+        publisher: Publisher, add: (UnsafeRawBufferPointer, UnsafeRawBufferPointer) -> Void
+    ) {
+        batch.forEachHeader(of: record, add)
+        let eventType = UnsafeRawBufferPointer(rebasing: bytes[record.eventType])
+        stamp(eventID: eventID, eventType: eventType, publisher: publisher, add: add)
+    }
+
     /// Whether a client may not send a header called `name`: `event-id`, `event-type` or any
     /// `sluice-*` name, without regard to ASCII case, stamped or not.
     public static func isReserved(_ name: some Collection<UInt8>) -> Bool {
