@@ -89,7 +89,7 @@ let package = Package(
         .target(
             name: "SluiceTestSupport",
             dependencies: [
-                "SluiceGateway", "SluiceKafka", "SluiceKafkaForTesting", "SluiceProtocol",
+                "SluiceGateway", "SluiceKafka", "SluiceKafkaForTesting", "SluiceProtocol", "SluiceSystem",
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Tests/SluiceTestSupport",
@@ -107,16 +107,16 @@ let package = Package(
         .testTarget(
             name: "SluiceGatewayTests",
             dependencies: [
-                "SluiceGateway", "SluiceProtocol", "SluiceKafka", "SluiceKafkaForTesting", "SluiceTestSupport",
-                .product(name: "MetricsTestKit", package: "swift-metrics"),
+                "SluiceGateway", "SluiceProtocol", "SluiceKafka", "SluiceKafkaForTesting", "SluiceSystem",
+                "SluiceTestSupport", .product(name: "MetricsTestKit", package: "swift-metrics"),
             ],
             linkerSettings: rdkafkaRpath
         ),
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "SluiceGateway", "SluiceProtocol", "SluiceKafka", "SluiceKafkaForTesting", "SluiceTestSupport",
-                "CSluiceClient",
+                "SluiceGateway", "SluiceProtocol", "SluiceKafka", "SluiceKafkaForTesting", "SluiceSystem",
+                "SluiceTestSupport", "CSluiceClient",
             ],
             linkerSettings: rdkafkaRpath
         ),

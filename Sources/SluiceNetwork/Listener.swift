@@ -54,13 +54,7 @@ public final class Listener: @unchecked Sendable, Pollable {
         descriptor = socket(
             AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard descriptor >= 0 else { throw NetworkError("socket(): \(errnoText())") }
-        var address = Self.address(path)
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
-            }
-        }
-        guard bound == 0 else {
+        guard UnixSocketAddress(path)?.withSockaddr({ bind(descriptor, $0, $1) }) == 0 else {
             let reason = errnoText()
             Glibc.close(descriptor)
             throw NetworkError("cannot bind \(path): \(reason)")
@@ -186,30 +180,15 @@ public final class Listener: @unchecked Sendable, Pollable {
         return getgrnam(group)?.pointee.gr_gid
     }
 
-    private static func address(_ path: String) -> sockaddr_un {
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &address.sun_path) { buffer in
-            buffer.copyBytes(from: path.utf8.prefix(buffer.count - 1))
-        }
-        return address
-    }
-
     private static func removeStaleSocket(at path: String, logger: Logger) throws(NetworkError) {
         var status = stat()
         guard lstat(path, &status) == 0 else { return }
         guard status.st_mode & S_IFMT == S_IFSOCK else {
             throw NetworkError("\(path) exists and is not a socket; not replacing it")
         }
-        let probe = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        defer { Glibc.close(probe) }
-        var address = address(path)
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(probe, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
-            }
-        }
-        if connected == 0 {
+        let probe = connectUnixSocket(path)
+        if probe >= 0 {
+            Glibc.close(probe)
             throw NetworkError("another process is serving \(path); not taking it over")
         }
         logger.notice("removing stale socket \(path) left by a process that is gone")

@@ -16,23 +16,11 @@ final class GatewayClient {
     private var readBuffer = [UInt8](repeating: 0, count: 65_536)
 
     init(socketPath: String) throws {
-        descriptor = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-        guard descriptor >= 0 else { throw ClientError("socket(): \(errnoText())") }
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        guard socketPath.utf8.count < MemoryLayout.size(ofValue: address.sun_path) else {
-            throw ClientError("socket path too long: \(socketPath)")
-        }
-        withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: socketPath.utf8) }
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
-            }
-        }
-        guard connected == 0 else {
+        guard UnixSocketAddress(socketPath) != nil else { throw ClientError("socket path too long: \(socketPath)") }
+        descriptor = connectUnixSocket(socketPath)
+        guard descriptor >= 0 else {
             let number = errno
             let reason = errnoText(number)
-            close(descriptor)
             let hint =
                 switch number {
                 case ENOENT, ECONNREFUSED: " (is `sluice serve` running, with this --socket or SLUICE_SOCKET?)"

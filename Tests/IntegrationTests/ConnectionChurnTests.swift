@@ -1,6 +1,7 @@
 import Dispatch
 import Foundation
 import SluiceProtocol
+import SluiceSystem
 import SluiceTestSupport
 import Synchronization
 import Testing

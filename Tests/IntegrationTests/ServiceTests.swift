@@ -1,5 +1,6 @@
 import Foundation
 import SluiceGateway
+import SluiceSystem
 import SluiceTestSupport
 import Testing
 
@@ -111,14 +112,7 @@ final class NotifySocket {
     init(path: String) throws {
         self.path = path
         descriptor = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: path.utf8) }
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
-            }
-        }
+        let bound = UnixSocketAddress(path)?.withSockaddr { bind(descriptor, $0, $1) }
         guard descriptor >= 0, bound == 0 else { throw TestFailure("cannot bind \(path)") }
     }
 

@@ -2,6 +2,7 @@ import Foundation
 import SluiceGateway
 import SluiceKafkaForTesting
 import SluiceProtocol
+import SluiceSystem
 import SluiceTestSupport
 import Testing
 
@@ -187,14 +188,7 @@ struct SocketFileTests {
         let path = directory + "/s.sock"
         // A socket file nobody listens on, as a killed process leaves it.
         let stale = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: path.utf8) }
-        _ = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(stale, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
-            }
-        }
+        #expect(UnixSocketAddress(path)?.withSockaddr { bind(stale, $0, $1) } == 0)
         close(stale)
         #expect(FileManager.default.fileExists(atPath: path))
 

@@ -98,25 +98,3 @@ public final class GatewayProcess {
         return process.terminationStatus
     }
 }
-
-/// A bare connect to `socketPath`, closed by the caller; -1 when the connect failed, with
-/// `errno` saying why.
-public func connectUnixSocket(_ socketPath: String) -> Int32 {
-    let descriptor = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-    guard descriptor >= 0 else { return -1 }
-    var address = sockaddr_un()
-    address.sun_family = sa_family_t(AF_UNIX)
-    withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: socketPath.utf8) }
-    let result = withUnsafePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-            connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
-        }
-    }
-    guard result == 0 else {
-        let reason = errno
-        close(descriptor)
-        errno = reason
-        return -1
-    }
-    return descriptor
-}

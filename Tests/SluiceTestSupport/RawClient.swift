@@ -1,5 +1,6 @@
 import Foundation
 import SluiceProtocol
+import SluiceSystem
 
 #if canImport(Glibc)
     import Glibc
