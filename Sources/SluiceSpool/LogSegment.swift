@@ -21,6 +21,8 @@ final class LogSegment: @unchecked Sendable {
     var length = 0
     /// The index of the first record that may still be live.
     var floor = 0
+    /// The codec version of its records: the current one, unless an older Sluice wrote the file.
+    private(set) var version = SpoolCodec.version
 
     init(firstID: Int64, path: String, descriptor: Int32) {
         self.firstID = firstID
@@ -56,16 +58,18 @@ final class LogSegment: @unchecked Sendable {
         return low
     }
 
-    /// Indexes the records at the start of `bytes` (the whole file) and returns how many
-    /// bytes hold whole, valid records in ascending id order above `previous`.
+    /// Indexes the records of `bytes` (the whole file, laid out as `layout` says) and returns
+    /// how many bytes hold its header and whole, valid records in ascending id order above `previous`.
     func index(
-        _ bytes: UnsafeRawBufferPointer, after previous: Int64, floor: Int64, isInTable: (Int64) -> Bool,
-        state: inout SpoolLog.State
+        _ bytes: UnsafeRawBufferPointer, layout: (version: UInt8, recordsStart: Int), after previous: Int64,
+        floor: Int64, isInTable: (Int64) -> Bool, state: inout SpoolLog.State
     ) -> Int {
-        var offset = 0
+        version = layout.version
+        var offset = layout.recordsStart
         var lastID = previous
-        while let length = LogRecordFormat.validLength(UnsafeRawBufferPointer(rebasing: bytes[offset...])) {
-            let fields = LogRecordFormat.fields(in: bytes, at: offset)
+        while let length = SpoolCodec.validLength(UnsafeRawBufferPointer(rebasing: bytes[offset...]), version: version)
+        {
+            let fields = SpoolCodec.fields(in: bytes, at: offset, version: version)
             guard fields.id > lastID else { break }
             let topic = state.topic(String(decoding: bytes[fields.topic], as: UTF8.self))
             let isLive = fields.id > floor && !isInTable(fields.id)

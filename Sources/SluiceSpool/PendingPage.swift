@@ -10,7 +10,7 @@ public struct PendingPage: Sendable {
         /// Index into `topics`.
         public var topic: Int
         public var key: Range<Int>
-        /// The headers as stored (see `forEachHeader`).
+        /// The headers, as a blob of the current codec version (see `forEachHeader`).
         public var headers: Range<Int>
         public var value: Range<Int>
         /// Kafka timestamp, ms since the epoch.
@@ -35,22 +35,25 @@ public struct PendingPage: Sendable {
         of entry: Entry, _ body: (_ name: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) -> Void
     ) {
         bytes.withUnsafeBytes { all in
-            HeaderCoding.forEach(UnsafeRawBufferPointer(rebasing: all[entry.headers]), body)
+            SpoolCodec.forEachHeader(
+                in: UnsafeRawBufferPointer(rebasing: all[entry.headers]), version: SpoolCodec.version, body)
         }
     }
 
-    /// Appends the log record that starts at `start` in `record`.
-    mutating func appendLogRecord(_ record: UnsafeRawBufferPointer, at start: Int) {
-        let fields = LogRecordFormat.fields(in: record, at: start)
+    /// Appends the log record whose `fields` lie in `record`.
+    mutating func appendLogRecord(_ record: UnsafeRawBufferPointer, _ fields: SpoolCodec.Fields) {
         func copy(_ range: Range<Int>) -> Range<Int> {
             let first = bytes.count
             bytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: record[range]))
             return first..<bytes.count
         }
+        let headersStart = bytes.count
+        SpoolCodec.appendHeaders(
+            UnsafeRawBufferPointer(rebasing: record[fields.headers]), version: fields.version, to: &bytes)
         entries.append(
             Entry(
                 id: fields.id, topic: topicIndex(UnsafeRawBufferPointer(rebasing: record[fields.topic])),
-                key: copy(fields.key), headers: copy(fields.headers), value: copy(fields.value),
+                key: copy(fields.key), headers: headersStart..<bytes.count, value: copy(fields.value),
                 timestamp: fields.timestamp, attempts: 0, size: fields.size, inLog: true))
     }
 
@@ -73,7 +76,7 @@ public struct PendingPage: Sendable {
     }
 
     /// Appends the current row of a statement that selected
-    /// `id, topic, key, headers, value, timestamp, attempts, size`.
+    /// `id, topic, key, headers, value, timestamp, attempts, size, codec`.
     mutating func append(_ row: SQLiteStatement) {
         func blob(_ column: Int32) -> Range<Int> {
             let count = Int(sqlite3_column_bytes(row, column))
@@ -83,11 +86,21 @@ public struct PendingPage: Sendable {
             }
             return start..<bytes.count
         }
+        /// Rows an older Sluice wrote have their header blob re-encoded in the current version.
+        func headers() -> Range<Int> {
+            let start = bytes.count
+            if let base = sqlite3_column_blob(row, 3) {
+                SpoolCodec.appendHeaders(
+                    UnsafeRawBufferPointer(start: base, count: Int(sqlite3_column_bytes(row, 3))),
+                    version: UInt8(truncatingIfNeeded: sqlite3_column_int64(row, 8)), to: &bytes)
+            }
+            return start..<bytes.count
+        }
         let topicLength = Int(sqlite3_column_bytes(row, 1))
         let topic = topicIndex(UnsafeRawBufferPointer(start: sqlite3_column_text(row, 1), count: topicLength))
         entries.append(
             Entry(
-                id: sqlite3_column_int64(row, 0), topic: topic, key: blob(2), headers: blob(3), value: blob(4),
+                id: sqlite3_column_int64(row, 0), topic: topic, key: blob(2), headers: headers(), value: blob(4),
                 timestamp: sqlite3_column_int64(row, 5), attempts: Int(sqlite3_column_int64(row, 6)),
                 size: Int(sqlite3_column_int64(row, 7))))
     }

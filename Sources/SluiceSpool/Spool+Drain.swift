@@ -45,7 +45,7 @@ extension Spool {
             page.entries.reserveCapacity(limit)
             try db.forEachRow(
                 """
-                SELECT id, topic, key, headers, value, timestamp, attempts, size FROM failed_kafka_events
+                SELECT id, topic, key, headers, value, timestamp, attempts, size, codec FROM failed_kafka_events
                 WHERE id > ? AND status = 'PENDING' ORDER BY id LIMIT ?
                 """,
                 bind: {
@@ -56,7 +56,7 @@ extension Spool {
             return page
         }
         let fromTable = page.entries.count
-        try log.read(log.locations(after: cursor, limit: limit)) { page.appendLogRecord($0, at: $1) }
+        try log.read(log.locations(after: cursor, limit: limit)) { page.appendLogRecord($0, $1) }
         if fromTable > 0 && page.entries.count > fromTable { page.keepLowest(limit) }
         return page
     }
@@ -190,8 +190,7 @@ extension Spool {
         while true {
             let locations = log.locations(after: cursor, limit: 10_000)
             guard !locations.isEmpty else { break }
-            try log.read(locations) { bytes, start in
-                let fields = LogRecordFormat.fields(in: bytes, at: start)
+            try log.read(locations) { bytes, fields in
                 let key = SpoolKey(
                     topic: String(decoding: bytes[fields.topic], as: UTF8.self), key: Array(bytes[fields.key]))
                 keys[key, default: 0] += 1

@@ -55,8 +55,8 @@ extension Spool {
         while logged.count < limit {
             let locations = log.locations(after: cursor, limit: 1_000)
             guard !locations.isEmpty else { break }
-            try log.read(locations) { bytes, start in
-                let stored = LogRecordFormat.storedRecord(in: bytes, at: start)
+            try log.read(locations) { bytes, fields in
+                let stored = SpoolCodec.storedRecord(in: bytes, fields)
                 cursor = stored.id
                 if logged.count < limit && (topic == nil || stored.record.topic == topic)
                     && (key == nil || stored.record.key == key)

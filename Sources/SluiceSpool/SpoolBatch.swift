@@ -1,16 +1,12 @@
 import Foundation
 
-/// Adds headers to a record being encoded (`HeaderCoding`'s layout).
+/// Adds headers to a record being encoded (`SpoolCodec`'s header blob).
 public struct SpoolHeaderWriter {
     var bytes: [UInt8] = []
     var count = 0
 
     public mutating func add(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) {
-        bytes.append(UInt8(name.count >> 8 & 0xFF))
-        bytes.append(UInt8(name.count & 0xFF))
-        bytes.append(contentsOf: name)
-        for shift in [24, 16, 8, 0] { bytes.append(UInt8(value.count >> shift & 0xFF)) }
-        bytes.append(contentsOf: value)
+        SpoolCodec.appendHeader(name: name, value: value, to: &bytes)
         count += 1
     }
 
@@ -56,11 +52,11 @@ public struct SpoolBatch: Sendable {
         let size = topicName.withUTF8 { topic in
             client.withUTF8 { client in
                 reason.withUTF8Buffer { reason in
-                    let fields = LogRecordFormat.RawFields(
+                    let fields = SpoolCodec.RawFields(
                         id: sequence, createdAt: createdAt, timestamp: timestamp,
                         topic: UnsafeRawBufferPointer(topic), eventID: eventID, client: UnsafeRawBufferPointer(client),
                         reason: UnsafeRawBufferPointer(reason), key: key, value: value)
-                    return LogRecordFormat.append(fields, to: &bytes, headers: headers)
+                    return SpoolCodec.append(fields, to: &bytes, headers: headers)
                 }
             }
         }
@@ -82,7 +78,7 @@ public struct SpoolBatch: Sendable {
         bytes.reserveCapacity(records.count * 512)
         for record in records {
             let start = bytes.count
-            let size = LogRecordFormat.append(record, createdAt: record.createdAt ?? createdAt, to: &bytes)
+            let size = SpoolCodec.append(record, createdAt: record.createdAt ?? createdAt, to: &bytes)
             add(id: record.sequence, offset: start, size: size, topic: record.topic)
         }
     }
@@ -97,6 +93,11 @@ public struct SpoolBatch: Sendable {
 
     /// The records, decoded (for the table, when the log cannot take them).
     func records() -> [SpoolRecord] {
-        bytes.withUnsafeBytes { bytes in offsets.map { LogRecordFormat.storedRecord(in: bytes, at: $0).record } }
+        bytes.withUnsafeBytes { bytes in
+            offsets.map {
+                SpoolCodec.storedRecord(in: bytes, SpoolCodec.fields(in: bytes, at: $0, version: SpoolCodec.version))
+                    .record
+            }
+        }
     }
 }

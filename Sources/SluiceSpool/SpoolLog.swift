@@ -78,8 +78,12 @@ final class SpoolLog: Sendable {
             }
             let segment = LogSegment(firstID: firstID, path: path, descriptor: descriptor)
             let contents = try segment.readAll()
+            guard let layout = contents.withUnsafeBytes({ SpoolCodec.segmentLayout($0) }) else {
+                throw SpoolError(
+                    "\(path) was written by a newer Sluice (segment version \(contents[7])); this one cannot read it")
+            }
             let valid = contents.withUnsafeBytes { bytes in
-                segment.index(bytes, after: previous, floor: floor, isInTable: isInTable, state: &state)
+                segment.index(bytes, layout: layout, after: previous, floor: floor, isInTable: isInTable, state: &state)
             }
             if valid < contents.count {
                 repairs.append("\(path): \(contents.count - valid) bytes after offset \(valid) did not check out")
@@ -130,14 +134,15 @@ final class SpoolLog: Sendable {
     /// thread only.
     func append(_ batches: [SpoolBatch]) throws(SpoolError) {
         guard writable, let first = batches.first?.ids.first else { return }
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(batches.reduce(0) { $0 + $1.bytes.count })
-        for batch in batches { bytes += batch.bytes }
         let active = try activeSegment(startingAt: first)
         let base = active.length
+        // A segment's first write starts with its header.
+        var bytes: [UInt8] = base == 0 ? SpoolCodec.segmentHeader : []
+        bytes.reserveCapacity(bytes.count + batches.reduce(0) { $0 + $1.bytes.count })
+        for batch in batches { bytes += batch.bytes }
         try active.write(bytes, at: base)
         state.withLock { state in
-            var offset = base
+            var offset = base + (base == 0 ? SpoolCodec.segmentHeader.count : 0)
             for batch in batches {
                 var topicName = ""
                 var topic: UInt16 = 0
@@ -157,9 +162,14 @@ final class SpoolLog: Sendable {
         }
     }
 
-    /// The segment to append to: the last one, or a new one once it is full.
+    /// The segment to append to: the last one, or a new one once it is full or when an older
+    /// Sluice wrote it (a segment holds records of one version).
     private func activeSegment(startingAt firstID: Int64) throws(SpoolError) -> LogSegment {
-        if let last = state.withLock({ $0.segments.last }), last.length < segmentBytes { return last }
+        if let last = state.withLock({ $0.segments.last }), last.length < segmentBytes,
+            last.version == SpoolCodec.version
+        {
+            return last
+        }
         let path = directory + "/" + String(format: "%020lld.seg", firstID)
         let descriptor = open(path, O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, fileMode)
         guard descriptor >= 0 else { throw SpoolError("cannot create \(path): \(String(cString: strerror(errno)))") }
@@ -193,10 +203,10 @@ final class SpoolLog: Sendable {
         }
     }
 
-    /// Calls `body` with a buffer and the start of each record of `locations` in it, reading
+    /// Calls `body` with a buffer and the fields of each record of `locations` in it, reading
     /// runs of neighbouring records with one `pread`.
     func read(
-        _ locations: [Location], _ body: (UnsafeRawBufferPointer, _ start: Int) -> Void
+        _ locations: [Location], _ body: (UnsafeRawBufferPointer, SpoolCodec.Fields) -> Void
     ) throws(SpoolError) {
         var first = 0
         while first < locations.count {
@@ -210,7 +220,11 @@ final class SpoolLog: Sendable {
             let end = locations[last].offset + locations[last].length
             let buffer = try locations[first].segment.read(from: start, count: end - start)
             buffer.withUnsafeBytes { bytes in
-                for location in locations[first...last] { body(bytes, location.offset - start) }
+                for location in locations[first...last] {
+                    body(
+                        bytes,
+                        SpoolCodec.fields(in: bytes, at: location.offset - start, version: location.segment.version))
+                }
             }
             first = last + 1
         }
@@ -224,7 +238,7 @@ final class SpoolLog: Sendable {
         }
         guard let location else { return nil }
         var found: StoredRecord?
-        try read([location]) { bytes, start in found = LogRecordFormat.storedRecord(in: bytes, at: start) }
+        try read([location]) { bytes, fields in found = SpoolCodec.storedRecord(in: bytes, fields) }
         return found
     }
 
@@ -247,7 +261,7 @@ final class SpoolLog: Sendable {
         let count = withUnsafeMutableBytes(of: &stamp) { pointer in
             pread(
                 location.segment.descriptor, pointer.baseAddress, 8,
-                off_t(location.offset + LogRecordFormat.createdAtOffset))
+                off_t(location.offset + SpoolCodec.createdAtOffset(location.segment.version)))
         }
         return count == 8 ? Int64(littleEndian: stamp) : nil
     }

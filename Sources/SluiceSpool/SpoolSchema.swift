@@ -68,12 +68,17 @@ extension Spool {
                         WHERE status != 'PENDING' OR attempts > 0;
                     """)
         }
+        // v3: each row says which `SpoolCodec` version its header blob is in. Rows written
+        // before (and by an older Sluice on the same file) are version 1, the default.
+        migrator.registerMigration("v3 codec version") { db in
+            try db.execute(sql: "ALTER TABLE failed_kafka_events ADD COLUMN codec INTEGER NOT NULL DEFAULT 1")
+        }
         return migrator
     }()
 
     /// The columns every read selects, in `StoredRecord(row:)`'s order.
     static let columns =
-        "id, event_id, topic, key, headers, value, timestamp, client, created_at, attempts, next_retry_at, last_error, status, updated_at"
+        "id, event_id, topic, key, headers, value, timestamp, client, created_at, attempts, next_retry_at, last_error, status, updated_at, codec"
 }
 
 /// Inserts rows through one prepared statement, binding straight from the records' bytes.
@@ -87,8 +92,8 @@ struct RowInserter {
             sql: """
                 INSERT INTO failed_kafka_events
                     (id, event_id, topic, key, headers, value, timestamp, client, created_at, attempts,
-                     next_retry_at, last_error, updated_at, size)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                     next_retry_at, last_error, updated_at, size, codec)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, \(SpoolCodec.version))
                 """
         ).sqliteStatement
     }
@@ -97,7 +102,8 @@ struct RowInserter {
     mutating func append(_ records: [SpoolRecord]) throws {
         for record in records {
             let createdAt = record.createdAt ?? now
-            HeaderCoding.encode(record.headers, into: &headers)
+            headers.removeAll(keepingCapacity: true)
+            SpoolCodec.appendHeaders(record.headers, to: &headers)
             // Bound without copies (SQLITE_STATIC): every buffer outlives the step.
             var eventID = record.eventID
             var topic = record.topic
@@ -179,7 +185,9 @@ extension StoredRecord {
         }
         func int(_ column: Int32) -> Int64 { sqlite3_column_int64(statement, column) }
         let headers = sqlite3_column_blob(statement, 4).map {
-            HeaderCoding.decode(UnsafeRawBufferPointer(start: $0, count: Int(sqlite3_column_bytes(statement, 4))))
+            SpoolCodec.headers(
+                in: UnsafeRawBufferPointer(start: $0, count: Int(sqlite3_column_bytes(statement, 4))),
+                version: UInt8(truncatingIfNeeded: int(14)))
         }
         self.init(
             id: int(0),

@@ -125,6 +125,8 @@ struct SpoolFixtureTests {
             try spool.enqueueAndWait([record])
             spool.releaseLock()
         }
+        let newSegment = try #require(FileManager.default.contents(atPath: path + "-log/00000000000000000019.seg"))
+        #expect(Array(newSegment.prefix(8)) == [0, 0, 0, 0, 0x53, 0x4C, 0x47, 2], "an old segment is not appended to")
         let spool = try Spool(path: path, exclusive: true)
         let page = try spool.pending(after: 0, limit: 100)
         #expect(page.entries.map(\.id) == V1.drainOrder + [19])
