@@ -1,3 +1,8 @@
+/* Error names, the version string, and the client's last-error state. */
+#include <errno.h>
+#include <stdarg.h>
+
+#include "client.h"
 #include "sluice.h"
 
 const char *sluice_error_name(int code) {
@@ -47,3 +52,29 @@ const char *sluice_version(void) {
 #undef SLUICE_STR
 #undef SLUICE_STR2
 }
+
+void sluice_set_err(sluice_client *c, int code, int sys, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vset(c->errstr, sizeof(c->errstr), fmt, ap);
+    va_end(ap);
+    c->err = code;
+    c->sys_errno = code == SLUICE_E_IO ? sys : 0;
+    if (code == SLUICE_E_IO) errno = sys;
+}
+
+void sluice_clear_err(sluice_client *c) {
+    c->err = 0;
+    c->sys_errno = 0;
+    c->errstr[0] = '\0';
+}
+
+void sluice_set_conn_err(sluice_client *c, int code, int sys, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vset(c->conn_errstr, sizeof(c->conn_errstr), fmt, ap);
+    va_end(ap);
+    c->conn_err = code;
+    c->conn_errno = sys;
+}
+
