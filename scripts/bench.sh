@@ -125,7 +125,7 @@ CFLAGS=(-O2 -Wall -Wextra -Werror)
 "$CC" "${CFLAGS[@]}" -isystem "$rdkafka/include" bench/rdkafka_baseline.c -o "$out/rdkafka_baseline" \
     -L"$rdkafka/lib" -Wl,-rpath,"$rdkafka/lib" -lrdkafka
 # --wrap=recv: the publisher sees the ACKs the library reads (its --latency option).
-"$CC" "${CFLAGS[@]}" -Iclients/c/include bench/sluice_publisher.c -o "$out/sluice_publisher" \
+"$CC" "${CFLAGS[@]}" -Iclients/c/include bench/sluice_publisher.c bench/ack_latency.c -o "$out/sluice_publisher" \
     clients/c/build/libsluice.a -lzstd -Wl,--wrap=recv
 "$CC" "${CFLAGS[@]}" -Iclients/c/include bench/stats_poll.c -o "$out/stats_poll" clients/c/build/libsluice.a -lzstd
 "$CC" "${CFLAGS[@]}" -isystem "$rdkafka/include" bench/count_events.c -o "$out/count_events" \
