@@ -81,6 +81,8 @@ final class LogSegment: @unchecked Sendable {
             lastID = fields.id
             offset += length
         }
+        // Nothing valid (a first write cut short): the next write starts the file over, with a header.
+        if offset == 0 { version = SpoolCodec.version }
         length = offset
         while self.floor < ids.count && !live[self.floor] { self.floor += 1 }
         return offset
