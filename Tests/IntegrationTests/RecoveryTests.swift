@@ -118,7 +118,10 @@ struct RecoveryTests {
             estimated = estimated || (retry.pending > 0 && (retry.secondsToEmpty ?? 0) > 0)
             return retry.pending == 0
         }
-        #expect(fastestDrain > 0, "STATS shows the drain rate")
+        // The rate counts whole seconds: a drain done within one shows once that second is over.
+        if fastestDrain == 0 {
+            try waitUntil("STATS shows the drain rate", timeout: 3) { test.gateway.stats().retry.drainRate > 0 }
+        }
         // Under the continuing load a record can still queue behind its key's last spooled
         // one for a moment after the count reached 0 (it is delivered at once): wait for a
         // snapshot of the empty backlog rather than assume the next one is.
