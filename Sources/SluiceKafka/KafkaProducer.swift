@@ -89,7 +89,7 @@ final class RDKafkaProducerHandle: @unchecked Sendable {
         nonisolated(unsafe) let handle = handle
         let thread = Thread { [poller] in
             // Linux keeps 15 bytes of a thread's name; this one serves the delivery reports.
-            Thread.current.name = "sluice-delivery"
+            nameCurrentThread("sluice-delivery")
             while !poller.stopping.load(ordering: .acquiring) {
                 rd_kafka_poll(handle, 100)
             }

@@ -85,7 +85,7 @@ public final class EventLoop: @unchecked Sendable {
 
     /// The loop's thread: wait, serve ready descriptors, the tick, then the queued tasks.
     private func run() {
-        Thread.current.name = name
+        nameCurrentThread(name)
         thread = pthread_self()
         nextTickAt = monotonicMilliseconds() + Int64(Self.tickMilliseconds)
         started.signal()

@@ -67,7 +67,7 @@ public final class HTTPEndpoint: Sendable {
         self.descriptor = descriptor
         let done = done
         let thread = Thread {
-            Thread.current.name = "sluice-http"
+            nameCurrentThread("sluice-http")
             while true {
                 let client = accept(descriptor, nil, nil)
                 if client < 0 {

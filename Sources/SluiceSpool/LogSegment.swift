@@ -1,4 +1,5 @@
 import Foundation
+import SluiceSystem
 
 /// One segment file of the spool's log and the index of its records.
 ///
@@ -138,6 +139,6 @@ final class LogSegment: @unchecked Sendable {
     }
 
     private func failure(_ what: String) -> SpoolError {
-        SpoolError("\(what) \(path): \(String(cString: strerror(errno)))")
+        SpoolError("\(what) \(path): \(errnoText())")
     }
 }

@@ -2,6 +2,7 @@ import Dispatch
 import Foundation
 import GRDB
 import GRDBSQLite
+import SluiceSystem
 import Synchronization
 
 /// How hard SQLite syncs commits to disk (`PRAGMA synchronous`).
@@ -32,9 +33,9 @@ public final class Spool: Sendable {
     private let maxBytes: Int64
     /// Whether this process owns the spool (the gateway): only the owner appends to the log.
     private let exclusive: Bool
-    private let writer = DispatchQueue(label: "sluice.spool.writer")
+    private let writer = WorkerThread(name: "sluice-spool-w")
     /// Callers hear back here, in commit order, so the writer goes on to the next commit.
-    private let completions = DispatchQueue(label: "sluice.spool.completions")
+    private let completions = WorkerThread(name: "sluice-spool-d")
     private let queued = Mutex<[QueuedBatch]>([])
     /// Record bytes one commit takes at most (it takes at least one batch).
     static let commitBytes: Int64 = 8 << 20
@@ -79,7 +80,7 @@ public final class Spool: Sendable {
         if exclusive {
             let descriptor = open(path + ".lock", O_CREAT | O_RDWR | O_CLOEXEC, fileMode)
             guard descriptor >= 0 else {
-                throw SpoolError("cannot open \(path).lock: \(String(cString: strerror(errno)))")
+                throw SpoolError("cannot open \(path).lock: \(errnoText())")
             }
             guard Self.lock(descriptor) else {
                 close(descriptor)
@@ -357,7 +358,7 @@ public final class Spool: Sendable {
         do { return try pool.write(body) } catch { throw SpoolError("spool write failed: \(error)") }
     }
 
-    static func now() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
+    static func now() -> Int64 { wallClockMilliseconds() }
 }
 
 /// Counts of PENDING, DLQ and DLQ_FAILED records per topic, delivered records, and bytes held.

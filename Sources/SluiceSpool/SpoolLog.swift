@@ -1,4 +1,5 @@
 import Foundation
+import SluiceSystem
 import Synchronization
 
 /// The spool's append-only log: records spooled in routing order, in segment files.
@@ -60,7 +61,7 @@ final class SpoolLog: Sendable {
         self.segmentBytes = segmentBytes
         if writable {
             if mkdir(directory, fileMode | ((fileMode & 0o444) >> 2)) != 0 && errno != EEXIST {
-                throw SpoolError("cannot create \(directory): \(String(cString: strerror(errno)))")
+                throw SpoolError("cannot create \(directory): \(errnoText())")
             }
         }
         var state = State()
@@ -74,7 +75,7 @@ final class SpoolLog: Sendable {
             let descriptor = open(path, (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC)
             guard descriptor >= 0 else {
                 if errno == ENOENT { continue }  // the gateway dropped it meanwhile
-                throw SpoolError("cannot open \(path): \(String(cString: strerror(errno)))")
+                throw SpoolError("cannot open \(path): \(errnoText())")
             }
             let segment = LogSegment(firstID: firstID, path: path, descriptor: descriptor)
             let contents = try segment.readAll()
@@ -88,7 +89,7 @@ final class SpoolLog: Sendable {
             if valid < contents.count {
                 repairs.append("\(path): \(contents.count - valid) bytes after offset \(valid) did not check out")
                 if writable && ftruncate(descriptor, off_t(valid)) != 0 {
-                    throw SpoolError("cannot cut \(path) at \(valid): \(String(cString: strerror(errno)))")
+                    throw SpoolError("cannot cut \(path) at \(valid): \(errnoText())")
                 }
             }
             previous = max(previous, segment.ids.last ?? 0)
@@ -172,7 +173,7 @@ final class SpoolLog: Sendable {
         }
         let path = directory + "/" + String(format: "%020lld.seg", firstID)
         let descriptor = open(path, O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, fileMode)
-        guard descriptor >= 0 else { throw SpoolError("cannot create \(path): \(String(cString: strerror(errno)))") }
+        guard descriptor >= 0 else { throw SpoolError("cannot create \(path): \(errnoText())") }
         _ = fchmod(descriptor, fileMode)
         // The new file's name must survive a crash as much as its contents.
         let directoryDescriptor = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)

@@ -22,7 +22,7 @@ public final class WorkerThread: Sendable {
         let state = WorkerState()
         self.state = state
         let thread = Thread {
-            Thread.current.name = name
+            nameCurrentThread(name)
             state.run()
         }
         thread.stackSize = 512 * 1024

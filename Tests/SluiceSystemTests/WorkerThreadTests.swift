@@ -3,6 +3,11 @@ import SluiceSystem
 import Synchronization
 import Testing
 
+/// The calling thread's name, as the kernel has it.
+private func currentThreadName() -> String {
+    (try? String(contentsOfFile: "/proc/thread-self/comm", encoding: .utf8))?.trimmingCharacters(in: .newlines) ?? ""
+}
+
 /// The names of this process's threads, as the kernel lists them.
 private func threadNames() -> [String] {
     let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task")) ?? []
@@ -21,7 +26,7 @@ struct WorkerThreadTests {
         for index in 0..<1_000 {
             worker.async {
                 seen.withLock { $0.append(index) }
-                _ = names.withLock { $0.insert(Thread.current.name ?? "") }
+                _ = names.withLock { $0.insert(currentThreadName()) }
             }
         }
         worker.sync {}
@@ -60,7 +65,7 @@ struct WorkerThreadTimerTests {
         let worker = WorkerThread(name: "sluice-test-t")
         let runs = Mutex<[String]>([])
         let timer = worker.every(milliseconds: 20, after: 0) {
-            runs.withLock { $0.append(Thread.current.name ?? "") }
+            runs.withLock { $0.append(currentThreadName()) }
         }
         let deadline = Date().addingTimeInterval(10)
         while runs.withLock({ $0.count }) < 3 && Date() < deadline { usleep(1_000) }
