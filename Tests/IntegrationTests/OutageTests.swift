@@ -76,6 +76,24 @@ func startServer(_ arguments: [String], socketPath: String) throws -> Process {
     return server
 }
 
+/// A temporary directory holding `yaml` as the configuration file, and the arguments of a
+/// `sluice serve` with its socket and spool there, publishing to `broker`.
+struct ServeSetup {
+    let directory: String
+    let socketPath: String
+    let arguments: [String]
+
+    init(broker: DevBroker, yaml: String) throws {
+        directory = try temporaryDirectory()
+        socketPath = directory + "/s.sock"
+        try yaml.write(toFile: directory + "/sluice.yaml", atomically: true, encoding: .utf8)
+        arguments = [
+            "serve", "--socket", socketPath, "--brokers", broker.bootstrapServers, "--spool", directory + "/spool.db",
+            "--config", directory + "/sluice.yaml",
+        ]
+    }
+}
+
 /// Waits until the restarted gateway has drained its spool, reads `topic` back (`rounds` of
 /// each of `players`' records) and checks it, then stops the gateway, which must exit 0.
 func drainThenVerify(
@@ -174,21 +192,17 @@ struct OutageTests {
 
     @Test func killMinusNineLosesNothingAcked() throws {
         let broker = try DevBroker()
-        let directory = try temporaryDirectory()
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        let socketPath = directory + "/s.sock"
-        let config = directory + "/sluice.yaml"
-        try """
-        kafka:
-          delivery-timeout: 3s
-          reconnect.backoff.max.ms: 500
-          circuit-breaker: { wait-duration-in-open-state: 500ms, minimum-number-of-calls: 5 }
-          retry: { interval: 1s }
-        """.write(toFile: config, atomically: true, encoding: .utf8)
-        let arguments = [
-            "serve", "--socket", socketPath, "--brokers", broker.bootstrapServers, "--spool", directory + "/spool.db",
-            "--config", config,
-        ]
+        let setup = try ServeSetup(
+            broker: broker,
+            yaml: """
+                kafka:
+                  delivery-timeout: 3s
+                  reconnect.backoff.max.ms: 500
+                  circuit-breaker: { wait-duration-in-open-state: 500ms, minimum-number-of-calls: 5 }
+                  retry: { interval: 1s }
+                """)
+        defer { try? FileManager.default.removeItem(atPath: setup.directory) }
+        let (socketPath, arguments) = (setup.socketPath, setup.arguments)
         var server = try startServer(arguments, socketPath: socketPath)
         defer { if server.isRunning { kill(server.processIdentifier, SIGKILL) } }
 
@@ -216,20 +230,16 @@ struct OutageTests {
 
     @Test func killMinusNineDuringADrainLosesNothingAndKeepsOrder() throws {
         let broker = try DevBroker()
-        let directory = try temporaryDirectory()
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        let socketPath = directory + "/s.sock"
-        let config = directory + "/sluice.yaml"
         // A long linger slows the drain down so that the crash lands in the middle of it.
-        try """
-        kafka:
-          linger: 400ms
-          retry: { batch-size: 500 }
-        """.write(toFile: config, atomically: true, encoding: .utf8)
-        let arguments = [
-            "serve", "--socket", socketPath, "--brokers", broker.bootstrapServers, "--spool", directory + "/spool.db",
-            "--config", config,
-        ]
+        let setup = try ServeSetup(
+            broker: broker,
+            yaml: """
+                kafka:
+                  linger: 400ms
+                  retry: { batch-size: 500 }
+                """)
+        defer { try? FileManager.default.removeItem(atPath: setup.directory) }
+        let (socketPath, arguments) = (setup.socketPath, setup.arguments)
         var server = try startServer(arguments, socketPath: socketPath)
         defer { if server.isRunning { kill(server.processIdentifier, SIGKILL) } }
         broker.stop()

@@ -9,6 +9,15 @@ import Testing
     import Glibc
 #endif
 
+/// A dev broker with `topic` (one partition) holding `values`, all with key `p`.
+private func brokerWithTopic(_ topic: String, values: [String]) throws -> DevBroker {
+    let broker = try DevBroker()
+    try broker.createTopic(topic, partitions: 1)
+    let records = values.map { TestRecord(key: "p", value: Array($0.utf8)) }
+    _ = try produce(records, topic: topic, brokers: broker.bootstrapServers)
+    return broker
+}
+
 @Suite("sluice tail against the dev broker", .timeLimit(.minutes(2)))
 struct TailCommandTests {
     @Test func textAndJSONLinesShowEveryField() throws {
@@ -107,10 +116,7 @@ struct TailCommandTests {
     }
 
     @Test func maxStopsAfterThatManyRecordsFollowingOrNot() throws {
-        let broker = try DevBroker()
-        try broker.createTopic("tail-max", partitions: 1)
-        let records = (0..<6).map { TestRecord(key: "p", value: Array("v\($0)".utf8)) }
-        _ = try produce(records, topic: "tail-max", brokers: broker.bootstrapServers)
+        let broker = try brokerWithTopic("tail-max", values: (0..<6).map { "v\($0)" })
         let three = try runTail(["tail-max", "--brokers", broker.bootstrapServers, "--max", "3"])
         #expect(three.status == 0)
         #expect(three.lines.map { $0.split(separator: "\t").last.map(String.init) } == ["v0", "v1", "v2"])
@@ -120,10 +126,7 @@ struct TailCommandTests {
     }
 
     @Test func followPrintsRecordsPublishedAfterItStartedUntilSIGINT() throws {
-        let broker = try DevBroker()
-        try broker.createTopic("tail-follow", partitions: 1)
-        let old = (0..<2).map { TestRecord(key: "p", value: Array("old-\($0)".utf8)) }
-        _ = try produce(old, topic: "tail-follow", brokers: broker.bootstrapServers)
+        let broker = try brokerWithTopic("tail-follow", values: (0..<2).map { "old-\($0)" })
         let tail = try TailProcess(["tail-follow", "--brokers", broker.bootstrapServers, "--follow", "--json"])
         try tail.waitForValues(count: 2)
         let new = (0..<3).map { TestRecord(key: "p", value: Array("new-\($0)".utf8)) }
