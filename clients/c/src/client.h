@@ -135,6 +135,8 @@ static inline void vset(char *dst, size_t cap, const char *fmt, va_list ap) { vs
 void sluice_set_err(sluice_client *c, int code, int sys, const char *fmt, ...) SLUICE_PRINTF(4, 5);
 void sluice_clear_err(sluice_client *c);
 void sluice_set_conn_err(sluice_client *c, int code, int sys, const char *fmt, ...) SLUICE_PRINTF(4, 5);
+/* sluice_set_conn_err with a va_list. */
+void sluice_vset_conn_err(sluice_client *c, int code, int sys, const char *fmt, va_list ap) SLUICE_PRINTF(4, 0);
 
 /* ---- record.c ------------------------------------------------------------------ */
 

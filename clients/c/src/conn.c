@@ -54,10 +54,8 @@ static void settle_tail(sluice_client *c) {
 void sluice_drop_conn(sluice_client *c, int code, int sys, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    vset(c->conn_errstr, sizeof(c->conn_errstr), fmt, ap);
+    sluice_vset_conn_err(c, code, sys, fmt, ap);
     va_end(ap);
-    c->conn_err = code;
-    c->conn_errno = sys;
     if (c->draining) { /* settle_tail, reading what was left, met the end: it stops there */
         c->drain_stop = 1;
         return;

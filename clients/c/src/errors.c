@@ -69,12 +69,16 @@ void sluice_clear_err(sluice_client *c) {
     c->errstr[0] = '\0';
 }
 
+void sluice_vset_conn_err(sluice_client *c, int code, int sys, const char *fmt, va_list ap) {
+    vset(c->conn_errstr, sizeof(c->conn_errstr), fmt, ap);
+    c->conn_err = code;
+    c->conn_errno = sys;
+}
+
 void sluice_set_conn_err(sluice_client *c, int code, int sys, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    vset(c->conn_errstr, sizeof(c->conn_errstr), fmt, ap);
+    sluice_vset_conn_err(c, code, sys, fmt, ap);
     va_end(ap);
-    c->conn_err = code;
-    c->conn_errno = sys;
 }
 

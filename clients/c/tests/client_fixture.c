@@ -67,4 +67,31 @@ int distinct_ids(const fs_record *r, size_t n) {
     return distinct;
 }
 
+void fx_init(fixture *f, fs_mode mode, int bad_count) {
+    memset(f, 0, sizeof(*f));
+    f->cfg = cfg_mode(mode, bad_count);
+    f->o = opts_for(&f->fl);
+}
+
+int fx_connect(fixture *f) {
+    f->s = fs_start(&f->cfg);
+    f->c = sluice_connect(fs_path(f->s), &f->o);
+    return f->c != NULL && sluice_errcode(f->c) == 0;
+}
+
+int fx_start(fixture *f, fs_mode mode, int bad_count) {
+    fx_init(f, mode, bad_count);
+    return fx_connect(f);
+}
+
+int fx_publish_flush(fixture *f, int n, int timeout_ms) {
+    CHECK(publish_n(f->c, "events", 0, n) == 0, "publish %d records: %s", n, sluice_errstr(f->c));
+    return sluice_flush(f->c, timeout_ms);
+}
+
+void fx_close(fixture *f) {
+    sluice_close(f->c);
+    fs_stop(f->s);
+}
+
 fs_record LOG[20000];

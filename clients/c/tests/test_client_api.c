@@ -1,37 +1,19 @@
 /* The client's API misuse checks (invalid input refused locally, no re-entry from
  * on_failure), and the example program run against the fake server. */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE 1
-#endif
-#include <errno.h>
+#include "client_fixture.h"
+
 #include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
 #include <spawn.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
-
-#include "client_fixture.h"
-#include "fake_server.h"
-#include "harness.h"
-#include "sluice.h"
 
 extern char **environ;
 
 /* ---- API misuse ---------------------------------------------------------------- */
 
 static void test_invalid_input_refused_locally(void) {
-    fs_config cfg = cfg_mode(FS_NORMAL, 0);
-    fake_server *s = fs_start(&cfg);
-    failures fl;
-    memset(&fl, 0, sizeof(fl));
-    sluice_options o = opts_for(&fl);
-    sluice_client *c = sluice_connect(fs_path(s), &o);
-    REQUIRE(c && sluice_errcode(c) == 0, "connect");
+    fixture f;
+    REQUIRE(fx_start(&f, FS_NORMAL, 0), "connect");
     char t249[250], t250[251];
     memset(t249, 'a', 249);
     t249[249] = '\0';
@@ -46,80 +28,74 @@ static void test_invalid_input_refused_locally(void) {
                   {t249, 0},                            {"...", 0},
                   {"Ok.topic_-9", 0}};
     for (size_t i = 0; i < sizeof(topics) / sizeof(topics[0]); i++) {
-        int rc = sluice_publish(c, topics[i].topic, "k", "v", 1, NULL, 0);
-        int got = rc == SLUICE_OK ? 0 : sluice_errcode(c);
+        int rc = sluice_publish(f.c, topics[i].topic, "k", "v", 1, NULL, 0);
+        int got = rc == SLUICE_OK ? 0 : sluice_errcode(f.c);
         CHECK(got == topics[i].code, "topic %.20s: got %d want %d", topics[i].topic, got, topics[i].code);
     }
-    uint64_t held = sluice_unacked_records(c);
+    uint64_t held = sluice_unacked_records(f.c);
     CHECK(held == 3, "only valid records taken: %llu", (unsigned long long)held);
-    CHECK(sluice_publish(c, "t", "", "v", 1, NULL, 0) == SLUICE_ERR && sluice_errcode(c) == SLUICE_E_INVALID_KEY,
+    CHECK(sluice_publish(f.c, "t", "", "v", 1, NULL, 0) == SLUICE_ERR && sluice_errcode(f.c) == SLUICE_E_INVALID_KEY,
           "empty key");
-    CHECK(sluice_publish(c, "t", NULL, "v", 1, NULL, 0) == SLUICE_ERR && sluice_errcode(c) == SLUICE_E_INVALID_KEY,
+    CHECK(sluice_publish(f.c, "t", NULL, "v", 1, NULL, 0) == SLUICE_ERR && sluice_errcode(f.c) == SLUICE_E_INVALID_KEY,
           "NULL key");
-    CHECK(sluice_publish(c, NULL, "k", "v", 1, NULL, 0) == SLUICE_ERR &&
-              sluice_errcode(c) == SLUICE_E_INVALID_ARGUMENT,
+    CHECK(sluice_publish(f.c, NULL, "k", "v", 1, NULL, 0) == SLUICE_ERR &&
+              sluice_errcode(f.c) == SLUICE_E_INVALID_ARGUMENT,
           "NULL topic");
-    CHECK(sluice_publish(c, "t", "k", NULL, 5, NULL, 0) == SLUICE_ERR &&
-              sluice_errcode(c) == SLUICE_E_INVALID_ARGUMENT,
+    CHECK(sluice_publish(f.c, "t", "k", NULL, 5, NULL, 0) == SLUICE_ERR &&
+              sluice_errcode(f.c) == SLUICE_E_INVALID_ARGUMENT,
           "NULL value with a length");
     sluice_header empty = {"", "x", 1};
-    CHECK(sluice_publish(c, "t", "k", "v", 1, &empty, 1) == SLUICE_ERR &&
-              sluice_errcode(c) == SLUICE_E_INVALID_HEADERS,
+    CHECK(sluice_publish(f.c, "t", "k", "v", 1, &empty, 1) == SLUICE_ERR &&
+              sluice_errcode(f.c) == SLUICE_E_INVALID_HEADERS,
           "empty header name");
     sluice_header many[65];
     for (int i = 0; i < 65; i++) many[i] = (sluice_header){"h", NULL, 0};
-    CHECK(sluice_publish(c, "t", "k", "v", 1, many, 65) == SLUICE_ERR &&
-              sluice_errcode(c) == SLUICE_E_INVALID_HEADERS,
+    CHECK(sluice_publish(f.c, "t", "k", "v", 1, many, 65) == SLUICE_ERR &&
+              sluice_errcode(f.c) == SLUICE_E_INVALID_HEADERS,
           "65 headers");
-    CHECK(sluice_publish(c, "t", "k", "v", 1, many, 64) == SLUICE_OK, "64 headers: %s", sluice_errstr(c));
-    CHECK(sluice_publish_record(c, NULL) == SLUICE_ERR && sluice_errcode(c) == SLUICE_E_INVALID_ARGUMENT, "NULL");
-    CHECK(sluice_unacked_records(c) == held + 1, "refused records not taken");
-    CHECK(sluice_flush(c, 5000) == SLUICE_OK, "flush: %s", sluice_errstr(c));
-    CHECK(fs_records(s, NULL, 0) == 4, "server got the 4 valid records");
-    sluice_close(c);
-    fs_stop(s);
+    CHECK(sluice_publish(f.c, "t", "k", "v", 1, many, 64) == SLUICE_OK, "64 headers: %s", sluice_errstr(f.c));
+    CHECK(sluice_publish_record(f.c, NULL) == SLUICE_ERR && sluice_errcode(f.c) == SLUICE_E_INVALID_ARGUMENT, "NULL");
+    CHECK(sluice_unacked_records(f.c) == held + 1, "refused records not taken");
+    CHECK(sluice_flush(f.c, 5000) == SLUICE_OK, "flush: %s", sluice_errstr(f.c));
+    CHECK(fs_records(f.s, NULL, 0) == 4, "server got the 4 valid records");
+    fx_close(&f);
 
     /* Bad options: the client exists but every call fails. */
-    o.ack_level = 7;
-    c = sluice_connect("/tmp/none.sock", &o);
-    REQUIRE(c != NULL, "connect");
-    CHECK(sluice_errcode(c) == SLUICE_E_INVALID_ARGUMENT, "bad ack level: %d", sluice_errcode(c));
-    CHECK(sluice_publish(c, "t", "k", "v", 1, NULL, 0) == SLUICE_ERR &&
-              sluice_errcode(c) == SLUICE_E_INVALID_ARGUMENT,
+    f.o.ack_level = 7;
+    f.c = sluice_connect("/tmp/none.sock", &f.o);
+    REQUIRE(f.c != NULL, "connect");
+    CHECK(sluice_errcode(f.c) == SLUICE_E_INVALID_ARGUMENT, "bad ack level: %d", sluice_errcode(f.c));
+    CHECK(sluice_publish(f.c, "t", "k", "v", 1, NULL, 0) == SLUICE_ERR &&
+              sluice_errcode(f.c) == SLUICE_E_INVALID_ARGUMENT,
           "publish on a misconfigured client");
-    sluice_close(c);
-    sluice_options_init(&o);
+    sluice_close(f.c);
+    sluice_options_init(&f.o);
     char longpath[200];
     memset(longpath, 'p', sizeof(longpath) - 1);
     longpath[199] = '\0';
-    c = sluice_connect(longpath, &o);
-    CHECK(c && sluice_errcode(c) == SLUICE_E_INVALID_ARGUMENT, "path too long");
-    sluice_close(c);
-    c = sluice_connect(NULL, NULL);
-    CHECK(c && sluice_errcode(c) == SLUICE_E_INVALID_ARGUMENT, "NULL path");
-    sluice_close(c);
+    f.c = sluice_connect(longpath, &f.o);
+    CHECK(f.c && sluice_errcode(f.c) == SLUICE_E_INVALID_ARGUMENT, "path too long");
+    sluice_close(f.c);
+    f.c = sluice_connect(NULL, NULL);
+    CHECK(f.c && sluice_errcode(f.c) == SLUICE_E_INVALID_ARGUMENT, "NULL path");
+    sluice_close(f.c);
     sluice_close(NULL);
     CHECK(sluice_flush(NULL, 0) == SLUICE_ERR && sluice_errcode(NULL) == SLUICE_E_INVALID_ARGUMENT, "NULL client");
 }
 
 static void test_callback_cannot_reenter(void) {
-    fs_config cfg = cfg_mode(FS_NORMAL, 0);
-    cfg.reject_key = "reject-me";
-    fake_server *s = fs_start(&cfg);
-    failures fl;
-    memset(&fl, 0, sizeof(fl));
-    sluice_options o = opts_for(&fl);
-    sluice_client *c = sluice_connect(fs_path(s), &o);
-    REQUIRE(c && sluice_errcode(c) == 0, "connect");
-    fl.client = c;
-    CHECK(sluice_publish(c, "t", "reject-me", "v", 1, NULL, 0) == SLUICE_OK, "publish");
-    CHECK(sluice_flush(c, 5000) == SLUICE_ERR && sluice_errcode(c) == SLUICE_E_RECORDS_FAILED, "flush %s",
-          sluice_errstr(c));
-    CHECK(fl.n == 1 && fl.reentry_rc == SLUICE_ERR && fl.reentry_code == SLUICE_E_INVALID_ARGUMENT,
-          "re-entry refused: n %d rc %d code %d", fl.n, fl.reentry_rc, fl.reentry_code);
-    CHECK(sluice_ping(c, 1000) == SLUICE_OK, "client fine afterwards: %s", sluice_errstr(c));
-    sluice_close(c);
-    fs_stop(s);
+    fixture f;
+    fx_init(&f, FS_NORMAL, 0);
+    f.cfg.reject_key = "reject-me";
+    REQUIRE(fx_connect(&f), "connect");
+    f.fl.client = f.c;
+    CHECK(sluice_publish(f.c, "t", "reject-me", "v", 1, NULL, 0) == SLUICE_OK, "publish");
+    CHECK(sluice_flush(f.c, 5000) == SLUICE_ERR && sluice_errcode(f.c) == SLUICE_E_RECORDS_FAILED, "flush %s",
+          sluice_errstr(f.c));
+    CHECK(f.fl.n == 1 && f.fl.reentry_rc == SLUICE_ERR && f.fl.reentry_code == SLUICE_E_INVALID_ARGUMENT,
+          "re-entry refused: n %d rc %d code %d", f.fl.n, f.fl.reentry_rc, f.fl.reentry_code);
+    CHECK(sluice_ping(f.c, 1000) == SLUICE_OK, "client fine afterwards: %s", sluice_errstr(f.c));
+    fx_close(&f);
 }
 
 /* ---- the example program --------------------------------------------------------- */

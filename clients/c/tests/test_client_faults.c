@@ -1,44 +1,24 @@
 /* The client against a slow, silent or misbehaving fake server: timeouts, a refused
  * handshake, a server that appears later, malformed replies. */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE 1 /* mkdtemp */
-#endif
-#include <errno.h>
-#include <poll.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <time.h>
-#include <unistd.h>
-
 #include "client_fixture.h"
-#include "fake_server.h"
-#include "harness.h"
-#include "sluice.h"
 
 /* ---- timeouts ------------------------------------------------------------------ */
 
 static void test_flush_times_out_without_acks(void) {
-    fs_config cfg = cfg_mode(FS_NO_ACK, 0);
-    fake_server *s = fs_start(&cfg);
-    failures fl;
-    memset(&fl, 0, sizeof(fl));
-    sluice_options o = opts_for(&fl);
-    sluice_client *c = sluice_connect(fs_path(s), &o);
-    REQUIRE(c && sluice_errcode(c) == 0, "connect");
-    CHECK(publish_n(c, "events", 0, 3) == 0, "publish");
+    fixture f;
+    REQUIRE(fx_start(&f, FS_NO_ACK, 0), "connect");
+    CHECK(publish_n(f.c, "events", 0, 3) == 0, "publish");
     int64_t t0 = t_now_ms();
-    CHECK(sluice_flush(c, 300) == SLUICE_ERR, "flush must fail");
+    CHECK(sluice_flush(f.c, 300) == SLUICE_ERR, "flush must fail");
     int64_t ms = t_now_ms() - t0;
-    CHECK(sluice_errcode(c) == SLUICE_E_TIMEOUT, "code %d %s", sluice_errcode(c), sluice_errstr(c));
+    CHECK(sluice_errcode(f.c) == SLUICE_E_TIMEOUT, "code %d %s", sluice_errcode(f.c), sluice_errstr(f.c));
     CHECK(ms >= 250 && ms < 3000, "flush took %lld ms", (long long)ms);
-    CHECK(sluice_unacked_records(c) == 3, "records still held");
-    CHECK(strstr(sluice_errstr(c), "timed out") != NULL, "errstr: %s", sluice_errstr(c));
+    CHECK(sluice_unacked_records(f.c) == 3, "records still held");
+    CHECK(strstr(sluice_errstr(f.c), "timed out") != NULL, "errstr: %s", sluice_errstr(f.c));
     t0 = t_now_ms();
-    CHECK(sluice_flush(c, 0) == SLUICE_ERR && sluice_errcode(c) == SLUICE_E_TIMEOUT, "zero timeout");
+    CHECK(sluice_flush(f.c, 0) == SLUICE_ERR && sluice_errcode(f.c) == SLUICE_E_TIMEOUT, "zero timeout");
     CHECK(t_now_ms() - t0 < 1000, "zero timeout returns at once");
-    sluice_close(c); /* drops the held records; must not leak */
-    fs_stop(s);
+    fx_close(&f); /* drops the held records; must not leak */
 }
 
 static void test_connect_times_out_without_hello_ok(void) {
@@ -65,17 +45,13 @@ static void test_connect_times_out_without_hello_ok(void) {
 }
 
 static void test_handshake_refused(void) {
-    fs_config cfg = cfg_mode(FS_HELLO_ERROR, 0);
-    fake_server *s = fs_start(&cfg);
-    failures fl;
-    memset(&fl, 0, sizeof(fl));
-    sluice_options o = opts_for(&fl);
-    sluice_client *c = sluice_connect(fs_path(s), &o);
-    REQUIRE(c != NULL, "connect");
-    CHECK(sluice_errcode(c) == SLUICE_E_UNSUPPORTED_VERSION, "code %d %s", sluice_errcode(c), sluice_errstr(c));
-    CHECK(strstr(sluice_errstr(c), "7..9") != NULL, "server's message kept: %s", sluice_errstr(c));
-    sluice_close(c);
-    fs_stop(s);
+    fixture f;
+    fx_init(&f, FS_HELLO_ERROR, 0);
+    fx_connect(&f);
+    REQUIRE(f.c != NULL, "connect");
+    CHECK(sluice_errcode(f.c) == SLUICE_E_UNSUPPORTED_VERSION, "code %d %s", sluice_errcode(f.c), sluice_errstr(f.c));
+    CHECK(strstr(sluice_errstr(f.c), "7..9") != NULL, "server's message kept: %s", sluice_errstr(f.c));
+    fx_close(&f);
 }
 
 static void test_connect_later(void) {
@@ -121,65 +97,48 @@ static const struct {
 
 static void test_misbehaving_server_gives_error(void) {
     for (size_t k = 0; k < sizeof(BAD) / sizeof(BAD[0]); k++) {
-        fs_config cfg = cfg_mode(BAD[k].mode, 0);
-        fake_server *s = fs_start(&cfg);
-        failures fl;
-        memset(&fl, 0, sizeof(fl));
-        sluice_options o = opts_for(&fl);
-        o.reconnect_attempts = 2;
-        sluice_client *c = sluice_connect(fs_path(s), &o);
-        REQUIRE(c && sluice_errcode(c) == 0, "connect");
-        CHECK(publish_n(c, "events", 0, 3) == 0, "publish");
+        fixture f;
+        fx_init(&f, BAD[k].mode, 0);
+        f.o.reconnect_attempts = 2;
+        REQUIRE(fx_connect(&f), "connect");
+        CHECK(publish_n(f.c, "events", 0, 3) == 0, "publish");
         int64_t t0 = t_now_ms();
-        int rc = sluice_flush(c, 5000);
+        int rc = sluice_flush(f.c, 5000);
         int64_t ms = t_now_ms() - t0;
-        CHECK(rc == SLUICE_ERR && sluice_errcode(c) == BAD[k].code, "%s: rc %d code %d (%s), want %d", BAD[k].name,
-              rc, sluice_errcode(c), sluice_errstr(c), BAD[k].code);
+        CHECK(rc == SLUICE_ERR && sluice_errcode(f.c) == BAD[k].code, "%s: rc %d code %d (%s), want %d", BAD[k].name,
+              rc, sluice_errcode(f.c), sluice_errstr(f.c), BAD[k].code);
         CHECK(ms < 4000, "%s: took %lld ms", BAD[k].name, (long long)ms);
-        CHECK(sluice_unacked_records(c) == 3, "%s: records still held", BAD[k].name);
-        CHECK(fs_connections(s) == 3, "%s: 1 + 2 reconnect attempts, got %d", BAD[k].name, fs_connections(s));
-        CHECK(fl.n == 0, "%s: nothing reported as failed", BAD[k].name);
-        sluice_close(c);
-        fs_stop(s);
+        CHECK(sluice_unacked_records(f.c) == 3, "%s: records still held", BAD[k].name);
+        CHECK(fs_connections(f.s) == 3, "%s: 1 + 2 reconnect attempts, got %d", BAD[k].name, fs_connections(f.s));
+        CHECK(f.fl.n == 0, "%s: nothing reported as failed", BAD[k].name);
+        fx_close(&f);
     }
 }
 
 static void test_recovers_after_one_bad_reply(void) {
     for (size_t k = 0; k < sizeof(BAD) / sizeof(BAD[0]); k++) {
-        fs_config cfg = cfg_mode(BAD[k].mode, 1);
-        fake_server *s = fs_start(&cfg);
-        failures fl;
-        memset(&fl, 0, sizeof(fl));
-        sluice_options o = opts_for(&fl);
-        o.max_batch_records = 4;
-        sluice_client *c = sluice_connect(fs_path(s), &o);
-        REQUIRE(c && sluice_errcode(c) == 0, "connect");
-        CHECK(publish_n(c, "events", 0, 10) == 0, "publish");
-        CHECK(sluice_flush(c, 5000) == SLUICE_OK, "%s: flush %s", BAD[k].name, sluice_errstr(c));
-        size_t n = fs_records(s, LOG, 20000);
+        fixture f;
+        fx_init(&f, BAD[k].mode, 1);
+        f.o.max_batch_records = 4;
+        REQUIRE(fx_connect(&f), "connect");
+        CHECK(fx_publish_flush(&f, 10, 5000) == SLUICE_OK, "%s: flush %s", BAD[k].name, sluice_errstr(f.c));
+        size_t n = fs_records(f.s, LOG, 20000);
         CHECK(distinct_ids(LOG, n) == 10, "%s: %d distinct records delivered", BAD[k].name, distinct_ids(LOG, n));
-        CHECK(sluice_failed_records(c) == 0 && sluice_unacked_records(c) == 0, "%s: clean", BAD[k].name);
-        CHECK(fs_connections(s) == 2, "%s: one reconnect, got %d", BAD[k].name, fs_connections(s));
-        sluice_close(c);
-        fs_stop(s);
+        CHECK(sluice_failed_records(f.c) == 0 && sluice_unacked_records(f.c) == 0, "%s: clean", BAD[k].name);
+        CHECK(fs_connections(f.s) == 2, "%s: one reconnect, got %d", BAD[k].name, fs_connections(f.s));
+        fx_close(&f);
     }
 }
 
 static void test_ping_and_stats_against_garbage(void) {
-    fs_config cfg = cfg_mode(FS_GARBAGE, 0);
-    fake_server *s = fs_start(&cfg);
-    failures fl;
-    memset(&fl, 0, sizeof(fl));
-    sluice_options o = opts_for(&fl);
-    sluice_client *c = sluice_connect(fs_path(s), &o);
-    REQUIRE(c && sluice_errcode(c) == 0, "connect");
-    CHECK(sluice_ping(c, 2000) == SLUICE_ERR && sluice_errcode(c) == SLUICE_E_PROTOCOL, "ping: %d %s",
-          sluice_errcode(c), sluice_errstr(c));
-    char *st = sluice_stats(c, 2000);
+    fixture f;
+    REQUIRE(fx_start(&f, FS_GARBAGE, 0), "connect");
+    CHECK(sluice_ping(f.c, 2000) == SLUICE_ERR && sluice_errcode(f.c) == SLUICE_E_PROTOCOL, "ping: %d %s",
+          sluice_errcode(f.c), sluice_errstr(f.c));
+    char *st = sluice_stats(f.c, 2000);
     CHECK(st == NULL, "stats from a garbage server");
     sluice_free(st);
-    sluice_close(c);
-    fs_stop(s);
+    fx_close(&f);
 }
 
 void client_fault_tests(void) {

@@ -1,37 +1,18 @@
 /* The client against the fake server: reconnect and resend, retriable and final errors,
  * ack level none, backpressure. */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE 1 /* mkdtemp */
-#endif
-#include <errno.h>
-#include <poll.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <time.h>
-#include <unistd.h>
-
 #include "client_fixture.h"
-#include "fake_server.h"
-#include "harness.h"
-#include "sluice.h"
 
 /* ---- reliability --------------------------------------------------------------- */
 
 static void test_resend_after_connection_drop(void) {
-    fs_config cfg = cfg_mode(FS_DROP_PUBLISH, 1);
-    fake_server *s = fs_start(&cfg);
-    failures fl;
-    memset(&fl, 0, sizeof(fl));
-    sluice_options o = opts_for(&fl);
-    o.max_batch_records = 10;
-    sluice_client *c = sluice_connect(fs_path(s), &o);
-    REQUIRE(c && sluice_errcode(c) == 0, "connect");
-    CHECK(publish_n(c, "events", 0, 25) == 0, "publish: %s", sluice_errstr(c));
-    CHECK(sluice_flush(c, 5000) == SLUICE_OK, "flush: %s (%d)", sluice_errstr(c), sluice_errcode(c));
-    CHECK(sluice_failed_records(c) == 0 && fl.n == 0, "nothing failed");
-    CHECK(fs_connections(s) == 2, "connections %d", fs_connections(s));
-    size_t n = fs_records(s, LOG, 20000);
+    fixture f;
+    fx_init(&f, FS_DROP_PUBLISH, 1);
+    f.o.max_batch_records = 10;
+    REQUIRE(fx_connect(&f), "connect");
+    CHECK(fx_publish_flush(&f, 25, 5000) == SLUICE_OK, "flush: %s (%d)", sluice_errstr(f.c), sluice_errcode(f.c));
+    CHECK(sluice_failed_records(f.c) == 0 && f.fl.n == 0, "nothing failed");
+    CHECK(fs_connections(f.s) == 2, "connections %d", fs_connections(f.s));
+    size_t n = fs_records(f.s, LOG, 20000);
     size_t first = 0, second = 0;
     for (size_t i = 0; i < n; i++) {
         if (LOG[i].conn == 1) first++;
@@ -56,8 +37,7 @@ static void test_resend_after_connection_drop(void) {
     for (size_t j = first; j < n; j++)
         CHECK(LOG[j].request_id > LOG[first - 1].request_id, "resent record %zu has request id %u, not above %u", j,
               LOG[j].request_id, LOG[first - 1].request_id);
-    sluice_close(c);
-    fs_stop(s);
+    fx_close(&f);
 }
 
 /* Waits up to 5 s for cond; 1 when it held. */
@@ -74,27 +54,23 @@ static void test_resend_after_connection_drop(void) {
 static void test_replies_left_on_a_broken_connection_are_read_before_resending(void) {
     for (int say_shutting_down = 0; say_shutting_down <= 1; say_shutting_down++) {
         const char *how = say_shutting_down ? "ACKs + SHUTTING_DOWN + close" : "ACKs + close";
-        fs_config cfg = cfg_mode(FS_ACKS_THEN_CLOSE, 5);
-        cfg.say_shutting_down = say_shutting_down;
-        fake_server *s = fs_start(&cfg);
-        failures fl;
-        memset(&fl, 0, sizeof(fl));
-        sluice_options o = opts_for(&fl);
-        o.max_batch_records = 1; /* every publish writes a batch */
-        sluice_client *c = sluice_connect(fs_path(s), &o);
-        REQUIRE(c && sluice_errcode(c) == 0, "connect");
-        CHECK(publish_n(c, "events", 0, 5) == 0, "publish: %s", sluice_errstr(c));
-        REQUIRE(WAIT_FOR(fs_publish_frames(s) == 5), "%s: the server read %d of 5 batches", how,
-                fs_publish_frames(s));
-        fs_release(s);
-        REQUIRE(WAIT_FOR(fs_closed_connections(s) == 1), "%s: the server did not close", how);
-        CHECK(sluice_unacked_records(c) == 5, "%s: the client has not read the ACKs yet (%llu held)", how,
-              (unsigned long long)sluice_unacked_records(c));
+        fixture f;
+        fx_init(&f, FS_ACKS_THEN_CLOSE, 5);
+        f.cfg.say_shutting_down = say_shutting_down;
+        f.o.max_batch_records = 1; /* every publish writes a batch */
+        REQUIRE(fx_connect(&f), "connect");
+        CHECK(publish_n(f.c, "events", 0, 5) == 0, "publish: %s", sluice_errstr(f.c));
+        REQUIRE(WAIT_FOR(fs_publish_frames(f.s) == 5), "%s: the server read %d of 5 batches", how,
+                fs_publish_frames(f.s));
+        fs_release(f.s);
+        REQUIRE(WAIT_FOR(fs_closed_connections(f.s) == 1), "%s: the server did not close", how);
+        CHECK(sluice_unacked_records(f.c) == 5, "%s: the client has not read the ACKs yet (%llu held)", how,
+              (unsigned long long)sluice_unacked_records(f.c));
         /* This write meets the closed socket (EPIPE) before anything is read. */
-        CHECK(publish_n(c, "events", 5, 1) == 0, "publish: %s", sluice_errstr(c));
-        CHECK(sluice_flush(c, 5000) == SLUICE_OK, "%s: flush: %s", how, sluice_errstr(c));
-        CHECK(fs_connections(s) == 2, "%s: connections %d", how, fs_connections(s));
-        size_t n = fs_records(s, LOG, 20000);
+        CHECK(publish_n(f.c, "events", 5, 1) == 0, "publish: %s", sluice_errstr(f.c));
+        CHECK(sluice_flush(f.c, 5000) == SLUICE_OK, "%s: flush: %s", how, sluice_errstr(f.c));
+        CHECK(fs_connections(f.s) == 2, "%s: connections %d", how, fs_connections(f.s));
+        size_t n = fs_records(f.s, LOG, 20000);
         CHECK(n == 6, "%s: the server saw %zu records, want 6: acked batches were sent again", how, n);
         CHECK(distinct_ids(LOG, n) == (int)n, "%s: %zu records, %d distinct ids", how, n, distinct_ids(LOG, n));
         for (size_t i = 0; i < n; i++) {
@@ -107,120 +83,89 @@ static void test_replies_left_on_a_broken_connection_are_read_before_resending(v
                 break;
             }
         }
-        CHECK(fl.n == 0 && sluice_failed_records(c) == 0, "%s: nothing failed", how);
-        sluice_close(c);
-        fs_stop(s);
+        CHECK(f.fl.n == 0 && sluice_failed_records(f.c) == 0, "%s: nothing failed", how);
+        fx_close(&f);
     }
 }
 
 static void test_retriable_error_resends_batch(void) {
-    fs_config cfg = cfg_mode(FS_OVERLOADED, 1);
-    fake_server *s = fs_start(&cfg);
-    failures fl;
-    memset(&fl, 0, sizeof(fl));
-    sluice_options o = opts_for(&fl);
-    sluice_client *c = sluice_connect(fs_path(s), &o);
-    REQUIRE(c && sluice_errcode(c) == 0, "connect");
-    CHECK(publish_n(c, "events", 0, 5) == 0, "publish");
-    CHECK(sluice_flush(c, 5000) == SLUICE_OK, "flush: %s", sluice_errstr(c));
-    CHECK(fs_publish_frames(s) == 2, "frames %d (refused once, then resent)", fs_publish_frames(s));
-    CHECK(fs_connections(s) == 1, "same connection");
-    size_t n = fs_records(s, LOG, 20000);
+    fixture f;
+    REQUIRE(fx_start(&f, FS_OVERLOADED, 1), "connect");
+    CHECK(fx_publish_flush(&f, 5, 5000) == SLUICE_OK, "flush: %s", sluice_errstr(f.c));
+    CHECK(fs_publish_frames(f.s) == 2, "frames %d (refused once, then resent)", fs_publish_frames(f.s));
+    CHECK(fs_connections(f.s) == 1, "same connection");
+    size_t n = fs_records(f.s, LOG, 20000);
     REQUIRE(n == 10, "records %zu", n);
     for (int i = 0; i < 5; i++) CHECK(memcmp(LOG[i].event_id, LOG[i + 5].event_id, 16) == 0, "same id %d", i);
     CHECK(LOG[0].request_id != LOG[5].request_id, "a new request id for the resend");
-    CHECK(sluice_failed_records(c) == 0 && fl.n == 0, "nothing failed");
-    sluice_close(c);
-    fs_stop(s);
+    CHECK(sluice_failed_records(f.c) == 0 && f.fl.n == 0, "nothing failed");
+    fx_close(&f);
 }
 
 static void test_non_retriable_error_fails_batch(void) {
-    fs_config cfg = cfg_mode(FS_MALFORMED, 1);
-    fake_server *s = fs_start(&cfg);
-    failures fl;
-    memset(&fl, 0, sizeof(fl));
-    sluice_options o = opts_for(&fl);
-    o.max_batch_records = 4;
-    sluice_client *c = sluice_connect(fs_path(s), &o);
-    REQUIRE(c && sluice_errcode(c) == 0, "connect");
-    CHECK(publish_n(c, "events", 0, 10) == 0, "publish");
-    CHECK(sluice_flush(c, 5000) == SLUICE_ERR && sluice_errcode(c) == SLUICE_E_RECORDS_FAILED, "flush: %d %s",
-          sluice_errcode(c), sluice_errstr(c));
-    CHECK(sluice_failed_records(c) == 4, "failed %llu", (unsigned long long)sluice_failed_records(c));
-    REQUIRE(fl.n == 4, "callbacks %d", fl.n);
+    fixture f;
+    fx_init(&f, FS_MALFORMED, 1);
+    f.o.max_batch_records = 4;
+    REQUIRE(fx_connect(&f), "connect");
+    CHECK(fx_publish_flush(&f, 10, 5000) == SLUICE_ERR && sluice_errcode(f.c) == SLUICE_E_RECORDS_FAILED,
+          "flush: %d %s", sluice_errcode(f.c), sluice_errstr(f.c));
+    CHECK(sluice_failed_records(f.c) == 4, "failed %llu", (unsigned long long)sluice_failed_records(f.c));
+    REQUIRE(f.fl.n == 4, "callbacks %d", f.fl.n);
     for (int i = 0; i < 4; i++) {
         char want[32];
         snprintf(want, sizeof(want), "v-%d", i);
-        CHECK(fl.code[i] == SLUICE_E_MALFORMED_PAYLOAD && fl.index[i] == (uint32_t)i, "failure %d: code %d index %u",
-              i, fl.code[i], fl.index[i]);
-        CHECK(strcmp(fl.value[i], want) == 0 && strcmp(fl.topic[i], "events") == 0, "failure %d: %s %s", i,
-              fl.topic[i], fl.value[i]);
-        CHECK(strcmp(fl.message[i], "broken on purpose") == 0, "message '%s'", fl.message[i]);
+        CHECK(f.fl.code[i] == SLUICE_E_MALFORMED_PAYLOAD && f.fl.index[i] == (uint32_t)i,
+              "failure %d: code %d index %u", i, f.fl.code[i], f.fl.index[i]);
+        CHECK(strcmp(f.fl.value[i], want) == 0 && strcmp(f.fl.topic[i], "events") == 0, "failure %d: %s %s", i,
+              f.fl.topic[i], f.fl.value[i]);
+        CHECK(strcmp(f.fl.message[i], "broken on purpose") == 0, "message '%s'", f.fl.message[i]);
     }
-    CHECK(fs_publish_frames(s) == 3, "not resent: frames %d", fs_publish_frames(s));
-    CHECK(sluice_unacked_records(c) == 0, "nothing held");
-    sluice_close(c);
-    fs_stop(s);
+    CHECK(fs_publish_frames(f.s) == 3, "not resent: frames %d", fs_publish_frames(f.s));
+    CHECK(sluice_unacked_records(f.c) == 0, "nothing held");
+    fx_close(&f);
 }
 
 static void test_shutting_down_reconnects_and_resends(void) {
-    fs_config cfg = cfg_mode(FS_SHUTTING_DOWN, 1);
-    fake_server *s = fs_start(&cfg);
-    failures fl;
-    memset(&fl, 0, sizeof(fl));
-    sluice_options o = opts_for(&fl);
-    sluice_client *c = sluice_connect(fs_path(s), &o);
-    REQUIRE(c && sluice_errcode(c) == 0, "connect");
-    CHECK(publish_n(c, "events", 0, 6) == 0, "publish");
-    CHECK(sluice_flush(c, 5000) == SLUICE_OK, "flush: %s", sluice_errstr(c));
-    CHECK(fs_connections(s) == 2, "connections %d", fs_connections(s));
-    size_t n = fs_records(s, LOG, 20000);
+    fixture f;
+    REQUIRE(fx_start(&f, FS_SHUTTING_DOWN, 1), "connect");
+    CHECK(fx_publish_flush(&f, 6, 5000) == SLUICE_OK, "flush: %s", sluice_errstr(f.c));
+    CHECK(fs_connections(f.s) == 2, "connections %d", fs_connections(f.s));
+    size_t n = fs_records(f.s, LOG, 20000);
     CHECK(n == 12 && distinct_ids(LOG, n) == 6, "records %zu", n);
-    sluice_close(c);
-    fs_stop(s);
+    fx_close(&f);
 }
 
 static void test_ack_none(void) {
-    fs_config cfg = cfg_mode(FS_NORMAL, 0);
-    cfg.reject_key = "reject-me";
-    fake_server *s = fs_start(&cfg);
-    failures fl;
-    memset(&fl, 0, sizeof(fl));
-    sluice_options o = opts_for(&fl);
-    o.ack_level = SLUICE_ACK_NONE;
-    sluice_client *c = sluice_connect(fs_path(s), &o);
-    REQUIRE(c && sluice_errcode(c) == 0, "connect");
-    CHECK(publish_n(c, "events", 0, 4) == 0, "publish");
-    CHECK(sluice_publish(c, "events", "reject-me", "x", 1, NULL, 0) == SLUICE_OK, "publish");
-    CHECK(sluice_flush(c, 5000) == SLUICE_OK, "flush returns once written: %s", sluice_errstr(c));
-    CHECK(sluice_unacked_records(c) == 0, "ack none keeps nothing after writing");
+    fixture f;
+    fx_init(&f, FS_NORMAL, 0);
+    f.cfg.reject_key = "reject-me";
+    f.o.ack_level = SLUICE_ACK_NONE;
+    REQUIRE(fx_connect(&f), "connect");
+    CHECK(publish_n(f.c, "events", 0, 4) == 0, "publish");
+    CHECK(sluice_publish(f.c, "events", "reject-me", "x", 1, NULL, 0) == SLUICE_OK, "publish");
+    CHECK(sluice_flush(f.c, 5000) == SLUICE_OK, "flush returns once written: %s", sluice_errstr(f.c));
+    CHECK(sluice_unacked_records(f.c) == 0, "ack none keeps nothing after writing");
     /* The failure ACK comes before the PONG on the same connection. */
-    CHECK(sluice_ping(c, 2000) == SLUICE_OK, "ping: %s", sluice_errstr(c));
-    CHECK(sluice_failed_records(c) == 1, "failed %llu", (unsigned long long)sluice_failed_records(c));
-    CHECK(fl.n == 1 && fl.code[0] == SLUICE_E_REJECTED_BY_BROKER && !fl.have_topic[0] && fl.index[0] == 4,
-          "callback n %d code %d", fl.n, fl.code[0]);
-    CHECK(sluice_flush(c, 1000) == SLUICE_ERR && sluice_errcode(c) == SLUICE_E_RECORDS_FAILED,
+    CHECK(sluice_ping(f.c, 2000) == SLUICE_OK, "ping: %s", sluice_errstr(f.c));
+    CHECK(sluice_failed_records(f.c) == 1, "failed %llu", (unsigned long long)sluice_failed_records(f.c));
+    CHECK(f.fl.n == 1 && f.fl.code[0] == SLUICE_E_REJECTED_BY_BROKER && !f.fl.have_topic[0] && f.fl.index[0] == 4,
+          "callback n %d code %d", f.fl.n, f.fl.code[0]);
+    CHECK(sluice_flush(f.c, 1000) == SLUICE_ERR && sluice_errcode(f.c) == SLUICE_E_RECORDS_FAILED,
           "next flush reports it");
-    CHECK(fs_last_ack_level(s) == SLUICE_ACK_NONE && fs_records(s, NULL, 0) == 5, "server side");
-    sluice_close(c);
-    fs_stop(s);
+    CHECK(fs_last_ack_level(f.s) == SLUICE_ACK_NONE && fs_records(f.s, NULL, 0) == 5, "server side");
+    fx_close(&f);
 }
 
 static void test_backpressure_waits_for_acks(void) {
-    fs_config cfg = cfg_mode(FS_NORMAL, 0);
-    cfg.ack_delay_ms = 2;
-    fake_server *s = fs_start(&cfg);
-    failures fl;
-    memset(&fl, 0, sizeof(fl));
-    sluice_options o = opts_for(&fl);
-    o.max_unacked_bytes = 1500;
-    o.max_batch_records = 5;
-    o.compression = 0;
-    sluice_client *c = sluice_connect(fs_path(s), &o);
-    REQUIRE(c && sluice_errcode(c) == 0, "connect");
-    CHECK(publish_n(c, "events", 0, 300) == 0, "publish under backpressure: %s", sluice_errstr(c));
-    CHECK(sluice_flush(c, 10000) == SLUICE_OK, "flush: %s", sluice_errstr(c));
-    size_t n = fs_records(s, LOG, 20000);
+    fixture f;
+    fx_init(&f, FS_NORMAL, 0);
+    f.cfg.ack_delay_ms = 2;
+    f.o.max_unacked_bytes = 1500;
+    f.o.max_batch_records = 5;
+    f.o.compression = 0;
+    REQUIRE(fx_connect(&f), "connect");
+    CHECK(fx_publish_flush(&f, 300, 10000) == SLUICE_OK, "flush: %s", sluice_errstr(f.c));
+    size_t n = fs_records(f.s, LOG, 20000);
     CHECK(n == 300, "records %zu", n);
     for (size_t i = 0; i < n; i++) {
         char want[32];
@@ -230,32 +175,28 @@ static void test_backpressure_waits_for_acks(void) {
             break;
         }
     }
-    sluice_close(c);
-    fs_stop(s);
+    fx_close(&f);
 
     /* A server that never acks: publish gives up after io_timeout_ms, without taking the record. */
-    cfg = cfg_mode(FS_NO_ACK, 0);
-    s = fs_start(&cfg);
-    o.io_timeout_ms = 200;
-    o.max_batch_records = 2;
-    c = sluice_connect(fs_path(s), &o);
-    REQUIRE(c && sluice_errcode(c) == 0, "connect");
+    f.cfg = cfg_mode(FS_NO_ACK, 0);
+    f.o.io_timeout_ms = 200;
+    f.o.max_batch_records = 2;
+    REQUIRE(fx_connect(&f), "connect");
     int rc = SLUICE_OK, i;
     int64_t t0 = 0;
     uint64_t before = 0;
     for (i = 0; i < 1000 && rc == SLUICE_OK; i++) {
-        before = sluice_unacked_records(c);
+        before = sluice_unacked_records(f.c);
         t0 = t_now_ms();
-        rc = sluice_publish(c, "events", "k", "0123456789012345678901234567890123456789", 40, NULL, 0);
+        rc = sluice_publish(f.c, "events", "k", "0123456789012345678901234567890123456789", 40, NULL, 0);
     }
     int64_t ms = t_now_ms() - t0;
-    CHECK(rc == SLUICE_ERR && sluice_errcode(c) == SLUICE_E_TIMEOUT, "publish %d: rc %d code %d %s", i, rc,
-          sluice_errcode(c), sluice_errstr(c));
+    CHECK(rc == SLUICE_ERR && sluice_errcode(f.c) == SLUICE_E_TIMEOUT, "publish %d: rc %d code %d %s", i, rc,
+          sluice_errcode(f.c), sluice_errstr(f.c));
     CHECK(ms >= 150 && ms < 3000, "blocked %lld ms", (long long)ms);
-    CHECK(sluice_unacked_records(c) == before, "refused record not taken");
+    CHECK(sluice_unacked_records(f.c) == before, "refused record not taken");
     CHECK(before * 60 <= 1500 + 200, "held about max_unacked_bytes: %llu records", (unsigned long long)before);
-    sluice_close(c);
-    fs_stop(s);
+    fx_close(&f);
 }
 
 void client_resend_tests(void) {

@@ -12,6 +12,51 @@
 #include "sluice.h"
 #include "vectors.h"
 
+/* A decoded record as a sluice_record (event id left zero), its topic, event type and
+ * header names copied out as C strings; record_free() frees them. */
+typedef struct {
+    sluice_record r;
+    char *topic, *et, **names;
+    sluice_header *hs;
+} decoded_record;
+
+static void record_of_view(decoded_record *d, const sluice_rec_view *rv) {
+    d->topic = calloc(1, rv->topic_len + 1);
+    memcpy(d->topic, rv->topic, rv->topic_len);
+    d->et = calloc(1, rv->event_type_len + 1);
+    memcpy(d->et, rv->event_type, rv->event_type_len);
+    d->hs = calloc(rv->n_headers + 1u, sizeof(*d->hs));
+    d->names = calloc(rv->n_headers + 1u, sizeof(char *));
+    for (uint16_t i = 0; i < rv->n_headers; i++) {
+        const uint8_t *nm, *val;
+        size_t nl, vl;
+        sluice_rec_header(rv, i, &nm, &nl, &val, &vl);
+        d->names[i] = calloc(1, nl + 1);
+        memcpy(d->names[i], nm, nl);
+        d->hs[i].name = d->names[i];
+        d->hs[i].value = val;
+        d->hs[i].value_len = vl;
+    }
+    memset(&d->r, 0, sizeof(d->r));
+    d->r.topic = d->topic;
+    d->r.key = rv->key;
+    d->r.key_len = rv->key_len;
+    d->r.event_type = d->et;
+    d->r.timestamp_ms = rv->timestamp_ms;
+    d->r.headers = d->hs;
+    d->r.n_headers = rv->n_headers;
+    d->r.value = rv->value;
+    d->r.value_len = rv->value_len;
+}
+
+static void record_free(decoded_record *d) {
+    for (uint16_t i = 0; i < d->r.n_headers; i++) free(d->names[i]);
+    free(d->names);
+    free(d->hs);
+    free(d->topic);
+    free(d->et);
+}
+
 /* Re-encodes decoded records: must reproduce the payload byte for byte. */
 static int reencode(const uint8_t *payload, size_t len, sluice_buf *out, int *records) {
     uint8_t ack;
@@ -24,39 +69,11 @@ static int reencode(const uint8_t *payload, size_t len, sluice_buf *out, int *re
     int got;
     uint32_t n = 0;
     while ((got = sluice_payload_next(&cur, &rv)) == 1) {
-        char *topic = calloc(1, rv.topic_len + 1), *et = calloc(1, rv.event_type_len + 1);
-        memcpy(topic, rv.topic, rv.topic_len);
-        memcpy(et, rv.event_type, rv.event_type_len);
-        sluice_header *hs = calloc(rv.n_headers + 1u, sizeof(*hs));
-        char **names = calloc(rv.n_headers + 1u, sizeof(char *));
-        for (uint16_t i = 0; i < rv.n_headers; i++) {
-            const uint8_t *nm, *val;
-            size_t nl, vl;
-            sluice_rec_header(&rv, i, &nm, &nl, &val, &vl);
-            names[i] = calloc(1, nl + 1);
-            memcpy(names[i], nm, nl);
-            hs[i].name = names[i];
-            hs[i].value = val;
-            hs[i].value_len = vl;
-        }
-        sluice_record r;
-        memset(&r, 0, sizeof(r));
-        r.topic = topic;
-        r.key = rv.key;
-        r.key_len = rv.key_len;
-        r.event_type = et;
-        memcpy(r.event_id, rv.event_id, 16);
-        r.timestamp_ms = rv.timestamp_ms;
-        r.headers = hs;
-        r.n_headers = rv.n_headers;
-        r.value = rv.value;
-        r.value_len = rv.value_len;
-        sluice_batch_add(out, &r);
-        for (uint16_t i = 0; i < rv.n_headers; i++) free(names[i]);
-        free(names);
-        free(hs);
-        free(topic);
-        free(et);
+        decoded_record d;
+        record_of_view(&d, &rv);
+        memcpy(d.r.event_id, rv.event_id, 16);
+        sluice_batch_add(out, &d.r);
+        record_free(&d);
         n++;
     }
     if (got < 0) return SLUICE_E_MALFORMED_PAYLOAD;
@@ -155,46 +172,17 @@ static void test_local_validation_matches_vectors(void) {
             int want = atoi(codes);
             const char *comma = strchr(codes, ',');
             codes = comma ? comma + 1 : codes + strlen(codes);
-            char *topic = calloc(1, rv.topic_len + 1);
-            memcpy(topic, rv.topic, rv.topic_len);
-            sluice_header *hs = calloc(rv.n_headers + 1u, sizeof(*hs));
-            char **names = calloc(rv.n_headers + 1u, sizeof(char *));
-            for (uint16_t k = 0; k < rv.n_headers; k++) {
-                const uint8_t *nm, *val;
-                size_t nl, vl;
-                sluice_rec_header(&rv, k, &nm, &nl, &val, &vl);
-                names[k] = calloc(1, nl + 1);
-                memcpy(names[k], nm, nl);
-                hs[k].name = names[k];
-                hs[k].value = val;
-                hs[k].value_len = vl;
-            }
-            char *et = calloc(1, rv.event_type_len + 1);
-            memcpy(et, rv.event_type, rv.event_type_len);
-            sluice_record r;
-            memset(&r, 0, sizeof(r));
-            r.topic = topic;
-            r.key = rv.key;
-            r.key_len = rv.key_len;
-            r.event_type = et;
-            r.timestamp_ms = rv.timestamp_ms;
-            r.headers = hs;
-            r.n_headers = rv.n_headers;
-            r.value = rv.value;
-            r.value_len = rv.value_len;
+            decoded_record d;
+            record_of_view(&d, &rv);
             uint64_t before = sluice_unacked_records(c);
-            int rc = sluice_publish_record(c, &r);
+            int rc = sluice_publish_record(c, &d.r);
             int got = rc == SLUICE_OK ? 0 : sluice_errcode(c);
             CHECK(got == want, "%s record: local validation gave %d (%s), the vector says %d", v->name, got,
                   sluice_errstr(c), want);
             CHECK(sluice_unacked_records(c) == before + (rc == SLUICE_OK), "%s: a refused record must not be taken",
                   v->name);
             checked++;
-            for (uint16_t k = 0; k < rv.n_headers; k++) free(names[k]);
-            free(names);
-            free(hs);
-            free(topic);
-            free(et);
+            record_free(&d);
         }
         free(plain);
     }
