@@ -3,10 +3,12 @@ package io.sluice.client;
 import java.nio.file.Path;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
+import java.util.Collections;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.Condition;
 import java.util.concurrent.locks.ReentrantLock;
@@ -47,6 +49,19 @@ final class Engine {
     };
     final ArrayDeque<AuxRequest> auxQueue = new ArrayDeque<>();
     final Map<Integer, AuxRequest> auxWaiting = new HashMap<>();
+    /**
+     * Ids of PING/STATS requests written on this connection whose caller timed out: their late reply (PONG,
+     * STATS_REPLY or ERROR) is dropped, not taken for a protocol violation (which would break the connection
+     * without reading the ACKs behind it). An id is forgotten when its reply comes, on a new connection, or when
+     * more than {@link #MAX_AUX_TIMED_OUT} are remembered (the oldest first), as the C client's ring does.
+     */
+    final Set<Integer> auxTimedOut = Collections.newSetFromMap(new LinkedHashMap<>(16, 0.75f, false) {
+        @Override
+        protected boolean removeEldestEntry(Map.Entry<Integer, Boolean> e) {
+            return size() > MAX_AUX_TIMED_OUT;
+        }
+    });
+    static final int MAX_AUX_TIMED_OUT = 64;
 
     long heldBytes;
     long heldRecords;
@@ -182,6 +197,7 @@ final class Engine {
         written.clear();
         for (AuxRequest a : auxWaiting.values()) a.fail(why);
         auxWaiting.clear();
+        auxTimedOut.clear(); // their replies could only come on the connection that just ended
         nextConnectAtNanos = System.nanoTime(); // the first attempt at once; backoff after failed ones
         writerWake.signal();
         changed.signalAll();
@@ -214,6 +230,7 @@ final class Engine {
         for (AuxRequest a : auxWaiting.values()) a.fail(new SluiceException(code, message));
         auxQueue.clear();
         auxWaiting.clear();
+        auxTimedOut.clear();
     }
 
     /** Completes futures and calls the failure listener; never called with the lock held. */

@@ -9,7 +9,10 @@ import java.util.List;
  * The reader thread of one connection: reads server frames and settles the requests they answer. It reads until
  * EOF even after a failed write or a closing ERROR (SHUTTING_DOWN), so every reply the gateway sent before it
  * closed is settled before anything is resent: a graceful restart creates no duplicates. Only then does it hand
- * the connection back to the engine, which requeues what is still unacknowledged.
+ * the connection back to the engine, which requeues what is still unacknowledged. A reply that breaks the protocol
+ * (malformed, or for a request it cannot answer) ends the reading at once, as in the C client and PROTOCOL.md
+ * section 9: the rest of that stream cannot be trusted. A late reply to a PING/STATS whose caller timed out is
+ * not such a reply: it is dropped ({@link Engine#auxTimedOut}).
  */
 final class ReplyReader implements Runnable {
     /** Tests only: called before every read, to hold the reader back at a chosen moment. */
@@ -90,8 +93,12 @@ final class ReplyReader implements Runnable {
             case Wire.ERROR: return error(f, out);
             case Wire.PONG: case Wire.STATS_REPLY: {
                 AuxRequest a = e.auxWaiting.remove(f.requestId);
+                if (a == null && e.auxTimedOut.remove(f.requestId)) return null; // its caller gave up: drop it
                 if (a == null || a.expectedReply() != f.type) {
-                    return protocol("unexpected reply type " + f.type + " for request id " + f.requestId);
+                    SluiceException why = protocol("unexpected reply type " + f.type + " for request id "
+                            + f.requestId);
+                    if (a != null) a.fail(why); // removed from auxWaiting: connectionLost would not fail it
+                    return why;
                 }
                 a.reply.complete(f.body);
                 return null;
@@ -163,6 +170,8 @@ final class ReplyReader implements Runnable {
                 e.failedRecords += b.records.length;
                 e.release(b);
             }
+        } else if (id != 0 && e.auxTimedOut.remove(id)) {
+            // a late ERROR for a PING/STATS whose caller timed out: nobody waits for it (a closing one still closes)
         } else if (e.opts.ackLevel == AckLevel.NONE && e.written.containsKey(id)) {
             Batch gone = e.written.remove(id);
             for (RecordFuture rf : gone.records) out.add(Settlement.refused(rf, f.errorCode, f.message));

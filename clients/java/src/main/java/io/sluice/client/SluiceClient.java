@@ -249,7 +249,8 @@ public final class SluiceClient implements AutoCloseable {
             e.lock.lock();
             try {
                 e.auxQueue.remove(a);
-                e.auxWaiting.remove(a.requestId); // a late reply is then a protocol error: keep it rare
+                // Already written (or being written) on this connection: its reply may still come; drop it then.
+                if (e.auxWaiting.remove(a.requestId) == a) e.auxTimedOut.add(a.requestId);
             } finally {
                 e.lock.unlock();
             }

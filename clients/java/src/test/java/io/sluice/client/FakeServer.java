@@ -194,6 +194,14 @@ final class FakeServer implements AutoCloseable {
         return f;
     }
 
+    static byte[] statsReply(int requestId, String json) {
+        byte[] body = json.getBytes(StandardCharsets.UTF_8);
+        byte[] f = new byte[Wire.HDR + body.length];
+        Wire.header(f, Wire.STATS_REPLY, 0, requestId, body.length);
+        System.arraycopy(body, 0, f, Wire.HDR, body.length);
+        return f;
+    }
+
     /** Every record the server read, in order, as "connection:key:value". */
     List<String> received() {
         List<String> out = new ArrayList<>();

@@ -1,6 +1,7 @@
 package io.sluice.client;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.nio.charset.StandardCharsets;
@@ -158,6 +159,50 @@ class ResendTest {
         for (int i = 0; i < 20; i++) assertEquals(List.of(1), got.get("v" + i), "v" + i + " acked on connection 1, never resent");
         for (int i = 20; i < n; i++) assertEquals(1, got.get("v" + i).size(), "v" + i + " once: " + got.get("v" + i));
         assertTrue(server.connections() >= 2);
+    }
+
+    @Test
+    void aLateReplyToATimedOutStatsIsIgnoredAndBreaksNothing() throws Exception {
+        // The reviewer's case: a STATS reply that comes after stats() gave up was a "reply for unknown request
+        // id", a protocol break that skips reading what is left, so the ACK behind it was never read and its
+        // batch was published twice. Like the C client, the late reply is dropped and the connection goes on.
+        List<FakeServer.Frame> held = new ArrayList<>();
+        List<FakeServer.Conn> conns = new ArrayList<>();
+        server.script = (c, f) -> {
+            if (c.number > 1) { // only if the connection broke: answer, so the resend shows in the count
+                if (f.type() == Wire.PUBLISH) c.ack(f.requestId(), 1);
+                else if (f.type() == Wire.STATS) c.send(FakeServer.statsReply(f.requestId(), "{}"));
+                return;
+            }
+            synchronized (held) { // connection 1 answers nothing until the test says so
+                held.add(f);
+                conns.add(c);
+            }
+        };
+        try (SluiceClient c = SluiceClient.connect(server.path, oneRecordBatches())) {
+            CompletableFuture<UUID> published = c.publish("t", "k", "v".getBytes(StandardCharsets.UTF_8));
+            Await.until("the server reads the PUBLISH", () -> server.publishes.size() == 1, 5_000);
+            SluiceException timeout = assertThrows(SluiceException.class, () -> c.stats(Duration.ofMillis(200)));
+            assertEquals(ErrorCode.TIMEOUT, timeout.code());
+            Await.until("the server reads the STATS", () -> {
+                synchronized (held) {
+                    return held.size() == 2;
+                }
+            }, 5_000);
+            FakeServer.Frame pub = held.get(0), stats = held.get(1);
+            assertEquals(Wire.PUBLISH, pub.type());
+            assertEquals(Wire.STATS, stats.type());
+            java.io.ByteArrayOutputStream late = new java.io.ByteArrayOutputStream();
+            late.write(FakeServer.statsReply(stats.requestId(), "{\"late\":true}")); // after its caller gave up
+            late.write(FakeServer.ackFrame(pub.requestId(), 1)); // and the ACK behind it, in the same write
+            conns.get(0).send(late.toByteArray());
+            published.get(5, java.util.concurrent.TimeUnit.SECONDS); // completed by the ACK
+            c.flush(Duration.ofSeconds(5));
+            assertTrue(c.isConnected(), "the connection is still up");
+        }
+        assertEquals(List.of(1), server.publishes.stream().map(FakeServer.Frame::connection).toList(),
+                "the batch was sent once, never resent (PUBLISH frames by connection)");
+        assertEquals(1, server.connections(), "the late reply did not break the connection");
     }
 
     @Test
