@@ -103,6 +103,8 @@ class ClientTest {
             try (SluiceClient c = SluiceClient.connect(server.path, new Options().ackLevel(level))) {
                 UUID id = c.publish("t", "k", b("v")).get(5, TimeUnit.SECONDS);
                 assertEquals(4, id.version(), "a random UUIDv4 event id");
+                // At NONE the future completes once written, maybe before the server's thread has recorded it.
+                Await.until("the server records the PUBLISH", () -> !server.publishes.isEmpty(), 5_000);
                 FakeServer.Frame f = server.publishes.get(0);
                 assertEquals(level.wire(), f.publish().ackLevel);
                 OutRecord r = f.publish().records.get(0);
@@ -135,6 +137,8 @@ class ClientTest {
             SluiceException unknown = (SluiceException) assertThrows(CompletionException.class, z::join).getCause();
             assertEquals(List.of(ErrorCode.UNKNOWN, 999, false), List.of(unknown.code(), unknown.wireCode(), unknown.retriable()));
             ok.join();
+            // The reader completes a record's future, then calls the listener: z's report may be a moment behind.
+            Await.until("both failure reports arrive", () -> failures.size() >= 2, 5_000);
             assertEquals(2, failures.size());
             assertTrue(failures.get(0).retriable(), "DELIVERY_FAILED is retriable");
             assertEquals(List.of("t", "a"), List.of(failures.get(0).topic(), failures.get(0).key()));
