@@ -18,31 +18,10 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 
 /** The client against the scripted fake server: handshake, batching, ack levels, failures, backpressure. */
-class ClientTest {
-    @TempDir
-    Path dir;
-    FakeServer server;
-
-    @BeforeEach
-    void start() throws Exception {
-        server = new FakeServer(dir);
-    }
-
-    @AfterEach
-    void stop() throws Exception {
-        server.close();
-    }
-
-    static byte[] b(String s) {
-        return s.getBytes(StandardCharsets.UTF_8);
-    }
-
+class ClientTest extends FakeServerTest {
     static ErrorCode codeOf(CompletableFuture<?> f) {
         CompletionException e = assertThrows(CompletionException.class, f::join);
         return ((SluiceException) e.getCause()).code();

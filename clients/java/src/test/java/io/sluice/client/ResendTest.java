@@ -5,7 +5,6 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -14,30 +13,13 @@ import java.util.Map;
 import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.atomic.AtomicInteger;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 
 /**
  * Breaks of the connection against the scripted server: unacknowledged batches are resent in order with their
  * event ids, and every reply still readable on the old connection is settled first (no duplicates).
  */
-class ResendTest {
-    @TempDir
-    Path dir;
-    FakeServer server;
-
-    @BeforeEach
-    void start() throws Exception {
-        server = new FakeServer(dir);
-    }
-
-    @AfterEach
-    void stop() throws Exception {
-        server.close();
-    }
-
+class ResendTest extends FakeServerTest {
     /** Every record the server read, by value, with how many times and on which connections. */
     private Map<String, List<Integer>> receipts() {
         Map<String, List<Integer>> m = new HashMap<>();
