@@ -18,6 +18,8 @@ public enum ErrorCode: UInt16, Sendable, CaseIterable, CustomStringConvertible {
     case topicNotAllowed = 24
     case invalidEventType = 25
     case invalidTimestamp = 26
+    case contractViolation = 27
+    case unknownTopic = 28
     case deliveryFailed = 30
     case rejectedByBroker = 31
     case overloaded = 40
@@ -53,6 +55,8 @@ public enum ErrorCode: UInt16, Sendable, CaseIterable, CustomStringConvertible {
         case .topicNotAllowed: "TOPIC_NOT_ALLOWED"
         case .invalidEventType: "INVALID_EVENT_TYPE"
         case .invalidTimestamp: "INVALID_TIMESTAMP"
+        case .contractViolation: "CONTRACT_VIOLATION"
+        case .unknownTopic: "UNKNOWN_TOPIC"
         case .notPermitted: "NOT_PERMITTED"
         case .timedOut: "TIMED_OUT"
         case .tooManyConnections: "TOO_MANY_CONNECTIONS"
