@@ -25,8 +25,9 @@ public final class EventLoop: @unchecked Sendable {
     private let wake: Int32
     private let running = Atomic<Bool>(true)
     /// Work handed to the loop from any thread, run in order on the loop's thread; once the
-    /// thread has ended (`closed`), work runs on the caller instead.
-    private let queue = Mutex<(tasks: [@Sendable () -> Void], closed: Bool)>(([], false))
+    /// thread has ended (`closed`), work runs on the caller instead. `sleeping`: the thread
+    /// found no work and is (about to be) waiting in epoll, so new work must wake it.
+    private let queue = Mutex<(tasks: [@Sendable () -> Void], closed: Bool, sleeping: Bool)>(([], false, false))
     private var registrations: [UInt64: any Pollable] = [:]
     private var nextToken: UInt64 = 1
     private var timed: [UInt64: Connection] = [:]
@@ -66,14 +67,15 @@ public final class EventLoop: @unchecked Sendable {
 
     /// Runs `work` on the loop's thread, after the work handed to it before.
     public func async(_ work: @escaping @Sendable () -> Void) {
-        let (first, closed) = queue.withLock { queue in
+        let (wake, closed) = queue.withLock { queue in
             if !queue.closed { queue.tasks.append(work) }
-            return (queue.tasks.count == 1, queue.closed)
+            defer { queue.sleeping = false }
+            return (queue.sleeping, queue.closed)
         }
         // After shutdown nothing is left to race with: late replies of closed connections run here.
         if closed { return work() }
-        // The loop looks at its tasks before it waits; a first task while it may be waiting wakes it.
-        if first && !inLoop { signalWake() }
+        // A busy loop finds the task before it next waits; only a sleeping one needs the eventfd.
+        if wake { signalWake() }
     }
 
     /// Runs `body` on the loop's thread and waits for it; runs it at once when already there,
@@ -92,9 +94,13 @@ public final class EventLoop: @unchecked Sendable {
         var tokens = [UInt64](repeating: 0, count: 64)
         var events = [UInt32](repeating: 0, count: 64)
         while running.load(ordering: .acquiring) {
-            let pending = queue.withLock { !$0.tasks.isEmpty }
+            let pending = queue.withLock { queue in
+                queue.sleeping = queue.tasks.isEmpty
+                return !queue.tasks.isEmpty
+            }
             let untilTick = max(0, nextTickAt - monotonicMilliseconds())
             let count = cepoll_wait(epoll, &tokens, &events, 64, pending ? 0 : Int32(clamping: untilTick))
+            if !pending { queue.withLock { $0.sleeping = false } }
             if count < 0 && errno != EINTR { break }
             for index in 0..<max(Int(count), 0) {
                 if tokens[index] == Self.wakeToken {

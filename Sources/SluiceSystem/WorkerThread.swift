@@ -83,8 +83,11 @@ public final class RepeatingTimer: Sendable {
 private final class WorkerState: @unchecked Sendable {
     // `@unchecked Sendable`: `tasks` is behind its lock; `thread` is written once before
     // `started` is signalled, and read after.
-    private let tasks = Mutex<(work: [@Sendable () -> Void], timers: [RepeatingTimer], finishing: Bool)>(
-        ([], [], false))
+    /// `waiting`: the thread found nothing to do and waits on `available`, so new work must
+    /// signal it; work added while it is busy is found on its next turn without a signal.
+    private let tasks = Mutex<
+        (work: [@Sendable () -> Void], timers: [RepeatingTimer], finishing: Bool, waiting: Bool)
+    >(([], [], false, false))
     private let available = DispatchSemaphore(value: 0)
     let started = DispatchSemaphore(value: 0)
     private var thread: pthread_t?
@@ -92,18 +95,27 @@ private final class WorkerState: @unchecked Sendable {
     var isCurrent: Bool { thread.map { pthread_equal($0, pthread_self()) != 0 } ?? false }
 
     func add(_ work: @escaping @Sendable () -> Void) {
-        tasks.withLock { $0.work.append(work) }
-        available.signal()
+        wakeIfWaiting { $0.work.append(work) }
     }
 
     func add(_ timer: RepeatingTimer) {
-        tasks.withLock { $0.timers.append(timer) }
-        available.signal()
+        wakeIfWaiting { $0.timers.append(timer) }
     }
 
     func finish() {
-        tasks.withLock { $0.finishing = true }
-        available.signal()
+        wakeIfWaiting { $0.finishing = true }
+    }
+
+    private func wakeIfWaiting(
+        _ change: (inout (work: [@Sendable () -> Void], timers: [RepeatingTimer], finishing: Bool, waiting: Bool))
+            -> Void
+    ) {
+        let wake = tasks.withLock { tasks in
+            change(&tasks)
+            defer { tasks.waiting = false }
+            return tasks.waiting
+        }
+        if wake { available.signal() }
     }
 
     func run() {
@@ -111,27 +123,31 @@ private final class WorkerState: @unchecked Sendable {
         started.signal()
         var timers: [RepeatingTimer] = []
         while true {
-            if let next = timers.map(\.due).min() {
-                let wait = max(0, next - monotonicMilliseconds())
-                _ = available.wait(timeout: .now() + .milliseconds(Int(clamping: wait)))
-            } else {
-                available.wait()
-            }
             let (batch, added, finishing) = tasks.withLock { tasks in
                 defer {
                     tasks.work = []
                     tasks.timers = []
                 }
+                tasks.waiting = tasks.work.isEmpty && tasks.timers.isEmpty && !tasks.finishing
                 return (tasks.work, tasks.timers, tasks.finishing)
             }
             for work in batch { work() }
             if finishing { return }
-            timers = (timers + added).filter { !$0.isCancelled }
+            if !added.isEmpty { timers += added }
+            timers.removeAll { $0.isCancelled }
             let now = monotonicMilliseconds()
             for timer in timers where timer.due <= now {
                 timer.work()
                 // A run that came late does not make the next ones come early.
                 timer.due = max(timer.due + timer.period, now + timer.period / 2)
+            }
+            // Work or timers just taken: look again before waiting (work may have come meanwhile).
+            if !batch.isEmpty || !added.isEmpty { continue }
+            if let next = timers.lazy.map(\.due).min() {
+                let wait = max(0, next - monotonicMilliseconds())
+                _ = available.wait(timeout: .now() + .milliseconds(Int(clamping: wait)))
+            } else {
+                available.wait()
             }
         }
     }
