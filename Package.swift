@@ -35,6 +35,12 @@ let package = Package(
         .target(name: "SluiceProtocol", dependencies: ["CZstd"]),
         // epoll and accept4 for the network layer: <sys/epoll.h> is not in Swift's Glibc module.
         .target(name: "CEpoll", cSettings: [.unsafeFlags(["-Wall", "-Wextra", "-Werror"])]),
+        // simdjson (Debian's libsimdjson-dev) behind a small C face: the JSON of topic contracts.
+        .target(
+            name: "CSimdJSON",
+            cxxSettings: [.unsafeFlags(["-std=c++17", "-Wall", "-Wextra", "-Werror"])],
+            linkerSettings: [.linkedLibrary("simdjson")]
+        ),
         .target(
             name: "SluiceNetwork",
             dependencies: ["CEpoll", "SluiceSystem", .product(name: "Logging", package: "swift-log")]
@@ -54,7 +60,7 @@ let package = Package(
         .target(
             name: "SluiceGateway",
             dependencies: [
-                "SluiceProtocol", "SluiceNetwork", "SluiceKafka", "SluiceSpool", "SluiceSystem",
+                "SluiceProtocol", "SluiceNetwork", "SluiceKafka", "SluiceSpool", "SluiceSystem", "CSimdJSON",
                 .product(name: "Logging", package: "swift-log"), .product(name: "Yams", package: "Yams"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -125,7 +131,7 @@ let package = Package(
 )
 
 // Warnings are errors in every Swift target of this package (not in dependencies).
-for target in package.targets where target.type != .system && target.name != "CSluiceClient" && target.name != "CEpoll"
-{
+let cTargets: Set<String> = ["CSluiceClient", "CEpoll", "CSimdJSON"]
+for target in package.targets where target.type != .system && !cTargets.contains(target.name) {
     target.swiftSettings = (target.swiftSettings ?? []) + [.treatAllWarnings(as: .error)]
 }

@@ -70,6 +70,7 @@ extension GatewayConfiguration {
         if var kafka = try file.section("kafka") { try applyKafka(&kafka) }
         if var section = try file.section("limits") { try applyLimits(&section) }
         if var section = try file.section("access") { try applyAccess(&section) }
+        if var section = try file.section("topics") { try applyTopics(&section) }
         if var section = try file.section("health") {
             if let value = try section.duration("circuit-open-longer-than") {
                 health.maxCircuitOpenMilliseconds = value

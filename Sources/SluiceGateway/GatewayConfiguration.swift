@@ -47,6 +47,8 @@ public struct GatewayConfiguration: Sendable {
     public var access = AccessConfiguration()
     /// When the gateway calls itself unhealthy.
     public var health = HealthConfiguration()
+    /// Declared topics and their contracts (`topics:`). Default: none, nothing is checked.
+    public var topics = TopicContracts()
     /// Address of the HTTP listener for `/metrics` and `/healthz` (`metrics.listen`,
     /// `HOST:PORT`, port 0 picks one). Default: none, no listener.
     public var metricsListen: String?
@@ -95,6 +97,7 @@ public struct GatewayConfiguration: Sendable {
         if let metricsListen, HostPort(metricsListen) == nil {
             throw ConfigurationError("metrics.listen must be HOST:PORT, e.g. 127.0.0.1:9464: \(metricsListen)")
         }
+        try topics.validate()
         do {
             try producer.check()
         } catch {

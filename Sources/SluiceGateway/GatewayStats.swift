@@ -50,6 +50,8 @@ public final class GatewayStats: Sendable {
     let healthy: Gauge
     /// Uptime (ms) of the last gauge refresh by the health timer.
     let gaugesRefreshedAt = Atomic<Int64>(0)
+    /// Topic contract violations per topic and rule (`Contracts/ContractStats.swift`).
+    let contracts: ContractStats
 
     /// Counters report to `metrics`, by default the process's bootstrapped `MetricsSystem`.
     init(metrics: any MetricsFactory = MetricsSystem.factory) {
@@ -73,6 +75,7 @@ public final class GatewayStats: Sendable {
         connections = Gauge(label: "sluice.connections", factory: metrics)
         producerQueueDepth = Gauge(label: "kafka.producer.queue_depth", factory: metrics)
         healthy = Gauge(label: "sluice.healthy", factory: metrics)
+        contracts = ContractStats(metrics: metrics)
     }
 
     /// Sets the gauges from a snapshot: spool depth and age, breaker state (1 for the current
@@ -200,7 +203,8 @@ public final class GatewayStats: Sendable {
                 oldestPendingAgeSeconds: oldestPendingAt.map { max(0, Double(now - $0) / 1000) },
                 drainRate: drainRate, spoolRate: inflowRate, secondsToEmpty: secondsToEmpty,
                 spoolBytes: spoolUsage.bytes, spoolMaxBytes: spoolUsage.maxBytes),
-            topics: balance, health: .init(healthy: problems.isEmpty, problems: problems), versions: LibraryVersions())
+            topics: balance, health: .init(healthy: problems.isEmpty, problems: problems), versions: LibraryVersions(),
+            contracts: contracts.snapshot())
     }
 }
 
@@ -289,6 +293,8 @@ public struct StatsSnapshot: Codable, Sendable, Equatable {
     public var topics: [String: TopicBalance]
     public var health: Health
     public var versions: LibraryVersions
+    /// Topic contract violations (absent from gateways before contracts).
+    public var contracts: Contracts?
 
     public func json() -> [UInt8] {
         let encoder = JSONEncoder()

@@ -39,6 +39,7 @@ func prometheusName(_ label: String) -> String {
     let counters: Set<String> = [
         "kafka.events.published", "kafka.circuit_breaker.open", "kafka.events.stored_for_retry",
         "kafka.retry.success", "kafka.dlq.sent",
+        "kafka.events.rejected", "sluice.contract.observed",  // topic contracts
     ]
     let base = label.replacingOccurrences(of: ".", with: "_")
     if counters.contains(label) { return base + "_total" }

@@ -46,6 +46,8 @@ final class CallbackContext: Sendable {
     let onDelivery: @Sendable (UnsafeMutableRawPointer?, DeliveryOutcome) -> Void
     let onError: @Sendable (KafkaError) -> Void
     let logger: Logger
+    /// Secrets to keep out of log lines, and the brokers' last refusal of TLS or SASL.
+    let security = ConnectionSecurity()
 
     init(
         onDelivery: @escaping @Sendable (UnsafeMutableRawPointer?, DeliveryOutcome) -> Void,
@@ -80,6 +82,7 @@ final class RDKafkaProducerHandle: @unchecked Sendable {
     init(properties: [(String, String)], context: CallbackContext) throws(KafkaError) {
         self.context = context
         let config = try RDKafkaConfig(properties)
+        context.security.register(properties)
         rd_kafka_conf_set_opaque(config.pointer, Unmanaged.passUnretained(context).toOpaque())
         rd_kafka_conf_set_dr_msg_cb(config.pointer, deliveryReportCallback)
         rd_kafka_conf_set_log_cb(config.pointer, logCallback)
@@ -164,6 +167,11 @@ public final class KafkaProducer: Sendable {
     public var queueDepth: Int { client.queueDepth }
 
     /// Waits up to `timeoutMilliseconds` for every queued record's delivery report;
+    /// librdkafka's last error saying the brokers refuse this client's TLS or SASL (certificate
+    /// not trusted or expired, authentication failed), until a record is delivered again or
+    /// the producer gets other connection settings; nil while there is none.
+    public var connectionProblem: String? { context.security.current }
+
     /// returns how many are still outstanding.
     @discardableResult
     public func flush(timeoutMilliseconds: Int) -> Int {
@@ -233,9 +241,11 @@ private func logCallback(
     _ text: UnsafePointer<CChar>?
 ) {
     guard let client, let opaque = rd_kafka_opaque(client) else { return }
-    let logger = Unmanaged<CallbackContext>.fromOpaque(opaque).takeUnretainedValue().logger
+    let context = Unmanaged<CallbackContext>.fromOpaque(opaque).takeUnretainedValue()
+    let logger = context.logger
     let name = facility.map { String(cString: $0) } ?? ""
-    let message = "librdkafka \(name): \(text.map { String(cString: $0) } ?? "")"
+    // `debug=conf` prints every property, and librdkafka 2.8 redacts only some of the secret ones.
+    let message = "librdkafka \(name): \(context.security.scrub(text.map { String(cString: $0) } ?? ""))"
     let metadata: Logger.Metadata = ["source": "librdkafka", "facility": "\(name)"]
     switch level {
     case ...3: logger.error("\(message)", metadata: metadata)
@@ -243,6 +253,7 @@ private func logCallback(
     case 5, 6: logger.info("\(message)", metadata: metadata)
     default: logger.debug("\(message)", metadata: metadata)
     }
+            context.security.delivered()
 }
 
 private func errorCallback(
@@ -251,7 +262,8 @@ private func errorCallback(
 ) {
     guard let opaque else { return }
     let context = Unmanaged<CallbackContext>.fromOpaque(opaque).takeUnretainedValue()
-    let text = reason.map { String(cString: $0) } ?? ""
+    let text = context.security.scrub(reason.map { String(cString: $0) } ?? "")
+    context.security.noteError(code: error, text: text)
     // librdkafka's log callback has already written a line for a failed connection or
     // name lookup, and "all brokers down" is the reason the circuit breaker logs when it
     // opens: one line per failure, so these go to debug here.
