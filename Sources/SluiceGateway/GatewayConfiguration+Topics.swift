@@ -267,3 +267,39 @@ private func stringKeyed(_ value: Any) -> [String: Any]? {
     guard let mapping = value as? [AnyHashable: Any] else { return nil }
     return Dictionary(mapping.map { ("\($0.key.base)", $0.value) }, uniquingKeysWith: { first, _ in first })
 }
+
+extension TopicContracts {
+    /// The section as `sluice check-config` prints it: one line for the section, then per entry
+    /// its topic and how it is matched, and one line per rule.
+    public var summary: [String] {
+        let declared: String
+        switch declaredOnly {
+        case nil: declared = "off: a topic with no entry is published unchecked"
+        case .enforce: declared = "on: a topic with no entry gets UNKNOWN_TOPIC (28)"
+        case .observe: declared = "observe: a topic with no entry is published and counted"
+        }
+        var lines = [
+            "\(contracts.count) contract\(contracts.count == 1 ? "" : "s") (an exact name wins, else the first glob "
+                + "below that matches), declared-only \(declared)"
+        ]
+        for contract in contracts {
+            let matching = contract.isGlob ? "glob" : "exact name"
+            let outcome = contract.mode == .enforce ? "CONTRACT_VIOLATION (27)" : "published and counted"
+            lines.append("\(contract.topic) (\(matching); \(contract.mode.rawValue): a violation is \(outcome))")
+            var rules: [String] = []
+            if let bytes = contract.maxValueBytes { rules.append("max-value-bytes \(bytes)") }
+            if let types = contract.eventTypes { rules.append("event-types \(types.joined(separator: ", "))") }
+            if contract.needsJSON { rules.append("value json (one object)") }
+            if let pointer = contract.keyFrom { rules.append("key-from \(pointer) (the key equals it, as text)") }
+            if let pointer = contract.eventTypeFrom { rules.append("event-type-from \(pointer)") }
+            if !contract.required.isEmpty {
+                let fields = contract.required.map { field in
+                    field.type.map { "\(field.pointer): \($0)" } ?? field.pointer
+                }
+                rules.append("required \(fields.joined(separator: ", "))")
+            }
+            lines += rules.isEmpty ? ["  (declared, no rule)"] : rules.map { "  " + $0 }
+        }
+        return lines
+    }
+}

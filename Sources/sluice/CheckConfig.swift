@@ -31,5 +31,6 @@ struct CheckConfig: ParsableCommand {
         print("  headers   \(stamped.isEmpty ? "none stamped ([])" : stamped.joined(separator: ", "))")
         print("  spool     \(settings.spoolPath) (at most \(settings.spoolMaxBytes) bytes)")
         print("  metrics   \(settings.metricsListen.map { "http://\($0)/metrics" } ?? "off")")
+        printTopics(settings.topics)
     }
 }
