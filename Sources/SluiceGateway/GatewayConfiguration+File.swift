@@ -86,6 +86,8 @@ extension GatewayConfiguration {
     }
 
     private mutating func applyKafka(_ kafka: inout ConfigSection) throws(ConfigurationError) {
+        // `${NAME}` and `X-file: PATH` (GatewayConfiguration+Secrets.swift).
+        kafka = try resolvingSecrets(in: kafka)
         if let value = try kafka.string("brokers") { producer.bootstrapServers = value }
         if let value = try kafka.string("compression") { producer.compression = value }
         if let value = try kafka.duration("linger") { producer.lingerMilliseconds = Int(value) }
@@ -137,6 +139,7 @@ extension GatewayConfiguration {
         }
         for key in kafka.keys where key.contains(".") { producer.properties[key] = try kafka.string(key) }
         try kafka.rejectUnknownKeys()
+        noteLiteralSecrets()
     }
 
     private mutating func applyLimits(_ section: inout ConfigSection) throws(ConfigurationError) {

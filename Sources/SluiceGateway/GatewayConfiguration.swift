@@ -11,6 +11,9 @@ public struct GatewayConfiguration: Sendable {
     public var socketMode: UInt32 = 0o660
     /// The Kafka producer's settings.
     public var producer = ProducerConfiguration()
+    /// Which `kafka:` settings came from the environment (`${NAME}`) or from files (`X-file`),
+    /// and which secrets the file holds itself; `check-config` prints and checks them.
+    public var kafkaSources = KafkaSettingSources()
     /// The headers stamped on every record (`kafka.stamp-headers`). A client may not send
     /// these names whether they are stamped or not. Default: all four.
     public var stampHeaders = StampedHeaders.all

@@ -166,12 +166,12 @@ public final class KafkaProducer: Sendable {
     /// Records waiting in librdkafka's queue or in flight to a broker.
     public var queueDepth: Int { client.queueDepth }
 
-    /// Waits up to `timeoutMilliseconds` for every queued record's delivery report;
     /// librdkafka's last error saying the brokers refuse this client's TLS or SASL (certificate
     /// not trusted or expired, authentication failed), until a record is delivered again or
     /// the producer gets other connection settings; nil while there is none.
     public var connectionProblem: String? { context.security.current }
 
+    /// Waits up to `timeoutMilliseconds` for every queued record's delivery report;
     /// returns how many are still outstanding.
     @discardableResult
     public func flush(timeoutMilliseconds: Int) -> Int {

@@ -1,17 +1,28 @@
 import CRdKafka
+import Foundation
 
 /// Owns an `rd_kafka_conf_t` until it is handed to `rd_kafka_new`.
 struct RDKafkaConfig {
     let pointer: OpaquePointer
 
+    /// Keeps the secret values of `properties` out of the errors this configuration throws.
+    let redactor: Redactor
+
     init(_ properties: [(String, String)]) throws(KafkaError) {
         pointer = rd_kafka_conf_new()
+        redactor = Redactor(properties)
         for (name, value) in properties {
             var message = [CChar](repeating: 0, count: 512)
             if rd_kafka_conf_set(pointer, name, value, &message, message.count) != RD_KAFKA_CONF_OK {
                 rd_kafka_conf_destroy(pointer)
-                let reason = message.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
-                throw KafkaError(.configuration, reason: "\(name)=\(value): \(reason)")
+                // librdkafka's message may quote the value ("Invalid value "…" for configuration property").
+                var reason = message.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+                var shown = value
+                if KafkaSecrets.isSecret(name) {
+                    shown = KafkaSecrets.redacted
+                    if !value.isEmpty { reason = reason.replacingOccurrences(of: value, with: shown) }
+                }
+                throw KafkaError(.configuration, reason: redactor.scrub("\(name)=\(shown): \(reason)"))
             }
         }
     }
@@ -22,7 +33,7 @@ struct RDKafkaConfig {
         guard let handle = rd_kafka_new(type, pointer, &message, message.count) else {
             rd_kafka_conf_destroy(pointer)
             let reason = message.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
-            throw KafkaError(.clientCreation, reason: reason)
+            throw KafkaError(.clientCreation, reason: redactor.scrub(reason))
         }
         return handle
     }
