@@ -34,7 +34,7 @@ public struct CircuitBreakerStateMachine: Sendable {
         public var failureRate: Double
     }
 
-    public let configuration: CircuitBreakerConfiguration
+    public private(set) var configuration: CircuitBreakerConfiguration
     public private(set) var state = State.closed
     private var window: [Bool] = []  // true = failure; a ring buffer once full
     private var next = 0
@@ -45,6 +45,17 @@ public struct CircuitBreakerStateMachine: Sendable {
 
     public init(configuration: CircuitBreakerConfiguration) {
         self.configuration = configuration
+    }
+
+    /// Takes a reloaded configuration: the state stays, the window of outcomes starts over.
+    public mutating func reconfigure(_ configuration: CircuitBreakerConfiguration) {
+        guard configuration != self.configuration else { return }
+        self.configuration = configuration
+        window = []
+        next = 0
+        failures = 0
+        halfOpenCalls = 0
+        halfOpenFailures = 0
     }
 
     /// Whether records may go to Kafka now; moves OPEN to HALF_OPEN once the wait is over.

@@ -40,8 +40,14 @@ final class ClientSession: @unchecked Sendable, ConnectionHandler {
     private let lane: WorkerThread
     private let context: GatewayContext
     private let onClose: @Sendable (UInt64) -> Void
-    private let peer: Peer
+    /// Who is on the other end; a reload may change the topics it may publish to.
+    private var peer: Peer
     private let publisher: StampedHeaders.Publisher
+    /// The limits announced to this connection in `HELLO_OK`; a reload does not change them.
+    private let limits: Limits
+    /// The `ERROR` that ends the connection once every batch is settled (`finish`, `revoke`).
+    private var farewell = ProtocolError(
+        .shuttingDown, "the gateway is stopping; reconnect and resend what is not acked")
     private var session: ServerSession
     private var eventIDs = EventIDGenerator()
     private var phase = Phase.serving
@@ -63,7 +69,9 @@ final class ClientSession: @unchecked Sendable, ConnectionHandler {
         self.id = id
         self.connection = connection
         self.lane = lane
-        self.session = ServerSession(limits: context.limits)
+        let limits = context.limits
+        self.limits = limits
+        self.session = ServerSession(limits: limits)
         self.context = context
         self.onClose = onClose
         self.peer = peer
@@ -83,7 +91,7 @@ final class ClientSession: @unchecked Sendable, ConnectionHandler {
     /// Registers the connection and starts the handshake deadline; call on the loop's queue.
     func start() {
         connection.handler = self
-        let timeout = Int64(context.limits.handshakeTimeoutMilliseconds)
+        let timeout = Int64(limits.handshakeTimeoutMilliseconds)
         connection.deadline = timeout > 0 ? monotonicMilliseconds() + timeout : .max
         updateReading()
         connection.start()
@@ -110,10 +118,26 @@ final class ClientSession: @unchecked Sendable, ConnectionHandler {
         }
     }
 
+    /// Applies a reloaded access list: new topic prefixes apply from the next `PUBLISH`; a peer
+    /// no longer admitted is read no more, its batches settle, and it gets `NOT_PERMITTED`.
+    func apply(_ access: AccessConfiguration) {
+        loop.async { [self] in
+            guard !phase.isClosing else { return }
+            peer.topicPrefixes = access.topicPrefixes(uid: peer.uid, gid: peer.gid)?.map { Array($0.utf8) }
+            guard !access.admits(uid: peer.uid, gid: peer.gid), phase == .serving || phase == .stopped else { return }
+            logger.warning("\(peer.identity) is no longer on the allow-list: closing once its batches are settled")
+            farewell = ProtocolError(.notPermitted, "uid \(peer.uid) / gid \(peer.gid) may no longer connect")
+            context.stats.countError(.notPermitted)
+            phase = .finishing
+            updateReading()
+            finishIfSettled()
+        }
+    }
+
     /// Closes now, sending what the socket takes at once.
     func forceClose() {
         connection.loop.sync {
-            if !connection.isClosed { sendShuttingDown() }
+            if !connection.isClosed { sendFarewell() }
             connection.close()
         }
     }
@@ -133,11 +157,11 @@ final class ClientSession: @unchecked Sendable, ConnectionHandler {
     func connectionDeadlinePassed(_ connection: Connection) {
         guard !phase.isClosing else { return }
         if session.version == nil {
-            reject(ProtocolError(.timedOut, "no HELLO within \(context.limits.handshakeTimeoutMilliseconds) ms"))
+            reject(ProtocolError(.timedOut, "no HELLO within \(limits.handshakeTimeoutMilliseconds) ms"))
         } else if outstandingBatches > 0 || requestOffLoop {
             extendIdleDeadline()
         } else {
-            reject(ProtocolError(.timedOut, "idle for \(context.limits.idleTimeoutMilliseconds) ms"))
+            reject(ProtocolError(.timedOut, "idle for \(limits.idleTimeoutMilliseconds) ms"))
         }
     }
 
@@ -148,13 +172,13 @@ final class ClientSession: @unchecked Sendable, ConnectionHandler {
     // MARK: requests
 
     private func extendIdleDeadline() {
-        let timeout = Int64(context.limits.idleTimeoutMilliseconds)
+        let timeout = Int64(limits.idleTimeoutMilliseconds)
         connection.deadline = timeout > 0 ? monotonicMilliseconds() + timeout : .max
     }
 
     private var mayProcess: Bool {
         phase == .serving && !requestOffLoop && !connection.isClosed
-            && unackedBytes <= Int(context.limits.maxUnackedBytes)
+            && unackedBytes <= Int(limits.maxUnackedBytes)
             && connection.pendingOutput <= Connection.outputHighWater
     }
 
@@ -267,14 +291,13 @@ final class ClientSession: @unchecked Sendable, ConnectionHandler {
     private func finishIfSettled() {
         guard phase == .finishing || phase == .closing(owesShutdownNotice: true) else { return }
         guard outstandingBatches == 0, !requestOffLoop, !connection.isClosed else { return }
-        sendShuttingDown()
+        sendFarewell()
         phase = .closing(owesShutdownNotice: false)
         connection.closeAfterFlush()
     }
 
-    private func sendShuttingDown() {
-        let error = ProtocolError(.shuttingDown, "the gateway is stopping; reconnect and resend what is not acked")
-        send(ErrorMessage(error).frame(requestID: 0, version: version))
+    private func sendFarewell() {
+        send(ErrorMessage(farewell).frame(requestID: 0, version: version))
     }
 
     private func send(_ frame: Frame) {
@@ -284,6 +307,6 @@ final class ClientSession: @unchecked Sendable, ConnectionHandler {
     /// Pauses or resumes reading from the socket as the session's limits require.
     private func updateReading() {
         connection.wantsToRead =
-            phase == .serving && !requestOffLoop && unackedBytes <= Int(context.limits.maxUnackedBytes)
+            phase == .serving && !requestOffLoop && unackedBytes <= Int(limits.maxUnackedBytes)
     }
 }

@@ -11,7 +11,7 @@ import Synchronization
 
 /// What every connection shares.
 final class GatewayContext: Sendable {
-    let limits: Limits
+    let settings: SettingsBox
     let stats: GatewayStats
     let router: Router
     let logger: Logger
@@ -22,15 +22,18 @@ final class GatewayContext: Sendable {
     private let stopping = Atomic<Bool>(false)
 
     init(
-        limits: Limits, stats: GatewayStats, router: Router, logger: Logger,
+        settings: SettingsBox, stats: GatewayStats, router: Router, logger: Logger,
         statsSource: @escaping @Sendable (_ stopping: Bool) -> StatsSnapshot
     ) {
-        self.limits = limits
+        self.settings = settings
         self.stats = stats
         self.router = router
         self.logger = logger
         self.statsSource = statsSource
     }
+
+    /// The limits announced to a connection that starts now.
+    var limits: Limits { settings.current.limits }
 
     var isStopping: Bool { stopping.load(ordering: .acquiring) }
     func markStopping() { stopping.store(true, ordering: .releasing) }
@@ -46,21 +49,23 @@ final class GatewayContext: Sendable {
 /// last acks), spool what Kafka did not take in time, close connections, the worker, the
 /// producer and the spool.
 public final class Gateway: Sendable {
-    public let configuration: GatewayConfiguration
-    private let context: GatewayContext
+    /// The configuration in force: the one it started with, or the last one a reload applied.
+    public var configuration: GatewayConfiguration { settings.current.configuration }
+    let settings: SettingsBox
+    let context: GatewayContext
     private let loops: EventLoopGroup
     /// The thread where the router runs every connection's batches in turn, off the loops
     /// since it may wait for librdkafka. One for all: routing holds one lock per batch
     /// anyway, and lanes that take turns at it cost more than they give (docs/performance.md).
-    private let publishLane = WorkerThread(name: "sluice-publish")
+    let publishLane = WorkerThread(name: "sluice-publish")
     private let listener: Listener
     /// The `/metrics` and `/healthz` listener, when `metrics.listen` is set.
     private let metricsEndpoint: HTTPEndpoint?
-    private let producer: KafkaProducer
+    let producer: KafkaProducer
     private let spool: Spool
-    private let routing: Routing
+    let routing: Routing
     private let router: Router
-    private let worker: RetryWorker
+    let worker: RetryWorker
     private let stallWatch = StallWatch()
     /// Set once at the end of init, then only cancelled (an inactive source must not be released).
     /// Runs the health check every 500 ms (`startHealthChecks`).
@@ -68,7 +73,9 @@ public final class Gateway: Sendable {
     /// Set once by `startHealthChecks`, then only cancelled.
     nonisolated(unsafe) private var healthTimer: RepeatingTimer?
     private let clock: any MillisecondClock
-    private let connections = Mutex<[UInt64: ClientSession]>([:])
+    let connections = Mutex<[UInt64: ClientSession]>([:])
+    /// Held while a reload runs, so reloads apply one after the other.
+    let reloading = Mutex(())
     /// Entered by each session, left when it closes: `stop` waits on it.
     private let openSessions = DispatchGroup()
     private let nextConnectionID = Atomic<UInt64>(1)
@@ -83,6 +90,9 @@ public final class Gateway: Sendable {
         clock: any MillisecondClock = SystemClock(), metrics: any MetricsFactory = MetricsSystem.factory
     ) throws {
         try configuration.validate()
+        let live = try LiveSettings(configuration, generation: 1)
+        let settings = SettingsBox(live)
+        self.settings = settings
         do {
             try KafkaLibrary.checkVersion()
         } catch {
@@ -91,7 +101,6 @@ public final class Gateway: Sendable {
         logger.info(
             "librdkafka \(KafkaLibrary.version) loaded from \(KafkaLibrary.path ?? "this executable")",
             metadata: ["sluice": "\(sluiceVersion)", "sqlite": "\(Spool.sqliteVersion)", "zstd": "\(zstdVersion)"])
-        self.configuration = configuration
         do {
             try ProcessLimits.raiseDescriptorLimit(toFit: Int(configuration.limits.maxConnections))
         } catch {
@@ -124,9 +133,8 @@ public final class Gateway: Sendable {
         let wiring = Wiring()
         let stallWatch = self.stallWatch
         // Every record accepted under the announced limits fits librdkafka's message.max.bytes.
-        let (producerConfiguration, limits) = try configuration.fittedToKafka()
         let producer = try KafkaProducer(
-            configuration: producerConfiguration, logger: logger,
+            configuration: live.producer, logger: logger,
             onError: { error in
                 if error.isAllBrokersDown {
                     if let routing = wiring.routing {
@@ -150,8 +158,7 @@ public final class Gateway: Sendable {
         let held = HeldKeys()
         let router = Router(
             producer: producer, spool: spool, routing: routing, stats: stats, logger: logger, clock: clock,
-            storeFailures: configuration.storeFailures, retry: configuration.retry, held: held,
-            stamped: configuration.stampHeaders, wakeRetryWorker: { wiring.worker?.wake() })
+            settings: settings, held: held, wakeRetryWorker: { wiring.worker?.wake() })
         let worker = RetryWorker(
             producer: producer, spool: spool, routing: routing, router: router, held: held, stats: stats,
             logger: logger, clock: clock, configuration: configuration.retry,
@@ -170,20 +177,19 @@ public final class Gateway: Sendable {
         self.routing = routing
         self.router = router
         self.worker = worker
-        let storeFailures = configuration.storeFailures
-        let health = configuration.health
-        let brokers = configuration.producer.bootstrapServers
-        let stampedHeaders = configuration.stampHeaders.names
         context = GatewayContext(
-            limits: limits, stats: stats, router: router, logger: logger,
+            settings: settings, stats: stats, router: router, logger: logger,
             statsSource: { stopping in
                 try? spool.recountIfChangedElsewhere()
-                return stats.snapshot(
-                    queueDepth: producer.queueDepth, brokers: brokers, stampedHeaders: stampedHeaders,
-                    circuitState: routing.breakerState,
-                    storeFailures: storeFailures, spool: spool.counts(), spoolByTopic: spool.countsByTopic(),
+                let live = settings.current.configuration
+                var snapshot = stats.snapshot(
+                    queueDepth: producer.queueDepth, brokers: live.producer.bootstrapServers,
+                    stampedHeaders: live.stampHeaders.names, circuitState: routing.breakerState,
+                    storeFailures: live.storeFailures, spool: spool.counts(), spoolByTopic: spool.countsByTopic(),
                     oldestPendingAt: (try? spool.oldestPendingCreatedAt()) ?? nil, now: clock.now(),
-                    spoolUsage: spool.usage, health: health, stopping: stopping)
+                    spoolUsage: spool.usage, health: live.health, stopping: stopping)
+                snapshot.config = settings.stats
+                return snapshot
             })
         let loops: EventLoopGroup
         do {
@@ -219,7 +225,7 @@ public final class Gateway: Sendable {
             metricsEndpoint = nil
         }
         self.loops = loops
-        startHealthChecks(stallTimeout: configuration.stallTimeoutMilliseconds)
+        startHealthChecks()
         worker.start()
         listener.start(
             accepted: { [weak self] descriptor in self?.accept(descriptor) },
@@ -265,6 +271,7 @@ public final class Gateway: Sendable {
             refuse(descriptor, ProtocolError(.notPermitted, "peer credentials unavailable"))
             return
         }
+        let configuration = settings.current.configuration
         guard configuration.access.admits(uid: peer.uid, gid: peer.gid) else {
             context.logger.warning("refused \(peer.identity) gid=\(peer.gid): not on the allow-list")
             refuse(descriptor, ProtocolError(.notPermitted, "uid \(peer.uid) / gid \(peer.gid) may not connect"))
@@ -296,9 +303,9 @@ public final class Gateway: Sendable {
     }
 
     /// Answers a connection the gateway will not serve with one `ERROR`, then closes it.
+    /// That `ERROR` answers no frame, so it is counted in `errors` only (PROTOCOL.md section 3.5).
     private func refuse(_ descriptor: Int32, _ error: ProtocolError) {
         context.stats.countError(error.code)
-        context.stats.framesRejected.add(1, ordering: .relaxed)
         let bytes = ErrorMessage(error).frame(requestID: 0).encoded()
         _ = bytes.withUnsafeBytes { send(descriptor, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
         close(descriptor)
@@ -306,9 +313,10 @@ public final class Gateway: Sendable {
 
     /// Opens the circuit when records wait in librdkafka and nothing is delivered for a while
     /// (a broker that hangs instead of refusing connections).
-    private func startHealthChecks(stallTimeout: Int64) {
-        healthTimer = healthThread.every(milliseconds: 500) { [producer, stallWatch, routing, context] in
+    private func startHealthChecks() {
+        healthTimer = healthThread.every(milliseconds: 500) { [producer, stallWatch, routing, context, settings] in
             let now = monotonicMilliseconds()
+            let stallTimeout = settings.current.configuration.stallTimeoutMilliseconds
             // Gauges for backends that are not scraped through `/metrics` (which refreshes them).
             if now - context.stats.gaugesRefreshedAt.load(ordering: .relaxed) >= 5_000 {
                 context.stats.gaugesRefreshedAt.store(now, ordering: .relaxed)
@@ -341,6 +349,7 @@ public final class Gateway: Sendable {
         worker.stop()
         healthTimer?.cancel()
         router.stopRestarts()
+        let configuration = settings.current.configuration
         var left = producer.flush(timeoutMilliseconds: configuration.shutdownFlushTimeoutMilliseconds)
         if left > 0 && configuration.storeFailures {
             logger.warning("\(left) records not delivered in time; moving them to the spool")

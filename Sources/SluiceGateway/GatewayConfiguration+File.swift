@@ -78,6 +78,11 @@ extension GatewayConfiguration {
             if let value = try section.percent("spool-fuller-than") { health.spoolFullPercent = value }
             try section.rejectUnknownKeys()
         }
+        if var section = try file.section("log") {
+            if let value = try section.string("level") { log.level = value }
+            if let value = try section.string("format") { log.format = value }
+            try section.rejectUnknownKeys()
+        }
         if var section = try file.section("metrics") {
             if let value = try section.string("listen") { metricsListen = value.isEmpty ? nil : value }
             try section.rejectUnknownKeys()

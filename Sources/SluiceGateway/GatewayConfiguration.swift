@@ -55,6 +55,9 @@ public struct GatewayConfiguration: Sendable {
     /// Address of the HTTP listener for `/metrics` and `/healthz` (`metrics.listen`,
     /// `HOST:PORT`, port 0 picks one). Default: none, no listener.
     public var metricsListen: String?
+    /// Log level and format of `sluice serve` (`log.level`, `log.format`); its command-line
+    /// options win over them.
+    public var log = LogConfiguration()
 
     public init() {}
 
@@ -97,6 +100,10 @@ public struct GatewayConfiguration: Sendable {
         else {
             throw ConfigurationError("health: spool-fuller-than must be 1-100 %, circuit-open-longer-than not negative")
         }
+        guard LogConfiguration.levels.contains(log.level), LogConfiguration.formats.contains(log.format) else {
+            let levels = LogConfiguration.levels.joined(separator: ", ")
+            throw ConfigurationError("log.level must be one of \(levels), and log.format text or json")
+        }
         if let metricsListen, HostPort(metricsListen) == nil {
             throw ConfigurationError("metrics.listen must be HOST:PORT, e.g. 127.0.0.1:9464: \(metricsListen)")
         }
@@ -124,6 +131,19 @@ public struct HostPort: Sendable, Equatable {
         self.host = host
         self.port = port
     }
+}
+
+/// How the gateway logs; a reload applies both at once.
+public struct LogConfiguration: Sendable, Equatable {
+    /// trace, debug, info, notice, warning, error or critical. Default: info.
+    public var level = "info"
+    /// text, or json (one object per line). Default: text.
+    public var format = "text"
+
+    public static let levels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
+    public static let formats = ["text", "json"]
+
+    public init() {}
 }
 
 /// A configuration that cannot work, with the reason.

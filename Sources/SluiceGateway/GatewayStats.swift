@@ -48,6 +48,7 @@ public final class GatewayStats: Sendable {
     let connections: Gauge
     let producerQueueDepth: Gauge
     let healthy: Gauge
+    let reloads: ReloadMetrics
     /// Uptime (ms) of the last gauge refresh by the health timer.
     let gaugesRefreshedAt = Atomic<Int64>(0)
     /// Topic contract violations per topic and rule (`Contracts/ContractStats.swift`).
@@ -76,6 +77,7 @@ public final class GatewayStats: Sendable {
         producerQueueDepth = Gauge(label: "kafka.producer.queue_depth", factory: metrics)
         healthy = Gauge(label: "sluice.healthy", factory: metrics)
         contracts = ContractStats(metrics: metrics)
+        reloads = ReloadMetrics(factory: metrics)
     }
 
     /// Sets the gauges from a snapshot: spool depth and age, breaker state (1 for the current
@@ -90,6 +92,11 @@ public final class GatewayStats: Sendable {
         connections.record(snapshot.connections.current)
         producerQueueDepth.record(snapshot.kafka.queueDepth)
         healthy.record(snapshot.health.healthy ? 1 : 0)
+        reloads.update(snapshot.config)
+    }
+
+    func countReload(applied: Bool) {
+        (applied ? reloads.applied : reloads.failed).increment()
     }
 
     func countError(_ code: ErrorCode, by amount: Int = 1) {
@@ -220,12 +227,16 @@ public struct StatsSnapshot: Codable, Sendable, Equatable {
         public var rejected: Int
     }
 
+    /// Once quiet, with a spool empty at the start: received = invalid + published + failed
+    /// + the spool's pending, DLQ and DLQ_FAILED records (PROTOCOL.md section 3.5).
     public struct Records: Codable, Sendable, Equatable {
+        /// Records of every `PUBLISH` decoded; those of a `PUBLISH` refused with an `ERROR` are not.
         public var received: Int
+        /// Records refused by a check or policy before routing (codes 20–28).
         public var invalid: Int
         /// Records acknowledged by Kafka, directly or from the spool.
         public var published: Int
-        /// Delivery reports that said a record failed (it may since be in the spool).
+        /// Records that passed the checks but were neither published nor kept (30, 31, 40, 42).
         public var failed: Int
     }
 
@@ -295,6 +306,8 @@ public struct StatsSnapshot: Codable, Sendable, Equatable {
     public var versions: LibraryVersions
     /// Topic contract violations (absent from gateways before contracts).
     public var contracts: Contracts?
+    /// The configuration's generation and reloads; set by the gateway.
+    public var config: Config?
 
     public func json() -> [UInt8] {
         let encoder = JSONEncoder()

@@ -1,5 +1,6 @@
 import Foundation
 import SluiceProtocol
+import SluiceSystem
 
 #if canImport(Glibc)
     import Glibc
@@ -15,10 +16,7 @@ struct Peer: Sendable {
 
     /// Reads the credentials of the process connected on `descriptor`.
     static func of(descriptor: Int32) -> Peer? {
-        var credentials = PeerCredentials()
-        var length = socklen_t(MemoryLayout<PeerCredentials>.size)
-        guard getsockopt(descriptor, SOL_SOCKET, SO_PEERCRED, &credentials, &length) == 0 else { return nil }
-        return Peer(uid: credentials.uid, gid: credentials.gid, pid: credentials.pid)
+        peerCredentials(of: descriptor).map { Peer(uid: $0.uid, gid: $0.gid, pid: $0.pid) }
     }
 
     var identity: String { "uid=\(uid) pid=\(pid)" }
@@ -33,11 +31,4 @@ struct Peer: Sendable {
             prefix.count <= topic.count && topic.prefix(prefix.count).elementsEqual(prefix)
         }
     }
-}
-
-/// `struct ucred` from `<sys/socket.h>`, which Glibc's module map hides without `_GNU_SOURCE`.
-private struct PeerCredentials {
-    var pid: Int32 = 0
-    var uid: UInt32 = 0
-    var gid: UInt32 = 0
 }

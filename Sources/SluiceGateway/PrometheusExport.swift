@@ -38,7 +38,7 @@ struct PrometheusExport: Sendable {
 func prometheusName(_ label: String) -> String {
     let counters: Set<String> = [
         "kafka.events.published", "kafka.circuit_breaker.open", "kafka.events.stored_for_retry",
-        "kafka.retry.success", "kafka.dlq.sent",
+        "kafka.retry.success", "kafka.dlq.sent", "sluice.config.reloads",
         "kafka.events.rejected", "sluice.contract.observed",  // topic contracts
     ]
     let base = label.replacingOccurrences(of: ".", with: "_")

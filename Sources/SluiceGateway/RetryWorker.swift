@@ -23,15 +23,17 @@ final class RetryWorker: Sendable {
     private let stats: GatewayStats
     private let logger: Logger
     private let clock: any MillisecondClock
-    private let configuration: RetryConfiguration
-    /// How long to wait for a chunk's delivery reports before giving up on the round.
-    private let reportTimeoutMilliseconds: Int
+    /// The schedule, and how long to wait for a chunk's delivery reports before giving up on
+    /// the round; a reload replaces both (`reconfigure`).
+    private let settings: Mutex<(retry: RetryConfiguration, reportTimeoutMilliseconds: Int)>
+    private var configuration: RetryConfiguration { settings.withLock { $0.retry } }
+    private var reportTimeoutMilliseconds: Int { settings.withLock { $0.reportTimeoutMilliseconds } }
     private let thread = WorkerThread(name: "sluice-retry")
     private let scheduled = Atomic<Bool>(false)
     private let stopped = Atomic<Bool>(false)
     private let held: HeldKeys
-    /// Set once in `start`, then only cancelled.
-    nonisolated(unsafe) private var timer: RepeatingTimer?
+    /// Set in `start`, replaced when a reload changes the interval, cancelled by `stop`.
+    private let timer = Mutex<RepeatingTimer?>(nil)
 
     /// Chunks produced and not yet settled; more would only queue up inside librdkafka.
     static let window = 4
@@ -50,8 +52,7 @@ final class RetryWorker: Sendable {
         self.stats = stats
         self.logger = logger
         self.clock = clock
-        self.configuration = configuration
-        self.reportTimeoutMilliseconds = reportTimeoutMilliseconds
+        settings = Mutex((configuration, reportTimeoutMilliseconds))
     }
 
     /// Holds the keys whose head a broker rejected before a restart, until their next retry.
@@ -64,15 +65,32 @@ final class RetryWorker: Sendable {
 
     /// Starts the periodic rounds; the first runs at once (records left by a previous run).
     func start() {
-        timer = thread.every(milliseconds: configuration.intervalMilliseconds, after: 0) { [weak self] in
-            self?.wake()
-        }
+        schedule(every: configuration.intervalMilliseconds, after: 0)
     }
 
     func stop() {
         stopped.store(true, ordering: .releasing)
-        timer?.cancel()
+        timer.withLock { $0?.cancel() }
         thread.sync {}
+    }
+
+    /// Applies a reloaded schedule: backoffs and attempts from the next failure, the interval at once.
+    func reconfigure(_ retry: RetryConfiguration, reportTimeoutMilliseconds: Int) {
+        let old = settings.withLock { settings in
+            defer { settings = (retry, reportTimeoutMilliseconds) }
+            return settings.retry
+        }
+        if old.intervalMilliseconds != retry.intervalMilliseconds {
+            schedule(every: retry.intervalMilliseconds, after: retry.intervalMilliseconds)
+        }
+    }
+
+    private func schedule(every interval: Int64, after delay: Int64) {
+        timer.withLock { timer in
+            guard !stopped.load(ordering: .acquiring) else { return }
+            timer?.cancel()
+            timer = thread.every(milliseconds: interval, after: delay) { [weak self] in self?.wake() }
+        }
     }
 
     /// Asks for a round soon; calls while one is waiting to start are merged.

@@ -18,11 +18,10 @@ final class Router: Sendable {
     private let stats: GatewayStats
     private let logger: Logger
     private let clock: any MillisecondClock
-    private let storeFailures: Bool
-    private let retry: RetryConfiguration
+    /// Where the stamped headers, whether failures are stored and the retry schedule come
+    /// from; read once per batch (or failed delivery), so a reload applies from the next one.
+    private let settings: SettingsBox
     private let held: HeldKeys
-    /// The headers stamped on every record, whichever way it goes.
-    private let stamped: StampedHeaders
     /// Called when a record was spooled while the circuit is not OPEN, so the worker retries soon.
     private let wakeRetryWorker: @Sendable () -> Void
     /// Set while the producer is being replaced; see `restartProducer`.
@@ -32,19 +31,17 @@ final class Router: Sendable {
 
     init(
         producer: KafkaProducer, spool: Spool, routing: Routing, stats: GatewayStats, logger: Logger,
-        clock: any MillisecondClock, storeFailures: Bool, retry: RetryConfiguration, held: HeldKeys,
-        stamped: StampedHeaders, wakeRetryWorker: @escaping @Sendable () -> Void
+        clock: any MillisecondClock, settings: SettingsBox, held: HeldKeys,
+        wakeRetryWorker: @escaping @Sendable () -> Void
     ) {
         self.held = held
-        self.stamped = stamped
+        self.settings = settings
         self.producer = producer
         self.spool = spool
         self.routing = routing
         self.stats = stats
         self.logger = logger
         self.clock = clock
-        self.storeFailures = storeFailures
-        self.retry = retry
         self.wakeRetryWorker = wakeRetryWorker
     }
 
@@ -78,6 +75,9 @@ final class Router: Sendable {
         // Counted before any record can resolve, so a client that has its ACK sees them in STATS.
         stats.countReceived(batch, topics: topics, topicOfRecord: topicOfRecord)
         let now = clock.now()
+        let configuration = settings.current.configuration
+        let stamped = configuration.stampHeaders
+        let storeFailures = configuration.storeFailures
 
         batch.payload.withUnsafeBytes { bytes in
             let session = producer.session()
@@ -105,7 +105,8 @@ final class Router: Sendable {
                             let timestamp = record.timestamp == 0 ? now : record.timestamp
                             let outcome = produce(
                                 record, of: batch, bytes: bytes, eventID: ids[index], timestamp: timestamp,
-                                publisher: publisher, session: session, opaque: pending.opaque(forRecord: index))
+                                stamped: stamped, publisher: publisher, session: session,
+                                opaque: pending.opaque(forRecord: index))
                             guard let final = Route.after(outcome, storeFailures: storeFailures) else {
                                 // Records of this pass routed to the spool still go there, in order.
                                 if !toSpool.isEmpty { enqueue(toSpool, for: pending) }
@@ -138,19 +139,25 @@ final class Router: Sendable {
 
     /// Resolves a refused record with its error, counted where operators look for it.
     private func refuse(record index: Int, _ refusal: Refusal, of pending: PendingBatch) {
+        // PROTOCOL.md section 3.5: a check's code is `invalid`; a record that passed them but is
+        // neither published nor kept is `failed`, counted here once, whatever the path.
         switch refusal {
-        case .invalid(let code):
-            stats.recordsInvalid.add(1, ordering: .relaxed)
-            stats.countError(code)
-        case .producerFailed: stats.countRejected(topic: pending.topics[Int(pending.topicOfRecord[index])])
-        case .notStored: stats.countDropped(topic: pending.topics[Int(pending.topicOfRecord[index])])
+        case .invalid: stats.recordsInvalid.add(1, ordering: .relaxed)
+        case .producerFailed:
+            stats.recordsFailed.add(1, ordering: .relaxed)
+            stats.countRejected(topic: pending.topics[Int(pending.topicOfRecord[index])])
+        case .notStored:
+            stats.recordsFailed.add(1, ordering: .relaxed)
+            stats.countDropped(topic: pending.topics[Int(pending.topicOfRecord[index])])
         }
+        stats.countError(refusal.code)
         pending.resolve(record: index, failure: refusal.code)
     }
 
     private func produce(
         _ record: RecordView, of batch: PublishBatch, bytes: UnsafeRawBufferPointer, eventID: EventID, timestamp: Int64,
-        publisher: StampedHeaders.Publisher, session: ProducerSession, opaque: UnsafeMutableRawPointer
+        stamped: StampedHeaders, publisher: StampedHeaders.Publisher, session: ProducerSession,
+        opaque: UnsafeMutableRawPointer
     ) -> ProduceOutcome {
         do {
             try session.produce(
@@ -168,15 +175,12 @@ final class Router: Sendable {
             return .queueFull
         } catch  where error.isRecordTooLarge {
             logger.error("produce refused a record as too large: \(error)")
-            stats.recordsFailed.add(1, ordering: .relaxed)
             return .tooLarge
         } catch  where error.isProducerStateError {
             restartProducer(reason: error.reason)
             return .unavailable
         } catch {
             logger.error("produce failed: \(error)")
-            stats.recordsFailed.add(1, ordering: .relaxed)
-            stats.countError(.internal)
             return .failed
         }
     }
@@ -201,6 +205,7 @@ final class Router: Sendable {
         case .failure(let error):
             routing.unspool(hashes.reduce(into: [:]) { $0[$1, default: 0] += 1 })
             for index in indices {
+                stats.recordsFailed.add(1, ordering: .relaxed)
                 stats.countRejected(topic: pending.topics[Int(pending.topicOfRecord[index])])
                 stats.countError(error.isFull ? .overloaded : .internal)
                 pending.resolve(record: index, failure: error.isFull ? .overloaded : .internal)
@@ -211,7 +216,7 @@ final class Router: Sendable {
     /// A failed delivery of a record of a client batch (`PendingBatch` settles deliveries).
     private func failed(_ pending: PendingBatch, _ index: Int, _ error: KafkaError, _ message: FailedMessage) {
         let now = clock.now()
-        stats.recordsFailed.add(1, ordering: .relaxed)
+        let configuration = settings.current.configuration
         let outage = !error.isBrokerReported
         if outage && !error.isPurged {
             pending.countOutageFailure()
@@ -222,11 +227,11 @@ final class Router: Sendable {
         let reason: SpoolReason
         switch Route.afterFailedDelivery(
             purged: error.isPurged, stopping: restartsStopped.load(ordering: .acquiring),
-            restarting: isRestartingProducer, retriable: error.isRetriable, storeFailures: storeFailures)
+            restarting: isRestartingProducer, retriable: error.isRetriable,
+            storeFailures: configuration.storeFailures)
         {
         case .spool(let spoolReason): reason = spoolReason
         case .refuse(let refusal):
-            stats.countError(refusal.code)
             refuse(record: index, refusal, of: pending)
             return
         case .kafka: preconditionFailure("a failed delivery is spooled or refused")
@@ -240,7 +245,8 @@ final class Router: Sendable {
             reason: reason == .deliveryFailed ? error.reason : reason.text.description,
             attempts: outage ? 0 : 1,
             // Too large is never worth a backoff: the worker's next send dead-letters it if refused again.
-            nextRetryAt: outage ? 0 : error.isRecordTooLarge ? now : now + retry.backoff(afterAttempts: 1))
+            nextRetryAt: outage ? 0 : error.isRecordTooLarge ? now : now + configuration.retry.backoff(afterAttempts: 1)
+        )
         let hash = keyHash(topic: message.topic, key: message.key)
         if !outage { held.hold(hash, head: record.sequence, until: record.nextRetryAt) }
         routing.withState { state in

@@ -72,6 +72,11 @@ final class Routing: Sendable {
         withState { state in state.breaker.allowsCalls(now: clock.now()) }
     }
 
+    /// Takes a reloaded circuit-breaker configuration (the state stays).
+    func reconfigure(breaker configuration: CircuitBreakerConfiguration) {
+        state.withLock { $0.breaker.reconfigure(configuration) }
+    }
+
     var breakerState: CircuitBreakerStateMachine.State { state.withLock { $0.breaker.state } }
 
     /// Forgets spooled records that left the spool (delivered or dead-lettered), counted per key hash.

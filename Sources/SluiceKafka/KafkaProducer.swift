@@ -133,7 +133,8 @@ final class RDKafkaProducerHandle: @unchecked Sendable {
 /// starts over with a new producer id.
 public final class KafkaProducer: Sendable {
     private let current: Mutex<RDKafkaProducerHandle>
-    private let properties: [(String, String)]
+    /// What a new handle is made from: the configuration's properties, until `replace` changes them.
+    private let properties: Mutex<[(String, String)]>
     private let context: CallbackContext
     private let closed = Mutex(false)
     private let logger: Logger
@@ -148,7 +149,7 @@ public final class KafkaProducer: Sendable {
     ) throws(KafkaError) {
         self.logger = logger
         let properties = configuration.librdkafkaProperties
-        self.properties = properties
+        self.properties = Mutex(properties)
         let context = CallbackContext(onDelivery: onDelivery, onError: onError, logger: logger)
         current = Mutex(try RDKafkaProducerHandle(properties: properties, context: context))
         self.context = context
@@ -182,7 +183,7 @@ public final class KafkaProducer: Sendable {
     /// old one still holds, queued or in flight, fails as purged (possibly delivered); every
     /// report is served before this returns and the old handle is destroyed.
     public func reset() throws(KafkaError) {
-        let fresh = try RDKafkaProducerHandle(properties: properties, context: context)
+        let fresh = try RDKafkaProducerHandle(properties: properties.withLock { $0 }, context: context)
         let old = current.withLock { current in
             defer { current = fresh }
             return current
@@ -194,6 +195,27 @@ public final class KafkaProducer: Sendable {
             _ = rd_kafka_purge(old.handle, Int32(RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT))
         } while old.flush(timeoutMilliseconds: 100) > 0 && monotonicNanoseconds() < deadline
         logger.notice("Kafka producer restarted with a new producer id")
+    }
+
+    /// Starts over with a handle made from `configuration` once the old one has delivered what it
+    /// holds, so nothing is sent twice and no key's records overtake each other.
+    ///
+    /// The caller keeps records from being produced meanwhile. What the old handle has not
+    /// delivered within `drainTimeoutMilliseconds` fails as purged (possibly delivered), as in
+    /// `reset()`. Returns how many records were purged.
+    public func replace(
+        with configuration: ProducerConfiguration, drainTimeoutMilliseconds: Int
+    ) throws(KafkaError) -> Int {
+        let fresh = try RDKafkaProducerHandle(properties: configuration.librdkafkaProperties, context: context)
+        let old = client
+        let left = old.flush(timeoutMilliseconds: drainTimeoutMilliseconds)
+        properties.withLock { $0 = configuration.librdkafkaProperties }
+        current.withLock { $0 = fresh }
+        if left > 0 { _ = rd_kafka_purge(old.handle, Int32(RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT)) }
+        _ = old.flush(timeoutMilliseconds: 10_000)
+        logger.notice(
+            "Kafka producer replaced with new settings\(left > 0 ? ", \(left) undelivered records purged" : "")")
+        return left
     }
 
     /// Whether a broker answers a metadata request within `timeoutMilliseconds`.
@@ -229,6 +251,7 @@ private func deliveryReportCallback(
     Unmanaged<CallbackContext>.fromOpaque(opaque)._withUnsafeGuaranteedRef { context in
         let m = message.pointee
         if m.err == RD_KAFKA_RESP_ERR_NO_ERROR {
+            context.security.delivered()
             context.onDelivery(m._private, .delivered(partition: m.partition, offset: m.offset))
         } else {
             context.onDelivery(m._private, .failed(KafkaError(.delivery, error: m.err), FailedMessage(message)))
@@ -253,7 +276,6 @@ private func logCallback(
     case 5, 6: logger.info("\(message)", metadata: metadata)
     default: logger.debug("\(message)", metadata: metadata)
     }
-            context.security.delivered()
 }
 
 private func errorCallback(

@@ -44,3 +44,18 @@ public func connectUnixSocket(_ path: String) -> Int32 {
     }
     return descriptor
 }
+
+/// `struct ucred` from `<sys/socket.h>`, which Glibc's module map hides without `_GNU_SOURCE`.
+public struct PeerCredentials: Sendable {
+    public var pid: Int32 = 0
+    public var uid: UInt32 = 0
+    public var gid: UInt32 = 0
+}
+
+/// The credentials (`SO_PEERCRED`) of the process on the other end of a Unix socket.
+public func peerCredentials(of descriptor: Int32) -> PeerCredentials? {
+    var credentials = PeerCredentials()
+    var length = socklen_t(MemoryLayout<PeerCredentials>.size)
+    guard getsockopt(descriptor, SOL_SOCKET, SO_PEERCRED, &credentials, &length) == 0 else { return nil }
+    return credentials
+}

@@ -9,21 +9,39 @@ enum LogFormat: String, Sendable, CaseIterable {
     case json
 }
 
+/// The level and format every `SluiceLogHandler` follows; a reload changes them for all loggers at once.
+final class LogControl: Sendable {
+    static let shared = LogControl()
+    private let state = Mutex((level: Logger.Level.info, format: LogFormat.text))
+
+    var level: Logger.Level { state.withLock { $0.level } }
+    var format: LogFormat { state.withLock { $0.format } }
+
+    func set(level: Logger.Level, format: LogFormat) { state.withLock { $0 = (level, format) } }
+}
+
 /// A swift-log handler writing one line per message with a millisecond UTC timestamp.
 ///
 /// Text: `2026-11-30T06:10:00.123Z notice sluice: message key=value`. JSON: one object per line
 /// with `ts`, `level`, `label`, `message` and each metadata field under its own name.
 struct SluiceLogHandler: LogHandler {
     var metadata: Logger.Metadata = [:]
-    var logLevel: Logger.Level = .info
+    /// The level and format, from `control` unless set on this handler (tests).
+    private let control: LogControl
     private let label: String
-    private let format: LogFormat
     private let sink: @Sendable (String) -> Void
 
+    var logLevel: Logger.Level {
+        get { control.level }
+        set { control.set(level: newValue, format: control.format) }
+    }
+
     /// A handler for `label`; lines go to `sink`, by default standard error.
-    init(label: String, format: LogFormat, sink: @escaping @Sendable (String) -> Void = writeToStandardError) {
+    init(
+        label: String, control: LogControl = .shared, sink: @escaping @Sendable (String) -> Void = writeToStandardError
+    ) {
         self.label = label
-        self.format = format
+        self.control = control
         self.sink = sink
     }
 
@@ -36,7 +54,7 @@ struct SluiceLogHandler: LogHandler {
         var fields = metadata
         if let extra = event.metadata { fields.merge(extra) { _, new in new } }
         let time = timestamp()
-        switch format {
+        switch control.format {
         case .text:
             var line = "\(time) \(event.level) \(label): \(event.message)"
             for key in fields.keys.sorted() { line += " \(key)=\(fields[key]!)" }

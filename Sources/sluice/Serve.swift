@@ -5,13 +5,14 @@ import Logging
 import SluiceGateway
 import SluiceSystem
 
-/// `sluice serve`: runs the gateway in the foreground until SIGTERM or SIGINT; SIGHUP is logged and ignored.
+/// `sluice serve`: runs the gateway in the foreground until SIGTERM or SIGINT; SIGHUP reloads the configuration.
 struct Serve: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run the gateway.",
         discussion: """
             Settings come from the command line, then the environment (SLUICE_SOCKET, SLUICE_BROKERS, SLUICE_SPOOL), \
-            then the --config file, then defaults.
+            then the --config file, then defaults. SIGHUP (or `sluice reload`) reads them again and applies \
+            what changed; what needs a restart is logged.
             """)
 
     @Option(help: "Path of the Unix socket to serve (environment: SLUICE_SOCKET). Default: /run/sluice/sluice.sock.")
@@ -30,13 +31,15 @@ struct Serve: ParsableCommand {
     @Option(help: "YAML configuration file.")
     var config: String?
 
-    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
-    var logLevel: String = "info"
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical (wins over the file's log.level).")
+    var logLevel: String?
 
-    @Option(help: "Log format on stderr: text, or json (one object per line, for log collectors).")
-    var logFormat: String = "text"
+    @Option(
+        help: "Log format on stderr: text, or json (one object per line, for log collectors; wins over log.format).")
+    var logFormat: String?
 
-    func run() throws {
+    /// The settings from the command line, the environment, the file and the defaults, in that order.
+    func settings() throws -> GatewayConfiguration {
         var settings = GatewayConfiguration()
         if let config { try settings.apply(yamlFile: config) }
         if let value = environment("SLUICE_SOCKET") { settings.socketPath = value }
@@ -45,15 +48,25 @@ struct Serve: ParsableCommand {
         if let socket { settings.socketPath = socket }
         if let spool { settings.spoolPath = spool }
         if let brokers { settings.producer.bootstrapServers = brokers }
-        guard let level = Logger.Level(rawValue: logLevel) else {
+        if let logLevel { settings.log.level = logLevel }
+        if let logFormat { settings.log.format = logFormat }
+        return settings
+    }
+
+    func validate() throws {
+        if let logLevel, Logger.Level(rawValue: logLevel) == nil {
             throw ValidationError("unknown log level \(logLevel)")
         }
-        guard let format = LogFormat(rawValue: logFormat) else {
+        if let logFormat, LogFormat(rawValue: logFormat) == nil {
             throw ValidationError("--log-format must be text or json")
         }
-        LoggingSystem.bootstrap { label in SluiceLogHandler(label: label, format: format) }
-        var logger = Logger(label: "sluice")
-        logger.logLevel = level
+    }
+
+    func run() throws {
+        LoggingSystem.bootstrap { label in SluiceLogHandler(label: label) }
+        let logger = Logger(label: "sluice")
+        let settings = try self.settings()
+        Self.applyLog(settings.log)
         let notifier = ServiceNotifier()
 
         let gateway: Gateway
@@ -75,18 +88,33 @@ struct Serve: ParsableCommand {
             source.activate()
             return source
         }
-        // Nothing is reloadable in place yet: SIGHUP (a closed terminal, `systemctl reload`)
-        // must not kill the gateway, which is what its default action does.
+        // SIGHUP (`sluice reload`, `systemctl reload`, a closed terminal) reloads instead of
+        // killing the gateway, which is what its default action does.
         signal(SIGHUP, SIG_IGN)
         let hangup = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
         hangup.setEventHandler {
-            logger.notice("received SIGHUP: nothing to reload, ignored (restart to apply configuration changes)")
+            logger.notice("received SIGHUP: reloading the configuration")
+            notifier.notify("RELOADING=1")
+            if let report = try? gateway.reload({ try self.settings() }) {
+                Self.applyLog(gateway.configuration.log)
+                if !report.needRestart.isEmpty {
+                    logger.warning(
+                        "changed but not applied until a restart: \(report.needRestart.joined(separator: ", "))")
+                }
+            }
+            notifier.notify("READY=1")
         }
         hangup.activate()
         // The socket listens: a Type=notify unit is started now, and its dependents may connect.
         notifier.notify("READY=1\nSTATUS=serving \(settings.socketPath)\nMAINPID=\(getpid())")
         let watchdog = notifier.watchdogMicroseconds.map { startWatchdog(every: $0, gateway, notifier, logger) }
         withExtendedLifetime((signals, hangup, watchdog)) { dispatchMain() }
+    }
+
+    /// Makes every logger follow `log`'s level and format (both validated before).
+    private static func applyLog(_ log: LogConfiguration) {
+        LogControl.shared.set(
+            level: Logger.Level(rawValue: log.level) ?? .info, format: LogFormat(rawValue: log.format) ?? .text)
     }
 
     /// Sends `WATCHDOG=1` twice per watchdog interval while every event loop answers in time.

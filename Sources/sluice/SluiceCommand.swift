@@ -7,7 +7,7 @@ struct SluiceCommand: ParsableCommand {
         commandName: "sluice",
         abstract: "A local event gateway to Kafka: clients publish over a Unix socket, Sluice delivers.",
         version: LibraryVersions().lines.joined(separator: "\n"),
-        subcommands: [Serve.self, Send.self, Stats.self, Tail.self, SpoolCommand.self, CheckConfig.self]
+        subcommands: [Serve.self, Reload.self, Send.self, Stats.self, Tail.self, SpoolCommand.self, CheckConfig.self]
     )
 }
 

@@ -1,0 +1,162 @@
+import Foundation
+import Metrics
+import SluiceKafka
+import SluiceProtocol
+import Synchronization
+
+/// The configuration the gateway runs on now, swapped whole by a reload.
+///
+/// Readers take the value once per batch or connection (`current`) and use that copy, so a
+/// reload never shows them half of one file and half of another.
+struct LiveSettings: Sendable {
+    /// The configuration as validated.
+    var configuration: GatewayConfiguration
+    /// The producer's settings and the limits announced to new connections, fitted to each other.
+    var producer: ProducerConfiguration
+    var limits: Limits
+    /// The `topics:` section compiled (#20): what `ClientSession` checks each batch against.
+    var contracts: ContractTable
+    /// 1 for the configuration the gateway started with, +1 per applied reload.
+    var generation: Int
+
+    init(_ configuration: GatewayConfiguration, generation: Int) throws(ConfigurationError) {
+        self.configuration = configuration
+        (producer, limits) = try configuration.fittedToKafka()
+        contracts = configuration.topics.isEmpty ? .empty : try ContractTable(configuration.topics)
+        self.generation = generation
+    }
+}
+
+/// Holds the current `LiveSettings` and what the reloads did.
+final class SettingsBox: Sendable {
+    private let state: Mutex<LiveSettings>
+    private let history = Mutex(ReloadHistory())
+
+    init(_ settings: LiveSettings) { state = Mutex(settings) }
+
+    var current: LiveSettings { state.withLock { $0 } }
+
+    func replace(with settings: LiveSettings) { state.withLock { $0 = settings } }
+
+    /// Records the result of a reload: what it applied, or why it applied nothing.
+    func recordReload(at wallMilliseconds: Int64, report: ReloadReport?, error: String?) {
+        history.withLock { history in
+            history.lastAt = wallMilliseconds
+            history.lastError = error
+            history.lastReport = report
+            if error == nil { history.applied += 1 } else { history.failed += 1 }
+        }
+    }
+
+    /// The configuration's part of STATS.
+    var stats: StatsSnapshot.Config {
+        let history = history.withLock { $0 }
+        return StatsSnapshot.Config(
+            generation: current.generation, reloadsApplied: history.applied, reloadsFailed: history.failed,
+            lastReloadAt: history.lastAt == 0 ? nil : Double(history.lastAt) / 1_000,
+            lastReloadResult: history.lastAt == 0 ? nil : history.lastError == nil ? "applied" : "failed",
+            lastReloadError: history.lastError, lastReloadApplied: history.lastReport?.applied,
+            lastReloadNeedsRestart: history.lastReport?.needRestart)
+    }
+}
+
+/// The reloads so far: counts and the last one's time and result.
+struct ReloadHistory: Sendable {
+    var applied = 0
+    var failed = 0
+    /// Wall-clock milliseconds of the last reload, 0 before the first.
+    var lastAt: Int64 = 0
+    /// Why the last reload changed nothing; nil when it was applied (or none was tried).
+    var lastError: String?
+    var lastReport: ReloadReport?
+}
+
+/// What a reload applied, and the changed settings that wait for a restart.
+public struct ReloadReport: Sendable, Equatable {
+    /// The configuration's generation after the reload.
+    public var generation: Int
+    /// The settings that changed and took effect (their file keys).
+    public var applied: [String]
+    /// Settings that changed in the file but keep their old value until a restart.
+    public var needRestart: [String]
+    /// Whether the Kafka producer was replaced.
+    public var replacedProducer: Bool
+}
+
+extension GatewayConfiguration {
+    /// The file keys of the settings that differ between `self` and `other`, split into those a
+    /// running gateway applies and those it takes only at start.
+    func changes(to other: GatewayConfiguration) -> (live: [String], restart: [String]) {
+        var live: [String] = []
+        var restart: [String] = []
+        func check<T: Equatable>(_ key: String, _ path: KeyPath<GatewayConfiguration, T>, live isLive: Bool = true) {
+            guard self[keyPath: path] != other[keyPath: path] else { return }
+            if isLive { live.append(key) } else { restart.append(key) }
+        }
+        check("socket", \.socketPath, live: false)
+        check("socket-mode", \.socketMode, live: false)
+        check("access.socket-group", \.access.socketGroup, live: false)
+        check("spool.path", \.spoolPath, live: false)
+        check("spool.synchronous", \.spoolSynchronous, live: false)
+        check("spool.max-bytes", \.spoolMaxBytes, live: false)
+        check("metrics.listen", \.metricsListen, live: false)
+        check("shutdown-flush-timeout", \.shutdownFlushTimeoutMilliseconds)
+        check("kafka.stamp-headers", \.stampHeaders)
+        check("kafka.fallback.store-failures", \.storeFailures)
+        check("kafka.circuit-breaker", \.circuitBreaker)
+        check("kafka.circuit-breaker.stall-timeout", \.stallTimeoutMilliseconds)
+        check("kafka.retry", \.retry)
+        check("access.allowed-uids", \.access.allowedUIDs)
+        check("access.allowed-gids", \.access.allowedGIDs)
+        check("access.topic-prefixes-by-uid", \.access.topicPrefixesByUID)
+        check("access.topic-prefixes-by-gid", \.access.topicPrefixesByGID)
+        check("limits", \.limits)
+        check("health", \.health)
+        check("log", \.log)
+        return (live, restart)
+    }
+}
+
+extension StatsSnapshot {
+    /// The configuration in force and the reloads so far (STATS `config`).
+    public struct Config: Codable, Sendable, Equatable {
+        /// 1 at start, +1 per applied reload.
+        public var generation: Int
+        public var reloadsApplied: Int
+        public var reloadsFailed: Int
+        /// Unix time (seconds) of the last reload; absent before the first.
+        public var lastReloadAt: Double?
+        /// `applied` or `failed`; absent before the first reload.
+        public var lastReloadResult: String?
+        /// Why the last reload changed nothing; absent unless it failed.
+        public var lastReloadError: String?
+        /// The settings the last reload changed; absent unless it was applied.
+        public var lastReloadApplied: [String]?
+        /// Settings the last reload found changed that wait for a restart; absent unless it was applied.
+        public var lastReloadNeedsRestart: [String]?
+    }
+}
+
+/// The reload counter and gauges (`sluice_config_reloads_total{result}` and friends).
+struct ReloadMetrics: Sendable {
+    let applied: Counter
+    let failed: Counter
+    let generation: Gauge
+    let lastReloadAt: Gauge
+    let lastReloadSucceeded: Gauge
+
+    init(factory: any MetricsFactory) {
+        applied = Counter(label: "sluice.config.reloads", dimensions: [("result", "applied")], factory: factory)
+        failed = Counter(label: "sluice.config.reloads", dimensions: [("result", "failed")], factory: factory)
+        generation = Gauge(label: "sluice.config.generation", factory: factory)
+        lastReloadAt = Gauge(label: "sluice.config.last_reload_timestamp_seconds", factory: factory)
+        lastReloadSucceeded = Gauge(label: "sluice.config.last_reload_success", factory: factory)
+    }
+
+    func update(_ config: StatsSnapshot.Config?) {
+        guard let config else { return }
+        generation.record(config.generation)
+        lastReloadAt.record(config.lastReloadAt ?? 0)
+        lastReloadSucceeded.record(config.lastReloadResult == "failed" ? 0 : 1)
+    }
+}
