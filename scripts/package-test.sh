@@ -110,6 +110,7 @@ unit_verifies() {
     sed "s|/usr/bin/sluice|$target/usr/bin/sluice|g" "$target/lib/systemd/system/sluice.service" >"$unit"
     systemd-analyze verify "$unit"
     grep -qx 'Type=notify' "$unit"
+    grep -q '^ExecReload=.*/sluice reload ' "$unit"
 }
 if command -v systemd-analyze >/dev/null; then
     check "systemd-analyze verify accepts the unit" unit_verifies

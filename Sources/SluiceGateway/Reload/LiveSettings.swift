@@ -113,6 +113,7 @@ extension GatewayConfiguration {
         check("limits", \.limits)
         check("health", \.health)
         check("log", \.log)
+        check("topics", \.topics)
         return (live, restart)
     }
 }
