@@ -212,6 +212,7 @@ final class ClientSession: @unchecked Sendable, ConnectionHandler {
                     .frame(requestID: requestID))
         case .publish(var batch, let requestID):
             if peer.topicPrefixes != nil { applyTopicPolicy(&batch) }
+            context.checkContracts(&batch, logger: logger)
             publish(batch, requestID: requestID)
         case .stats(let requestID):
             offLoop(on: context.statsThread) { [self] in
