@@ -164,7 +164,7 @@ static int run_paced(rd_kafka_t *rk, const bench_args *a, bench_workload *w, dou
     uint64_t *tick_first = calloc(total + 1, sizeof *tick_first); /* each tick's first record */
     if (produced_at == NULL || delivered_at == NULL || tick_first == NULL) return 1;
     size_t ticks = 0;
-    bench_workload_init(w, a->keys, a->value_bytes, a->first_seq);
+    bench_workload_init(w, a->keys, a->value_bytes, a->first_seq, a->envelope);
     struct timespec next;
     clock_gettime(CLOCK_MONOTONIC, &next);
     const double start = bench_now();
@@ -252,7 +252,7 @@ int main(int argc, char **argv) {
     double deadline = bench_now() + a.timeout_s;
 
     /* Warm-up: connect, fetch metadata and the producer id outside the clock. */
-    bench_workload_init(w, a.keys, a.value_bytes, a.first_seq);
+    bench_workload_init(w, a.keys, a.value_bytes, a.first_seq, a.envelope);
     bench_make_event(w, a.first_seq);
     if (produce(rk, a.topic, w->key, w->key_len, w->value, w->value_bytes, NULL, deadline) != 0 ||
         flush_all(rk, deadline) != 0)

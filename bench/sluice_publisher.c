@@ -78,6 +78,20 @@ static void on_failure(void *opaque, const sluice_failure *f) {
                 f->error_name, f->message);
 }
 
+/* sluice_publish() of one event, or sluice_publish_record() with --event-type's type. */
+static int publish_event(sluice_client *c, const bench_args *a, const char *key, const void *value) {
+    if (a->event_type == NULL) return sluice_publish(c, a->topic, key, value, a->value_bytes, NULL, 0);
+    sluice_record r;
+    memset(&r, 0, sizeof r);
+    r.topic = a->topic;
+    r.key = key;
+    r.key_len = strlen(key);
+    r.event_type = a->event_type;
+    r.value = value;
+    r.value_len = a->value_bytes;
+    return sluice_publish_record(c, &r);
+}
+
 static int flush_ms(double deadline) {
     double left = deadline - bench_now();
     return left <= 0 ? 1 : (int)(left * 1000) + 1;
@@ -100,7 +114,7 @@ static int run_paced(sluice_client *c, const bench_args *a, bench_workload *w, d
     fprintf(stderr, "paced start realtime=%.3f\n", (double)real.tv_sec + (double)real.tv_nsec / 1e9);
     double last_progress = start, last_ack_change = start, max_lag_s = 0, max_stall_s = 0;
     uint64_t sent = 0, last_acked = 0, max_lag = 0, timeouts = 0, due = 0;
-    bench_workload_init(w, a->keys, a->value_bytes, a->first_seq);
+    bench_workload_init(w, a->keys, a->value_bytes, a->first_seq, a->envelope);
     for (;;) {
         double now = bench_now();
         if (now > deadline) {
@@ -118,7 +132,7 @@ static int run_paced(sluice_client *c, const bench_args *a, bench_workload *w, d
         while (sent < due) {
             bench_make_event(w, a->first_seq + sent);
             lat_publish();
-            while (sluice_publish(c, a->topic, w->key, w->value, w->value_bytes, NULL, 0) != SLUICE_OK) {
+            while (publish_event(c, a, w->key, w->value) != SLUICE_OK) {
                 if (sluice_errcode(c) != SLUICE_E_TIMEOUT || bench_now() > deadline) {
                     fprintf(stderr, "sluice_publisher: publish of event %llu: %s (%s)\n", (unsigned long long)sent,
                             sluice_errstr(c), sluice_error_name(sluice_errcode(c)));
@@ -243,10 +257,10 @@ int main(int argc, char **argv) {
     double deadline = bench_now() + a.timeout_s;
 
     /* Warm-up: the gateway's producer connects and gets its id outside the clock. */
-    bench_workload_init(w, a.keys, a.value_bytes, a.first_seq);
+    bench_workload_init(w, a.keys, a.value_bytes, a.first_seq, a.envelope);
     bench_make_event(w, a.first_seq);
     lat_publish();
-    if (sluice_publish(c, a.topic, w->key, w->value, w->value_bytes, NULL, 0) != SLUICE_OK ||
+    if (publish_event(c, &a, w->key, w->value) != SLUICE_OK ||
         sluice_flush(c, flush_ms(deadline)) != SLUICE_OK) {
         fprintf(stderr, "sluice_publisher: warm-up: %s (%s)\n", sluice_errstr(c),
                 sluice_error_name(sluice_errcode(c)));
@@ -265,8 +279,7 @@ int main(int argc, char **argv) {
     double start = bench_now();
     for (uint64_t i = 0; i < a.events; i++) {
         lat_publish();
-        if (sluice_publish(c, a.topic, events.keys + i * BENCH_KEY_CAP, events.values + i * a.value_bytes,
-                           a.value_bytes, NULL, 0) != SLUICE_OK) {
+        if (publish_event(c, &a, events.keys + i * BENCH_KEY_CAP, events.values + i * a.value_bytes) != SLUICE_OK) {
             fprintf(stderr, "sluice_publisher: publish of event %llu: %s (%s)\n",
                     (unsigned long long)(a.first_seq + i), sluice_errstr(c), sluice_error_name(sluice_errcode(c)));
             goto out;

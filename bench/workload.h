@@ -7,6 +7,11 @@
  * path). Also: a monotonic clock and the small command-line parser both
  * programs use.
  *
+ * --envelope makes each value the seed's event envelope instead (the shape topic contracts
+ * check, docs/contracts.md): {"eventId":"00000000-0000-4000-8000-SEQ","eventType":"MY_NEW_EVENT",
+ * "eventTimestamp":...,"brandId":"brand-7","userId":"KEY","metadata":{...},"payload":{"data":"RANDOM"}}
+ * of exactly --value-bytes bytes (at least BENCH_ENVELOPE_MIN), userId equal to the key.
+ *
  * The Sluice publisher has a second mode for the "recovery" scenario of
  * scripts/bench.sh: --rate N --seconds S publishes N events/s for S seconds
  * (paced every millisecond against the monotonic clock) instead of --events
@@ -41,6 +46,8 @@
 
 #define BENCH_MAX_VALUE 65536
 #define BENCH_KEY_CAP 32
+/* The shortest --envelope value: the envelope with an empty payload.data. */
+#define BENCH_ENVELOPE_MIN 218
 
 typedef struct bench_args {
     const char *brokers;     /* baseline only */
@@ -59,12 +66,15 @@ typedef struct bench_args {
     uint64_t first_seq;      /* number of the first event; also seeds the key generator */
     const char *start_fifo;  /* NULL, or a FIFO to read one byte from before the clock starts */
     int latency;             /* sluice publisher only: record the durable-ack latency of every record */
+    int envelope;            /* values are the seed's event envelope, userId = key (--envelope) */
+    const char *event_type;  /* sluice publisher only: the records' event type (--event-type); NULL = none */
 } bench_args;
 
 typedef struct bench_workload {
     uint64_t state;
     uint64_t keys;
     size_t value_bytes;
+    int envelope;
     char key[BENCH_KEY_CAP];
     size_t key_len;
     char value[BENCH_MAX_VALUE];
@@ -86,8 +96,10 @@ static inline uint64_t bench_next(bench_workload *w) {
 }
 
 /* first_seq 0 gives the historical workload; another value another (still fixed) key sequence. */
-static inline void bench_workload_init(bench_workload *w, uint64_t keys, size_t value_bytes, uint64_t first_seq) {
+static inline void bench_workload_init(bench_workload *w, uint64_t keys, size_t value_bytes, uint64_t first_seq,
+                                       int envelope) {
     memset(w, 0, sizeof *w);
+    w->envelope = envelope;
     w->state = 0x9E3779B97F4A7C15ULL ^ (first_seq * 0xD1B54A32D192ED03ULL);
     if (w->state == 0) w->state = 0x9E3779B97F4A7C15ULL; /* xorshift must not start at 0 */
     w->keys = keys;
@@ -120,15 +132,25 @@ static inline void bench_make_event(bench_workload *w, uint64_t seq) {
     w->key_len = bench_put_str(w->key, "player-", 7);
     w->key_len += bench_put_u64(w->key + w->key_len, player, 6);
     w->key[w->key_len] = '\0';
-    char prefix[BENCH_KEY_CAP + 96];
+    char prefix[BENCH_KEY_CAP + 256];
     size_t n = bench_put_str(prefix, "{\"player\":\"", 11);
     n += bench_put_str(prefix + n, w->key, w->key_len);
     n += bench_put_str(prefix + n, "\",\"seq\":", 8);
     n += bench_put_u64(prefix + n, seq, 1);
     n += bench_put_str(prefix + n, ",\"type\":\"bench\",\"data\":\"", 24);
+    if (w->envelope) {
+        /* The seed's envelope; the event id's last 12 digits are the sequence number. */
+        n = bench_put_str(prefix, "{\"eventId\":\"00000000-0000-4000-8000-", 36);
+        n += bench_put_u64(prefix + n, seq % 1000000000000ULL, 12);
+        n += bench_put_str(prefix + n, "\",\"eventType\":\"MY_NEW_EVENT\",\"eventTimestamp\":\"2024-05-01T12:00:00.000Z\"", 72);
+        n += bench_put_str(prefix + n, ",\"brandId\":\"brand-7\",\"userId\":\"", 31);
+        n += bench_put_str(prefix + n, w->key, w->key_len);
+        n += bench_put_str(prefix + n, "\",\"metadata\":{\"source\":\"bench\"},\"payload\":{\"data\":\"", 51);
+    }
     size_t len = n < w->value_bytes ? n : 0;
     memcpy(w->value, prefix, len);
-    size_t body_end = w->value_bytes >= 2 ? w->value_bytes - 2 : 0;
+    size_t tail = w->envelope ? 3 : 2;
+    size_t body_end = w->value_bytes >= tail ? w->value_bytes - tail : 0;
     uint64_t r = 0;
     for (size_t i = len, k = 0; i < body_end; i++, k++) {
         if (k % 10 == 0) r = bench_next(w);
@@ -139,7 +161,12 @@ static inline void bench_make_event(bench_workload *w, uint64_t seq) {
         for (size_t i = 0; i < w->value_bytes; i++) w->value[i] = alphabet[bench_next(w) & 63];
         return;
     }
-    w->value[w->value_bytes - 2] = '"';
+    if (w->envelope) { /* the payload's string, the payload and the envelope end here */
+        w->value[w->value_bytes - 3] = '"';
+        w->value[w->value_bytes - 2] = '}';
+    } else {
+        w->value[w->value_bytes - 2] = '"';
+    }
     w->value[w->value_bytes - 1] = '}';
 }
 
@@ -172,7 +199,7 @@ static inline int bench_events_make(bench_events *e, bench_workload *w, uint64_t
         fprintf(stderr, "%s: out of memory making %llu events in advance\n", prog, (unsigned long long)count);
         return -1;
     }
-    bench_workload_init(w, w->keys, w->value_bytes, first_seq);
+    bench_workload_init(w, w->keys, w->value_bytes, first_seq, w->envelope);
     for (uint64_t i = 0; i < count; i++) {
         bench_make_event(w, first_seq + i);
         memcpy(e->keys + i * BENCH_KEY_CAP, w->key, w->key_len + 1);
@@ -231,9 +258,9 @@ static inline int bench_parse_u64(const char *s, uint64_t *out) {
 static inline void bench_usage(const char *prog, int sluice) {
     fprintf(stderr,
             "usage: %s %s --topic T [--events N (1000000)] [--keys K (10000)] [--value-bytes B (200)]\n"
-            "          [--timeout-s S (600)] [--first-seq N (0)] [--start-fifo PATH]%s\n",
+            "          [--timeout-s S (600)] [--first-seq N (0)] [--start-fifo PATH] [--envelope]%s\n",
             prog, sluice ? "--socket PATH" : "--brokers HOST:PORT",
-            sluice ? " [--batch-records R] [--no-compression] [--zstd-level L]\n"
+            sluice ? " [--batch-records R] [--no-compression] [--zstd-level L] [--event-type T]\n"
                      "          [--rate EVENTS_PER_S --seconds S]  (paced mode instead of --events) [--latency]"
                    : " [--stamp-headers] [--rate EVENTS_PER_S --seconds S]");
 }
@@ -253,6 +280,10 @@ static inline int bench_parse_args(int argc, char **argv, int sluice, bench_args
         }
         if (strcmp(opt, "--stamp-headers") == 0 && !sluice) {
             a->stamp_headers = 1;
+            continue;
+        }
+        if (strcmp(opt, "--envelope") == 0) {
+            a->envelope = 1;
             continue;
         }
         if (strcmp(opt, "--latency") == 0 && sluice) {
@@ -280,12 +311,17 @@ static inline int bench_parse_args(int argc, char **argv, int sluice, bench_args
             a->zstd_level = atoi(val);
         else if (strcmp(opt, "--first-seq") == 0 && bench_parse_u64(val, &n) == 0) a->first_seq = n;
         else if (strcmp(opt, "--start-fifo") == 0) a->start_fifo = val;
+        else if (strcmp(opt, "--event-type") == 0 && sluice) a->event_type = val;
         else if (strcmp(opt, "--seconds") == 0 && bench_parse_u64(val, &n) == 0 && n > 0 && n <= 86400)
             a->seconds = n;
         else goto bad;
     }
     if (a->topic == NULL || (sluice ? a->socket_path == NULL : a->brokers == NULL)) goto bad;
     if ((a->rate == 0) != (a->seconds == 0)) goto bad; /* --rate and --seconds go together */
+    if (a->envelope && a->value_bytes < BENCH_ENVELOPE_MIN) {
+        fprintf(stderr, "%s: --envelope needs --value-bytes of at least %d\n", argv[0], BENCH_ENVELOPE_MIN);
+        return -1;
+    }
     return 0;
 bad:
     bench_usage(argv[0], sluice);

@@ -35,13 +35,17 @@
 #   java        the Java client (clients/java) against the C client, BENCH_REPS times each, one
 #               publisher on a fresh broker and gateway: events/s, CPU per event of publisher,
 #               gateway and broker, and Java/C rate with issue #18's target (scripts/bench_java.sh).
+#   contracts   the gateway's CPU per event with the MyNewEvent topic contract against the same
+#               run without contracts, BENCH_REPS times each, one C client sending the seed's
+#               envelope (BENCH_CONTRACT_VALUE_BYTES, 224 B), with issue #20's target <= 1.3x
+#               (scripts/bench_contracts.sh).
 #
 # Every scenario reports its rates as ratios to the bare producer measured at the
 # start of the same run (the "baseline": the median of the throughput scenario's
 # baseline runs, or one run when that scenario is not chosen), and raw values.
 # Targets (issues #7 and #9) are printed next to them. Helpers: scripts/bench_lib.sh.
 #
-#   BENCH_SCENARIOS             "throughput outage recovery java" (default: all four)
+#   BENCH_SCENARIOS             "throughput outage recovery java contracts" (default: all five)
 #   BENCH_EVENTS                events per throughput/baseline run (default 1000000), split
 #                               among the clients in the multi-client runs
 #   BENCH_REPS                  repetitions of each throughput configuration (default 3)
@@ -58,6 +62,7 @@
 #   BENCH_RECOVERY_DRAIN_TIMEOUT  how long after the load stops to wait for an empty spool (default 120)
 #   BENCH_RECOVERY_VERIFY       1 (default): read the topic back after the recovery scenario; 0: skip
 #   BENCH_STATS_INTERVAL_MS     STATS sampling period (default 250; 20 for backlogs of 100k or less)
+#   BENCH_CONTRACT_VALUE_BYTES  size of the contracts scenario's envelopes (default 224, at least 218)
 #   BENCH_LOG_DIR               if set, logs and STATS samples are copied there at the end
 #
 # The gateway runs with its defaults, except the socket, spool and brokers paths
@@ -73,8 +78,10 @@ source "$root/scripts/bench_lib.sh"
 source "$root/scripts/bench_throughput.sh"
 # shellcheck source=scripts/bench_java.sh
 source "$root/scripts/bench_java.sh"
+# shellcheck source=scripts/bench_contracts.sh
+source "$root/scripts/bench_contracts.sh"
 
-scenarios=${BENCH_SCENARIOS:-throughput outage recovery java}
+scenarios=${BENCH_SCENARIOS:-throughput outage recovery java contracts}
 events=${BENCH_EVENTS:-1000000}
 keys=${BENCH_KEYS:-10000}
 timeout_s=${BENCH_TIMEOUT:-300}
@@ -92,17 +99,18 @@ for v in "$events" "$keys" "$timeout_s" "$reps" "$clients" "$latency_seconds" "$
     "$drain_timeout" "$recovery_rate" "$recovery_seconds" "$recovery_drain_timeout" ${stats_interval:+"$stats_interval"}; do
     [[ $v =~ ^[1-9][0-9]*$ ]] || { echo "bench: the BENCH_* counts and times must be positive integers (got '$v')" >&2; exit 2; }
 done
-want_throughput=0 want_outage=0 want_recovery=0 want_java=0
+want_throughput=0 want_outage=0 want_recovery=0 want_java=0 want_contracts=0
 for s in $scenarios; do
     case $s in
     throughput) want_throughput=1 ;;
     outage) want_outage=1 ;;
     recovery) want_recovery=1 ;;
     java) want_java=1 ;;
-    *) echo "bench: unknown scenario '$s' in BENCH_SCENARIOS (throughput, outage, recovery, java)" >&2; exit 2 ;;
+    contracts) want_contracts=1 ;;
+    *) echo "bench: unknown scenario '$s' in BENCH_SCENARIOS (throughput, outage, recovery, java, contracts)" >&2; exit 2 ;;
     esac
 done
-((want_throughput + want_outage + want_recovery + want_java > 0)) || { echo "bench: BENCH_SCENARIOS names no scenario" >&2; exit 2; }
+((want_throughput + want_outage + want_recovery + want_java + want_contracts > 0)) || { echo "bench: BENCH_SCENARIOS names no scenario" >&2; exit 2; }
 ((clients <= events)) || { echo "bench: BENCH_CLIENTS must not exceed BENCH_EVENTS" >&2; exit 2; }
 ((recovery_seconds > 20)) || { echo "bench: BENCH_RECOVERY_SECONDS must be more than 20 (kill at 10 s, return at 20 s)" >&2; exit 2; }
 
@@ -166,8 +174,8 @@ echo "bench: scenarios: $scenarios; $(nproc) cores; load $(cut -d' ' -f1-3 /proc
 # median of the throughput scenario's baseline runs, or one run of its own.
 if ((want_throughput)); then
     throughput_scenario
-else
-    single_baseline
+elif ((want_outage + want_recovery + want_java > 0)); then
+    single_baseline # the contracts scenario compares two runs of its own and needs none
 fi
 
 # ---- scenario "outage" ------------------------------------------------------------
@@ -388,3 +396,6 @@ fi
 
 # ---- scenario "java" (scripts/bench_java.sh) ----------------------------------------
 if ((want_java)); then java_scenario; fi
+
+# ---- scenario "contracts" (scripts/bench_contracts.sh) ------------------------------
+if ((want_contracts)); then contracts_scenario; fi
