@@ -8,7 +8,9 @@ import SluiceProtocol
 /// Rules are checked cheapest first and the first broken one is reported: `max-value-bytes`,
 /// `event-types`, then (one parse of the value) `value`, `key-from`, `event-type-from`,
 /// `required` in list order.
-struct ContractRules: Sendable {
+///
+/// A class: the check holds one per run of same-topic records, without copying its arrays.
+final class ContractRules: Sendable {
     /// The entry's topic name or glob.
     let topic: String
     let mode: ContractMode
@@ -51,7 +53,7 @@ struct ContractRules: Sendable {
         if let maxValueBytes, value.count > maxValueBytes {
             return (.maxValueBytes, "value is \(value.count) bytes, over max-value-bytes \(maxValueBytes)")
         }
-        if let eventTypes, !eventTypes.contains(where: { $0.elementsEqual(eventType) }) {
+        if let eventTypes, !eventTypes.contains(where: { $0.withUnsafeBytes { sameBytes($0, eventType) } }) {
             let allowed = eventTypes.prefix(5).map { String(decoding: $0, as: UTF8.self) }.joined(separator: ", ")
             return (
                 .eventTypes,
@@ -90,7 +92,7 @@ struct ContractRules: Sendable {
                 return (.keyFrom, "key \(quoted(key)): \(pointer) is \(describe(field.kind)), not a string or integer")
             }
             let text = UnsafeRawBufferPointer(start: field.text, count: field.length)
-            if !text.elementsEqual(key) { return (.keyFrom, "key \(quoted(key)) is not \(pointer) \(quoted(text))") }
+            if !sameBytes(text, key) { return (.keyFrom, "key \(quoted(key)) is not \(pointer) \(quoted(text))") }
         }
         if let eventTypeSlot {
             let field = found[eventTypeSlot]
@@ -105,7 +107,7 @@ struct ContractRules: Sendable {
                 )
             }
             let text = UnsafeRawBufferPointer(start: field.text, count: field.length)
-            if !text.elementsEqual(eventType) {
+            if !sameBytes(text, eventType) {
                 return (.eventTypeFrom, "event type \(quoted(eventType)) is not \(pointer) \(quoted(text))")
             }
         }
@@ -151,6 +153,11 @@ private func article(_ kind: Int32) -> String {
     case SLUICE_JSON_ARRAY.rawValue: "an array"
     default: "nothing"
     }
+}
+
+/// Whether `a` and `b` hold the same bytes.
+func sameBytes(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Bool {
+    a.count == b.count && (a.count == 0 || memcmp(a.baseAddress!, b.baseAddress!, a.count) == 0)
 }
 
 /// `bytes` as a quoted string for a message: escaped, cut after 24 characters with `…`.

@@ -74,11 +74,13 @@ final class ContractTable: Sendable {
             // Records of a batch mostly share a topic: resolve once per run of equal names.
             var last: Range<Int>?
             var resolution = Resolution.unchecked
+            var rules: ContractRules?
             for index in batch.records.indices where batch.records[index].error == nil {
                 let record = batch.records[index]
                 let topic = UnsafeRawBufferPointer(rebasing: bytes[record.topic])
-                if last.map({ !UnsafeRawBufferPointer(rebasing: bytes[$0]).elementsEqual(topic) }) ?? true {
+                if last.map({ !sameBytes(UnsafeRawBufferPointer(rebasing: bytes[$0]), topic) }) ?? true {
                     resolution = resolve(topic)
+                    if case .contract(let rulesIndex) = resolution { rules = self.rules[rulesIndex] }
                     last = record.topic
                 }
                 let found: (ContractRule, ContractMode, String)
@@ -86,9 +88,8 @@ final class ContractTable: Sendable {
                 case .unchecked: continue
                 case .undeclared(let mode):
                     found = (.declaredOnly, mode, "no entry of topics.contracts matches the topic")
-                case .contract(let rulesIndex):
-                    let rules = self.rules[rulesIndex]
-                    guard let (rule, message) = rules.check(record, in: bytes) else { continue }
+                case .contract:
+                    guard let rules, let (rule, message) = rules.check(record, in: bytes) else { continue }
                     found = (rule, rules.mode, message)
                 }
                 if found.1 == .enforce { batch.records[index].error = found.0.code }
