@@ -83,7 +83,13 @@ public struct HelloOK: Sendable, Equatable {
         limits.maxHeaders = try reader.u16()
         limits.maxHeaderBytes = try reader.u32()
         serverName = try reader.string16()
-        // Early version 1 servers end here: no session limits then.
+        // Early version 1 servers end here: no session limits then. The four come together
+        // (PROTOCOL.md section 3.1): a part of them is a broken frame.
+        if reader.remaining > 0 && reader.remaining < 16 {
+            throw ProtocolError(
+                .malformedPayload, "HELLO_OK has \(reader.remaining) bytes of its 16 of session limits",
+                requestID: requestID)
+        }
         if reader.remaining >= 16 {
             limits.maxUnackedBytes = try reader.u32()
             limits.handshakeTimeoutMilliseconds = try reader.u32()

@@ -65,19 +65,26 @@ public struct ServerSession {
         }
         switch type {
         case .hello:
-            // Any error answering HELLO closes the connection: the handshake happens once.
+            // Any error answering HELLO closes the connection: the handshake happens once. The
+            // version range is checked before the rest (PROTOCOL.md section 3.1): a later
+            // version may lay the rest out differently, and its client must hear
+            // UNSUPPORTED_VERSION, not MALFORMED_PAYLOAD.
             let hello: Hello
-            do {
+            let chosen: UInt16
+            do throws(ProtocolError) {
+                var reader = ByteReader(frame.payload, requestID: id)
+                let range = Hello(minVersion: try reader.u16(), maxVersion: try reader.u16(), clientName: "")
+                guard let common = range.negotiate() else {
+                    throw ProtocolError(
+                        .unsupportedVersion,
+                        "client speaks \(range.minVersion)...\(range.maxVersion), server speaks "
+                            + "\(supportedVersions.lowerBound)...\(supportedVersions.upperBound)",
+                        requestID: id)
+                }
                 hello = try Hello(payload: frame.payload, requestID: id)
+                chosen = common
             } catch {
                 throw ProtocolError(error.code, error.message, requestID: id, closes: true)
-            }
-            guard let chosen = hello.negotiate() else {
-                throw ProtocolError(
-                    .unsupportedVersion,
-                    "client speaks \(hello.minVersion)...\(hello.maxVersion), server speaks "
-                        + "\(supportedVersions.lowerBound)...\(supportedVersions.upperBound)",
-                    requestID: id)
             }
             version = chosen
             decoder.expectedVersion = UInt8(chosen)

@@ -11,6 +11,18 @@ public final class ZstdDecompressor {
 
     deinit { ZSTD_freeDCtx(context) }
 
+    /// The largest window a frame may declare when `max decompressed bytes` is smaller: 8 MiB.
+    public static let maxWindowBytes: UInt64 = 8 << 20
+
+    /// The `Window_Size` a frame's header declares (RFC 8878, 3.1.1.1.2); nil for a
+    /// single-segment frame, whose window is its content size. `frame` has a valid header.
+    static func windowSize(_ frame: [UInt8]) -> UInt64? {
+        guard frame[4] & 0x20 == 0 else { return nil }
+        let descriptor = frame[5]
+        let base = UInt64(1) << (10 + UInt64(descriptor >> 3))
+        return base + base / 8 * UInt64(descriptor & 0x07)
+    }
+
     /// Decompresses one zstd frame whose header must declare a content size of at most `limit`.
     ///
     /// The size is checked before anything is allocated, and decompression never writes past
@@ -42,6 +54,12 @@ public final class ZstdDecompressor {
         }
         if input.withUnsafeBytes({ ZSTD_getDictID_fromFrame($0.baseAddress, $0.count) }) != 0 {
             throw ProtocolError(.badCompression, "the zstd frame names a dictionary", requestID: requestID)
+        }
+        // One pass into a buffer of the declared size needs no window, but the protocol bounds
+        // it for decoders that stream (PROTOCOL.md section 2.2).
+        if let window = Self.windowSize(input), window > max(Self.maxWindowBytes, UInt64(limit)) {
+            throw ProtocolError(
+                .badCompression, "the zstd frame's window of \(window) bytes is over the limit", requestID: requestID)
         }
         let size = Int(declared)
         var failure: ProtocolError?

@@ -106,6 +106,14 @@ add("hello_trailing_bytes", "c2s", "error:7", frame(HELLO, hello + b"\x00", 1))
 add("hello_name_not_utf8", "c2s", "error:7", frame(HELLO, struct.pack(">HH", 1, 1) + str16(b"\xc3\x28"), 1))
 add("hello_max_below_min", "c2s", "error:2", frame(HELLO, struct.pack(">HH", 1, 0) + str16(""), 1))
 add("second_hello", "c2s", "error:6", frame(HELLO, hello, 11))
+# Section 3.1 (revision 3): the version range first; no common version is 2 whatever follows it.
+add("hello_no_common_version_name_past_end", "c2s", "error:2",
+    frame(HELLO, struct.pack(">HHH", 2, 5, 40) + b"libsluice/2", 1))
+add("hello_no_common_version_trailing_bytes", "c2s", "error:2",
+    frame(HELLO, struct.pack(">HH", 2, 5) + str16("c") + b"\x00\x07", 1))
+add("hello_no_common_version_name_not_utf8", "c2s", "error:2",
+    frame(HELLO, struct.pack(">HH", 3, 4) + str16(b"\xff"), 1))
+add("hello_versions_truncated", "c2s", "error:7", frame(HELLO, struct.pack(">HB", 2, 5), 1))
 limits = struct.pack(">HIIIIHHI", 1, 1048576, 4194304, 10000, 1000000, 1024, 64, 65536)
 session = struct.pack(">IIII", 67108864, 5000, 600000, 1024)  # unacked bytes, timeouts, connections
 add("hello_ok", "s2c", "ok", frame(HELLO_OK, limits + str16("sluice/0.1.0") + session, 1))
@@ -114,6 +122,13 @@ add("hello_ok_future_fields", "s2c", "ok",
     frame(HELLO_OK, limits + str16("sluice/9") + session + b"\x00\x00\x00\x07", 1))
 add("hello_ok_truncated", "s2c", "error:7", frame(HELLO_OK, limits[:10], 1))
 add("hello_ok_name_not_utf8", "s2c", "error:7", frame(HELLO_OK, limits + str16(b"sluice/\xff") + session, 1))
+# Section 3.1 (revision 3): the four session limits come as a group; a part of them is broken.
+add("hello_ok_partial_session_limits", "s2c", "error:7", frame(HELLO_OK, limits + str16("sluice/0.1.0") + session[:8], 1))
+add("hello_ok_session_limits_cut", "s2c", "error:7", frame(HELLO_OK, limits + str16("sluice/0.1.0") + session[:15], 1))
+# Section 6 (revision 3): the limits are the server's; the client goes by what HELLO_OK says.
+add("hello_ok_own_limits", "s2c", "ok",
+    frame(HELLO_OK, struct.pack(">HIIIIHHI", 1, 65536, 262144, 100, 60000, 64, 8, 4096) + str16("other/2")
+          + struct.pack(">IIII", 16777216, 1000, 0, 10), 1))
 
 # --- header errors -------------------------------------------------------------------
 add("bad_magic", "c2s", "error:1", frame(PING, b"", 5, magic=b"XL"))
@@ -141,6 +156,8 @@ add("truncated_payload", "c2s", "incomplete", frame(PING, b"hello", 5)[:18])
 add("ping_hi", "c2s", "ok", frame(PING, b"hi", 7))
 add("ping_empty", "c2s", "ok", frame(PING, b"", 8))
 add("ping_too_long", "c2s", "error:7", frame(PING, b"x" * 257, 9))
+# Section 2.3 (revision 3): request id 0 is an ordinary id on a request, echoed in the reply.
+add("ping_request_id_0", "c2s", "ok", frame(PING, b"0", 0))
 add("pong_hi", "s2c", "ok", frame(PONG, b"hi", 7))
 add("stats", "c2s", "ok", frame(STATS, b"", 10))
 add("stats_with_payload", "c2s", "error:7", frame(STATS, b"x", 10))
@@ -153,6 +170,9 @@ full = record(topic="game.events-v1_x", key="player-42", event_type="login",
               headers=[("source", "svc-a"), ("trace", b"\x00\x01")], value='{"level":3}')
 add("publish_full_record", "c2s", "ok", frame(PUBLISH, publish_payload([full], ack=1), 2))
 add("publish_ack_none", "c2s", "ok", frame(PUBLISH, publish_payload([record()], ack=2), 2))
+add("publish_request_id_0", "c2s", "ok", frame(PUBLISH, publish_payload([record()]), 0))
+# An ERROR answering request 0 carries id 0 and does not close: it is not about the connection.
+add("publish_request_id_0_malformed", "c2s", "error:7", frame(PUBLISH, publish_payload([record()], ack=3), 0))
 add("publish_bad_ack_level", "c2s", "error:7", frame(PUBLISH, publish_payload([record()], ack=3), 2))
 add("publish_reserved_byte", "c2s", "error:3", frame(PUBLISH, publish_payload([record()], reserved=1), 2))
 add("publish_zero_records", "c2s", "error:7", frame(PUBLISH, publish_payload([]), 2))
@@ -260,6 +280,29 @@ assert plainframe[4] & 0x23 == 0x20, "expected a single-segment frame without a 
 dictframe = bytes(plainframe[:4]) + bytes([plainframe[4] | 0x01, 7]) + bytes(plainframe[5:])
 add("publish_zstd_dictionary", "c2s", "error:10", frame(PUBLISH, dictframe, 3, flags=COMPRESSED), one)
 add("publish_zstd_two_frames", "c2s", "error:10", frame(PUBLISH, zstd(one) + zstd(one), 3, flags=COMPRESSED), one)
+
+
+def with_window(data, descriptor):
+    """`data` (one zstd frame) rewritten as a frame that is not single-segment, with the window
+    `descriptor` byte and a 4-byte content size; its blocks are unchanged."""
+    fhd = data[4]
+    fcs_flag, single, checksum, did_flag = fhd >> 6, fhd & 0x20, fhd & 0x04, fhd & 0x03
+    assert did_flag == 0, "no dictionary id"
+    at = 5 if single else 6
+    size_bytes = (1 if single else 0, 2, 4, 8)[fcs_flag]
+    size = int.from_bytes(data[at:at + size_bytes], "little") + (256 if size_bytes == 2 else 0)
+    head = bytes([0x80 | checksum, descriptor]) + size.to_bytes(4, "little")
+    return data[:4] + head + data[at + size_bytes:]
+
+
+# Section 2.2 (revision 3): a window of at most 8 MiB (max decompressed bytes is 4 MiB here).
+# Window_Size = 2^(10 + exponent) * (1 + mantissa / 8): 0x68 is 2^23 (8 MiB), 0x69 9 MiB,
+# 0xA8 2^31. A decoder that decompresses in one pass would take all three.
+add("publish_zstd_window_8mib", "c2s", "ok", frame(PUBLISH, with_window(zstd(one), 0x68), 3, flags=COMPRESSED), one)
+add("publish_zstd_window_9mib", "c2s", "error:10",
+    frame(PUBLISH, with_window(zstd(one), 0x69), 3, flags=COMPRESSED), one)
+add("publish_zstd_window_2gib", "c2s", "error:10",
+    frame(PUBLISH, with_window(zstd(one), 0xA8), 3, flags=COMPRESSED), one)
 badsum = bytearray(zstd(one))
 assert badsum[4] & 0x04, "the zstd command writes a content checksum"
 badsum[-1] ^= 0xFF
@@ -277,6 +320,8 @@ add("ack_index_not_ascending", "s2c", "error:7", frame(ACK, struct.pack(">IIIHIH
 add("ack_index_repeated", "s2c", "error:7", frame(ACK, struct.pack(">IIIHIH", 3, 2, 1, 21, 1, 22), 9))
 add("ack_unknown_code", "s2c", "ok", frame(ACK, struct.pack(">IIIH", 1, 1, 0, 999), 9))
 add("ack_delivery_failed", "s2c", "ok", frame(ACK, struct.pack(">IIIHIH", 2, 2, 0, 30, 1, 31), 9))
+# Revision 3: the codes of topic contracts, CONTRACT_VIOLATION (27) and UNKNOWN_TOPIC (28).
+add("ack_contract_codes", "s2c", "ok", frame(ACK, struct.pack(">IIIHIH", 3, 2, 0, 27, 2, 28), 9))
 add("error_bad_magic", "s2c", "ok", frame(ERROR, struct.pack(">HBB", 1, 1, 0) + str16("bad magic")))
 add("error_overloaded", "s2c", "ok", frame(ERROR, struct.pack(">HBB", 40, 2, 0) + str16("slow down"), 4))
 add("error_message_past_end", "s2c", "error:7", frame(ERROR, struct.pack(">HBBH", 1, 1, 0, 50) + b"short"))
