@@ -100,6 +100,8 @@ typedef enum sluice_error_code {
     SLUICE_E_TOPIC_NOT_ALLOWED = 24,      /* this peer may not publish to the record's topic */
     SLUICE_E_INVALID_EVENT_TYPE = 25,     /* the event type is not valid UTF-8 */
     SLUICE_E_INVALID_TIMESTAMP = 26,      /* the timestamp is negative */
+    SLUICE_E_CONTRACT_VIOLATION = 27,     /* the record breaks its topic's contract (gateway's topics: config) */
+    SLUICE_E_UNKNOWN_TOPIC = 28,          /* the gateway takes declared topics only, and this one is not */
     SLUICE_E_DELIVERY_FAILED = 30,        /* Kafka did not acknowledge the record (retriable) */
     SLUICE_E_REJECTED_BY_BROKER = 31,     /* the broker refused the record for good */
     SLUICE_E_OVERLOADED = 40,             /* the gateway cannot take more now (retriable) */
@@ -177,7 +179,8 @@ typedef struct sluice_options {
     int io_timeout_ms;             /* how long sluice_publish() may block on backpressure; < 0 waits without
                                       limit. Default: 30000. */
     size_t max_unacked_bytes;      /* bytes of batches held (sent or not) before sluice_publish() blocks reading
-                                      ACKs (backpressure). Default: 67108864 (64 MiB). */
+                                      ACKs (backpressure); the server's announced max unacked bytes caps it.
+                                      Default: 67108864 (64 MiB). */
     int reconnect_attempts;        /* connection attempts one blocking call may make after the connection broke;
                                       at least 1 is used. Default: 5. */
     int backoff_ms;                /* first pause after a failed connection attempt or a retriable server ERROR;

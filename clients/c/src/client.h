@@ -64,6 +64,7 @@ struct sluice_client {
     sluice_limits limits; /* in force: the last HELLO_OK's, or the protocol defaults */
     char server_name[128];
     uint32_t eff_max_records;
+    size_t eff_max_unacked_bytes; /* the option, capped by the server's announced max unacked bytes */
     size_t eff_max_batch_bytes;  /* soft: close a batch before it grows past this */
     size_t hard_max_batch_bytes; /* what one PUBLISH payload may be at most */
     uint32_t next_id;            /* request ids increase over the client's life, across connections */

@@ -27,6 +27,10 @@ void sluice_apply_limits(sluice_client *c, const sluice_limits *l) {
     c->hard_max_batch_bytes = hard;
     c->eff_max_batch_bytes = c->opts.max_batch_bytes < hard ? c->opts.max_batch_bytes : hard;
     c->eff_max_records = c->opts.max_batch_records < l->max_records ? c->opts.max_batch_records : l->max_records;
+    /* The server's limit binds, not the protocol's reference value (PROTOCOL.md section 6). */
+    c->eff_max_unacked_bytes = l->max_unacked_bytes != 0 && l->max_unacked_bytes < c->opts.max_unacked_bytes
+                                   ? l->max_unacked_bytes
+                                   : c->opts.max_unacked_bytes;
 }
 
 /* Handles every reply still readable on a connection being dropped, without waiting:

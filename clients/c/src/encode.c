@@ -234,6 +234,12 @@ int sluice_decompress(const uint8_t *src, size_t len, size_t max_size, uint8_t *
     size_t flen = ZSTD_findFrameCompressedSize(src, len);
     if (ZSTD_isError(flen) || flen != len) return SLUICE_E_BAD_COMPRESSION; /* truncated or trailing bytes */
     if (ZSTD_getDictID_fromFrame(src, len) != 0) return SLUICE_E_BAD_COMPRESSION; /* no dictionaries */
+    if ((src[4] & 0x20) == 0) { /* not single-segment: the window is at most 8 MiB or max_size (section 2.2) */
+        unsigned long long base = 1ULL << (10 + (src[5] >> 3));
+        unsigned long long window = base + base / 8 * (src[5] & 7);
+        if (window > (max_size > SLUICE_MAX_WINDOW_BYTES ? max_size : SLUICE_MAX_WINDOW_BYTES))
+            return SLUICE_E_BAD_COMPRESSION;
+    }
     uint8_t *dst = malloc(size ? (size_t)size : 1);
     if (dst == NULL) return SLUICE_E_NOMEM;
     /* The destination is exactly the declared size: a frame that lies about

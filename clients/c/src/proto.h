@@ -61,6 +61,8 @@ enum {
 #define SLUICE_DEF_MAX_KEY_BYTES 1024u
 #define SLUICE_DEF_MAX_HEADERS 64u
 #define SLUICE_DEF_MAX_HEADER_BYTES 65536u
+/* The largest zstd window a frame may declare unless max decompressed bytes is larger (section 2.2). */
+#define SLUICE_MAX_WINDOW_BYTES (8ULL << 20)
 
 static inline void sluice_put16(uint8_t *p, uint16_t v) {
     p[0] = (uint8_t)(v >> 8);

@@ -228,7 +228,7 @@ int sluice_done_all_acked(sluice_client *c, const void *arg) {
 }
 int sluice_done_room(sluice_client *c, const void *arg) {
     size_t need = *(const size_t *)arg;
-    return c->head == NULL || c->held_bytes + need <= c->opts.max_unacked_bytes;
+    return c->head == NULL || c->held_bytes + need <= c->eff_max_unacked_bytes;
 }
 int sluice_done_connected(sluice_client *c, const void *arg) {
     (void)arg;

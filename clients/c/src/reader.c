@@ -132,7 +132,12 @@ static int parse_hello_ok(sluice_reader *r, sluice_msg *m) {
         return fail(r, SLUICE_E_MALFORMED_PAYLOAD, "HELLO_OK server name is not UTF-8");
     m->u.hello_ok.server_name = (const char *)p + SLUICE_HELLO_OK_FIXED + 2;
     m->u.hello_ok.server_name_len = name_len;
-    /* Bytes after the server name are later versions' fields: ignored. */
+    /* The four session limits come as a group or not at all (PROTOCOL.md section 3.1); bytes
+     * after them are later versions' fields: ignored. */
+    size_t rest = n - (SLUICE_HELLO_OK_FIXED + 2) - name_len;
+    if (rest > 0 && rest < 16)
+        return fail(r, SLUICE_E_MALFORMED_PAYLOAD, "HELLO_OK has %zu of the 16 bytes of session limits", rest);
+    l->max_unacked_bytes = rest ? sluice_get32(p + SLUICE_HELLO_OK_FIXED + 2 + name_len) : 0;
     return 1;
 }
 

@@ -28,6 +28,7 @@ typedef struct sluice_limits {
     uint16_t max_key_bytes;
     uint16_t max_headers;
     uint32_t max_header_bytes;
+    uint32_t max_unacked_bytes; /* 0 when HELLO_OK has no session limits (an early version 1 server) */
 } sluice_limits;
 
 /* One parsed server message. Pointers point into the reader's buffer and stay

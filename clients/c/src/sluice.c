@@ -87,7 +87,7 @@ sluice_client *sluice_connect(const char *socket_path, const sluice_options *opt
     c->next_id = 1;
     sluice_limits defaults = {SLUICE_PROTOCOL_VERSION, SLUICE_DEF_MAX_FRAME_BYTES, SLUICE_DEF_MAX_DECOMPRESSED,
                               SLUICE_DEF_MAX_RECORDS,  SLUICE_DEF_MAX_RECORD_BYTES, SLUICE_DEF_MAX_KEY_BYTES,
-                              SLUICE_DEF_MAX_HEADERS,  SLUICE_DEF_MAX_HEADER_BYTES};
+                              SLUICE_DEF_MAX_HEADERS,  SLUICE_DEF_MAX_HEADER_BYTES, 0};
     sluice_apply_limits(c, &defaults);
 
     const char *bad = NULL;
@@ -151,7 +151,7 @@ int sluice_publish_record(sluice_client *c, const sluice_record *r) {
     }
     /* Backpressure: wait for ACKs while the held bytes are over the limit. */
     size_t need = enc + (c->open_count ? c->open.len : SLUICE_HDR_LEN + SLUICE_PUBLISH_PREAMBLE);
-    if (c->held_bytes + need > c->opts.max_unacked_bytes) {
+    if (c->held_bytes + need > c->eff_max_unacked_bytes) {
         if (sluice_seal_open(c) < 0) return SLUICE_ERR;
         sealed = 1;
         need = enc + SLUICE_HDR_LEN + SLUICE_PUBLISH_PREAMBLE;

@@ -35,6 +35,7 @@ typedef struct fs_config {
     uint32_t max_frame_bytes, max_decompressed_bytes, max_records, max_record_bytes;
     uint16_t max_key_bytes, max_headers;
     uint32_t max_header_bytes;
+    uint32_t max_unacked_bytes;
     /* Records with this key are rejected with REJECTED_BY_BROKER (31) in the ACK. */
     const char *reject_key;
     /* Sleep this long before each ACK (slow server, for backpressure). */

@@ -86,6 +86,10 @@ void fs_send_hello_ok(fake_server *s, int fd, uint32_t id) {
     sluice_put32(p + 22, fs_lim(c->max_header_bytes, SLUICE_DEF_MAX_HEADER_BYTES));
     sluice_put16(p + 26, 6);
     memcpy(p + 28, "fake/1", 6);
-    memcpy(p + 34, "\x00\x00\x00\x07", 4); /* a "future" field the client must ignore */
-    fs_send_frame(fd, SLUICE_T_HELLO_OK, id, p, 38);
+    sluice_put32(p + 34, fs_lim(c->max_unacked_bytes, 64u << 20));
+    sluice_put32(p + 38, 5000); /* handshake timeout ms */
+    sluice_put32(p + 42, 0);    /* idle timeout: never */
+    sluice_put32(p + 46, 1024); /* max connections */
+    memcpy(p + 50, "\x00\x00\x00\x07", 4); /* a "future" field the client must ignore */
+    fs_send_frame(fd, SLUICE_T_HELLO_OK, id, p, 54);
 }

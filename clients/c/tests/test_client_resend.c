@@ -197,6 +197,22 @@ static void test_backpressure_waits_for_acks(void) {
     CHECK(sluice_unacked_records(f.c) == before, "refused record not taken");
     CHECK(before * 60 <= 1500 + 200, "held about max_unacked_bytes: %llu records", (unsigned long long)before);
     fx_close(&f);
+
+    /* The server's announced max unacked bytes binds, whatever the option says (PROTOCOL.md section 6). */
+    f.cfg = cfg_mode(FS_NO_ACK, 0);
+    f.cfg.max_unacked_bytes = 1500;
+    f.o.max_unacked_bytes = (size_t)64 << 20;
+    REQUIRE(fx_connect(&f), "connect");
+    rc = SLUICE_OK;
+    for (i = 0; i < 1000 && rc == SLUICE_OK; i++) {
+        before = sluice_unacked_records(f.c);
+        rc = sluice_publish(f.c, "events", "k", "0123456789012345678901234567890123456789", 40, NULL, 0);
+    }
+    CHECK(rc == SLUICE_ERR && sluice_errcode(f.c) == SLUICE_E_TIMEOUT, "publish %d: rc %d code %d", i, rc,
+          sluice_errcode(f.c));
+    CHECK(before > 0 && before * 60 <= 1500 + 200, "held about the announced 1500 bytes: %llu records",
+          (unsigned long long)before);
+    fx_close(&f);
 }
 
 void client_resend_tests(void) {
