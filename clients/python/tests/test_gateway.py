@@ -176,21 +176,32 @@ class ClientAgainstTheGateway(unittest.TestCase):
         with open(os.path.join(VECTORS_DIR, "stats.json"), encoding="utf-8") as example:
             self.assert_same_shape(json.load(example), live, "")
 
-    def assert_same_shape(self, example: Any, live: Any, path: str) -> None:
-        optional = {"retry.oldestPendingAgeSeconds", "retry.secondsToEmpty"}
+    # Objects keyed by names (an error, a topic, a rule); fields a live reply may lack (section
+    # 3.5 says when); and one it may have that the example, showing an applied reload, cannot.
+    MAPS = {"errors", "topics", "contracts.violations", "contracts.violations.*"}
+    MAY_BE_ABSENT = {"retry.oldestPendingAgeSeconds", "retry.secondsToEmpty"} | {
+        "config.lastReload" + name for name in ("At", "Result", "Error", "Applied", "NeedsRestart")
+    }
+    NOT_IN_EXAMPLE = {"config.lastReloadError"}
+
+    def assert_same_shape(self, example: Any, live: Any, path: str, pattern: str = "") -> None:
+        """Same fields both ways (stats.json is complete) and JSON types; `pattern` is `path` with map keys as `*`."""
         if isinstance(example, dict):
             self.assertIsInstance(live, dict, path)
-            if path in ("errors", "topics"):  # maps: every value has the example value's shape
+            if pattern in self.MAPS:  # every value has the example value's shape
                 sample = next(iter(example.values()))
                 for name, value in live.items():
-                    self.assert_same_shape(sample, value, path + "." + name)
+                    self.assert_same_shape(sample, value, path + "." + name, pattern + ".*")
                 return
             for name, value in example.items():
-                child = (path + "." + name).lstrip(".")
-                if name not in live and child in optional:
+                child, child_pattern = (path + "." + name).lstrip("."), (pattern + "." + name).lstrip(".")
+                if name not in live and child_pattern in self.MAY_BE_ABSENT:
                     continue
                 self.assertIn(name, live, child)
-                self.assert_same_shape(value, live[name], child)
+                self.assert_same_shape(value, live[name], child, child_pattern)
+            for name in live:
+                if (pattern + "." + name).lstrip(".") not in self.NOT_IN_EXAMPLE:
+                    self.assertIn(name, example, (path + "." + name).lstrip(".") + " is missing from stats.json")
         elif isinstance(example, bool):
             self.assertIsInstance(live, bool, path)
         elif isinstance(example, (int, float)):

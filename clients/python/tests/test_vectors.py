@@ -70,6 +70,11 @@ class ServerFrameVectors(unittest.TestCase):
         self.assertEqual((frame.message.code, frame.message.closing, frame.message.retriable), (40, False, True))
         (frame,) = list(readers.iter_frames(named("hello_ok_without_session_limits").frame))
         self.assertEqual(frame.message.limits.idle_timeout_ms, 0)
+        # The server's own limits, not section 6's reference values, are what the client keeps.
+        (frame,) = list(readers.iter_frames(named("hello_ok_own_limits").frame))
+        limits = frame.message.limits
+        self.assertEqual((limits.max_frame_bytes, limits.max_records_per_frame, limits.max_key_bytes), (65536, 100, 64))
+        self.assertEqual((limits.max_unacked_bytes, limits.idle_timeout_ms, limits.max_connections), (16777216, 0, 10))
 
 
 class ClientFrameVectors(unittest.TestCase):

@@ -11,6 +11,9 @@ from .errors import ErrorCode, ProtocolViolation
 from .protocol import AckLevel
 from .reader import FieldReader
 
+#: The largest zstd window a frame may declare unless max decompressed bytes is larger (section 2.2).
+MAX_WINDOW_BYTES = 8 << 20
+
 
 @dataclass
 class DecodedRecord:
@@ -41,6 +44,8 @@ def decompress_payload(data: bytes, limit: int) -> bytes:
         raise ProtocolViolation("declared size over the limit", ErrorCode.DECOMPRESSED_TOO_LARGE)
     if params.dict_id != 0:
         raise ProtocolViolation("a zstd dictionary", ErrorCode.BAD_COMPRESSION)
+    if params.window_size > max(MAX_WINDOW_BYTES, limit):  # a single-segment frame's is its content size
+        raise ProtocolViolation("a zstd window of %d bytes" % params.window_size, ErrorCode.BAD_COMPRESSION)
     try:
         if zstandard.frame_content_size(data) != params.content_size:
             raise ProtocolViolation("inconsistent frame", ErrorCode.BAD_COMPRESSION)

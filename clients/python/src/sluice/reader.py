@@ -90,6 +90,10 @@ def _decode_hello_ok(payload: bytes) -> HelloOK:
         max_header_bytes=r.u32(),
     )
     name = r.text16()
+    if 0 < r.remaining < 16:  # the four session limits come as a group (PROTOCOL.md section 3.1)
+        raise ProtocolViolation(
+            "HELLO_OK has %d of the 16 bytes of session limits" % r.remaining, ErrorCode.MALFORMED_PAYLOAD
+        )
     if r.remaining >= 16:
         limits.max_unacked_bytes = r.u32()
         limits.handshake_timeout_ms = r.u32()
