@@ -39,13 +39,18 @@
 #               run without contracts, BENCH_REPS times each, one C client sending the seed's
 #               envelope (BENCH_CONTRACT_VALUE_BYTES, 224 B), with issue #20's target <= 1.3x
 #               (scripts/bench_contracts.sh).
+#   ab          only when named: this checkout's gateway (a) against another build of it
+#               (b, BENCH_GATEWAY_B), 1 and BENCH_CLIENTS C clients, BENCH_REPS times each in
+#               alternating order: events/s and the gateway's CPU per event, b / a
+#               (scripts/bench_ab.sh). For "before against after" on one machine.
 #
 # Every scenario reports its rates as ratios to the bare producer measured at the
 # start of the same run (the "baseline": the median of the throughput scenario's
 # baseline runs, or one run when that scenario is not chosen), and raw values.
 # Targets (issues #7 and #9) are printed next to them. Helpers: scripts/bench_lib.sh.
 #
-#   BENCH_SCENARIOS             "throughput outage recovery java contracts" (default: all five)
+#   BENCH_SCENARIOS             "throughput outage recovery java contracts" (default: all five; "ab" on request)
+#   BENCH_GATEWAY_B             the other sluice executable of scenario ab
 #   BENCH_EVENTS                events per throughput/baseline run (default 1000000), split
 #                               among the clients in the multi-client runs
 #   BENCH_REPS                  repetitions of each throughput configuration (default 3)
@@ -80,6 +85,8 @@ source "$root/scripts/bench_throughput.sh"
 source "$root/scripts/bench_java.sh"
 # shellcheck source=scripts/bench_contracts.sh
 source "$root/scripts/bench_contracts.sh"
+# shellcheck source=scripts/bench_ab.sh
+source "$root/scripts/bench_ab.sh"
 
 scenarios=${BENCH_SCENARIOS:-throughput outage recovery java contracts}
 events=${BENCH_EVENTS:-1000000}
@@ -99,7 +106,7 @@ for v in "$events" "$keys" "$timeout_s" "$reps" "$clients" "$latency_seconds" "$
     "$drain_timeout" "$recovery_rate" "$recovery_seconds" "$recovery_drain_timeout" ${stats_interval:+"$stats_interval"}; do
     [[ $v =~ ^[1-9][0-9]*$ ]] || { echo "bench: the BENCH_* counts and times must be positive integers (got '$v')" >&2; exit 2; }
 done
-want_throughput=0 want_outage=0 want_recovery=0 want_java=0 want_contracts=0
+want_throughput=0 want_outage=0 want_recovery=0 want_java=0 want_contracts=0 want_ab=0
 for s in $scenarios; do
     case $s in
     throughput) want_throughput=1 ;;
@@ -107,10 +114,11 @@ for s in $scenarios; do
     recovery) want_recovery=1 ;;
     java) want_java=1 ;;
     contracts) want_contracts=1 ;;
-    *) echo "bench: unknown scenario '$s' in BENCH_SCENARIOS (throughput, outage, recovery, java, contracts)" >&2; exit 2 ;;
+    ab) want_ab=1 ;;
+    *) echo "bench: unknown scenario '$s' in BENCH_SCENARIOS (throughput, outage, recovery, java, contracts, ab)" >&2; exit 2 ;;
     esac
 done
-((want_throughput + want_outage + want_recovery + want_java + want_contracts > 0)) || { echo "bench: BENCH_SCENARIOS names no scenario" >&2; exit 2; }
+((want_throughput + want_outage + want_recovery + want_java + want_contracts + want_ab > 0)) || { echo "bench: BENCH_SCENARIOS names no scenario" >&2; exit 2; }
 ((clients <= events)) || { echo "bench: BENCH_CLIENTS must not exceed BENCH_EVENTS" >&2; exit 2; }
 ((recovery_seconds > 20)) || { echo "bench: BENCH_RECOVERY_SECONDS must be more than 20 (kill at 10 s, return at 20 s)" >&2; exit 2; }
 
@@ -399,3 +407,6 @@ if ((want_java)); then java_scenario; fi
 
 # ---- scenario "contracts" (scripts/bench_contracts.sh) ------------------------------
 if ((want_contracts)); then contracts_scenario; fi
+
+# ---- scenario "ab" (scripts/bench_ab.sh), only when asked for ------------------------
+if ((want_ab)); then ab_scenario; fi

@@ -40,15 +40,7 @@ ct_run() {
     echo "config=$label rep=$rep clients=1 $tp_result" | tee -a "$tmp/contracts.txt" >&2
 }
 
-# ct_cell CONFIG KEY: "median (min-max)" of KEY over the runs of CONFIG in $tmp/contracts.txt.
-ct_cell() {
-    local values
-    values=$(awk -v c="config=$1" -v k="$2" '$1 == c { for (i = 2; i <= NF; i++) { split($i, kv, "=")
-        if (kv[1] == k) print kv[2] } }' "$tmp/contracts.txt" | sort -g)
-    [ -n "$values" ] || { echo n/a; return; }
-    awk '{ v[NR] = $1 } END { m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
-        printf "%.6g (%.6g-%.6g)\n", m, v[1], v[NR] }' <<<"$values"
-}
+ct_cell() { median_cell "$tmp/contracts.txt" "$@"; }
 ct_median() { ct_cell "$1" "$2" | cut -d' ' -f1; }
 
 contracts_scenario() {

@@ -59,6 +59,16 @@ elapsed() { awk -v a="$1" -v b="${2:-$(now)}" 'BEGIN { printf "%.1f", b - a }'; 
 # ratio A B: A / B with two decimals, "n/a" when either is not a number.
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a ~ /^[0-9.]+$/ && b ~ /^[0-9.]+$/ && b > 0) printf "%.2f", a / b; else print "n/a" }'; }
 # verdict VALUE OP TARGET: "ok" or "MISSED" (n/a when VALUE is not a number).
+# median_cell FILE CONFIG KEY: "median (min-max)" of KEY over the result lines of CONFIG in FILE.
+median_cell() {
+    local values
+    values=$(awk -v c="config=$2" -v k="$3" '$1 == c { for (i = 2; i <= NF; i++) { split($i, kv, "=")
+        if (kv[1] == k) print kv[2] } }' "$1" | sort -g)
+    [ -n "$values" ] || { echo n/a; return; }
+    awk '{ v[NR] = $1 } END { m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+        printf "%.6g (%.6g-%.6g)\n", m, v[1], v[NR] }' <<<"$values"
+}
+
 verdict() {
     awk -v v="$1" -v op="$2" -v t="$3" 'BEGIN {
         if (v !~ /^[0-9.]+$/) { print "n/a"; exit }
