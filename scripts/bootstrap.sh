@@ -18,6 +18,7 @@ as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 # --- Debian packages -------------------------------------------------------------------
 packages=(pkg-config libzstd-dev libsqlite3-dev sqlite3 liblz4-dev libsasl2-dev libssl-dev libjemalloc-dev
           libsimdjson-dev   # the JSON of topic contracts (Sources/CSimdJSON)
+          openssl stunnel4  # the broker-security tests: a private CA, and TLS (with client certificates) before the dev broker
           libcurl4-openssl-dev zlib1g-dev python3 python3-pip python3-venv unzip dpkg-dev adduser binutils util-linux
           librdkafka1    # bookworm's 2.0.2, only for the test that the gateway refuses it
           openjdk-17-jdk-headless junit5 libzstd-jni-java)   # the Java client: build, tests, optional zstd

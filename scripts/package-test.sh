@@ -55,7 +55,8 @@ getent passwd sluice
 [ "\$(id -u sluice)" -lt 1000 ]                 # a system user
 getent passwd sluice | grep -q ':/var/lib/sluice:'
 getent group sluice
-[ "\$(stat -c %G "$target/etc/sluice/sluice.yaml")" = sluice ]
+# It may hold Kafka credentials: only root writes it, and only the gateway's group reads it.
+[ "\$(stat -c %a:%U:%G "$target/etc/sluice/sluice.yaml")" = 640:root:sluice ]
 # An upgrade keeps the admin's configuration (a conffile) and the user.
 echo "# changed by the admin" >>"$target/etc/sluice/sluice.yaml"
 dpkg --root="$target" --force-script-chrootless --force-depends --force-confold -i "$deb"

@@ -40,9 +40,15 @@ struct RDKafkaConfig {
 }
 
 extension ProducerConfiguration {
-    /// Throws when librdkafka does not know a property or refuses its value, without connecting.
+    /// Throws when librdkafka does not know a property or refuses its value, or refuses to make
+    /// a producer of them: what it checks at creation (SASL settings that do not fit together,
+    /// the TLS files: CA, certificate, key and its password) is checked too, without connecting.
     public func check() throws(KafkaError) {
-        let config = try RDKafkaConfig(librdkafkaProperties)
-        rd_kafka_conf_destroy(config.pointer)
+        // No brokers, so the client makes no connection; no logging, since the errors are thrown.
+        var properties = librdkafkaProperties.filter { $0.0 != "bootstrap.servers" }
+        properties += [("bootstrap.servers", ""), ("log_level", "0")]
+        let config = try RDKafkaConfig(properties)
+        let client = try config.makeClient(RD_KAFKA_PRODUCER)
+        rd_kafka_destroy(client)
     }
 }

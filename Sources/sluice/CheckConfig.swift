@@ -9,7 +9,8 @@ struct CheckConfig: ParsableCommand {
         abstract: "Validate a configuration file without starting the gateway.",
         discussion: """
             Reads FILE over the defaults, checks every setting (librdkafka properties included, by librdkafka \\
-            itself) and prints the main effective settings. Exit status 0 when the file is valid, 1 otherwise.
+            itself) and prints the main effective settings, secret values redacted. Warns about files holding \
+            secrets that every user may read. Exit status 0 when the file is valid, 1 otherwise.
             """)
 
     @Argument(help: "The YAML configuration file.")
@@ -31,6 +32,8 @@ struct CheckConfig: ParsableCommand {
         print("  headers   \(stamped.isEmpty ? "none stamped ([])" : stamped.joined(separator: ", "))")
         print("  spool     \(settings.spoolPath) (at most \(settings.spoolMaxBytes) bytes)")
         print("  metrics   \(settings.metricsListen.map { "http://\($0)/metrics" } ?? "off")")
+        printKafkaProperties(settings)
         printTopics(settings.topics)
+        warnAboutReadableSecrets(settings)
     }
 }

@@ -14,14 +14,21 @@ public final class DevBroker: @unchecked Sendable {
     public let port: Int
     private var process: Process?
     private let log: URL
+    /// The address the broker tells clients to use: its own, or a TLS front's (`SecureBroker`).
+    private let advertisedURL: String
+    /// More `tansu broker` arguments, such as `--authentication`.
+    private let extraArguments: [String]
 
     public var bootstrapServers: String { "127.0.0.1:\(port)" }
     private var url: String { "tcp://127.0.0.1:\(port)" }
     static let tansu = repositoryRoot.appendingPathComponent(".deps/bin/tansu").path
 
-    /// Starts a broker and waits until it accepts connections.
-    public init() throws {
+    /// Starts a broker and waits until it accepts connections; it advertises `advertisedPort`
+    /// (default: its own) and runs with `arguments` added.
+    public init(advertisedPort: Int? = nil, arguments: [String] = []) throws {
         port = try freeTCPPort()
+        advertisedURL = "tcp://127.0.0.1:\(advertisedPort ?? port)"
+        extraArguments = arguments
         log = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("tansu-\(port).log")
         try start()
     }
@@ -34,7 +41,8 @@ public final class DevBroker: @unchecked Sendable {
         }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: Self.tansu)
-        process.arguments = ["broker", "--listener-url", url, "--advertised-listener-url", url]
+        process.arguments =
+            ["broker", "--listener-url", url, "--advertised-listener-url", advertisedURL] + extraArguments
         _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         let output = try FileHandle(forWritingTo: log)
         process.standardOutput = output
