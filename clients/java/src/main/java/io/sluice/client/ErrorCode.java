@@ -43,6 +43,10 @@ public enum ErrorCode {
     INVALID_EVENT_TYPE(25),
     /** The timestamp is negative. */
     INVALID_TIMESTAMP(26),
+    /** The record breaks its topic's contract (the gateway's {@code topics:} configuration). */
+    CONTRACT_VIOLATION(27),
+    /** The gateway takes declared topics only ({@code topics.declared-only}), and this one is not. */
+    UNKNOWN_TOPIC(28),
     /** Kafka did not acknowledge the record (retriable). */
     DELIVERY_FAILED(30),
     /** The broker refused the record for good. */

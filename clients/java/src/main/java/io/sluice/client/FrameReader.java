@@ -100,7 +100,12 @@ final class FrameReader {
         if (!Utf8.valid(b, nameAt, nameLen)) throw violation(ErrorCode.MALFORMED_PAYLOAD, "HELLO_OK server name is not UTF-8");
         f.serverName = new String(b, nameAt, nameLen, StandardCharsets.UTF_8);
         int rest = nameAt + nameLen, left = p + n - rest;
-        boolean session = left >= 16; // the last four limits; bytes after them are later versions' fields
+        // The last four limits come as a group or not at all (PROTOCOL.md section 3.1); bytes after them are
+        // later versions' fields.
+        if (left > 0 && left < 16) {
+            throw violation(ErrorCode.MALFORMED_PAYLOAD, "HELLO_OK has " + left + " of the 16 bytes of session limits");
+        }
+        boolean session = left >= 16;
         f.limits = new Limits(Wire.get16(b, p), Wire.get32(b, p + 2), Wire.get32(b, p + 6), Wire.get32(b, p + 10),
                 Wire.get32(b, p + 14), Wire.get16(b, p + 18), Wire.get16(b, p + 20), Wire.get32(b, p + 22),
                 session ? Wire.get32(b, rest) : 0, session ? Wire.get32(b, rest + 4) : 0,

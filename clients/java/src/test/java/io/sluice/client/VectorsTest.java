@@ -92,6 +92,13 @@ class VectorsTest {
         assertEquals(Limits.DEFAULTS, h.limits);
         assertEquals(0, one("hello_ok_without_session_limits").limits.maxUnackedBytes());
         assertEquals("sluice/9", one("hello_ok_future_fields").serverName);
+        // The server's own limits, not section 6's reference values, are the ones the client keeps.
+        Limits own = one("hello_ok_own_limits").limits;
+        assertEquals(List.of(65536L, 100L, 64, 16777216L, 0L, 10L), List.of(own.maxFrameBytes(), own.maxRecordsPerFrame(),
+                own.maxKeyBytes(), own.maxUnackedBytes(), own.idleTimeoutMs(), own.maxConnections()));
+        ServerFrame c = one("ack_contract_codes");
+        assertEquals(List.of(ErrorCode.CONTRACT_VIOLATION, ErrorCode.UNKNOWN_TOPIC),
+                List.of(ErrorCode.of(c.failCode[0]), ErrorCode.of(c.failCode[1])));
         ServerFrame a = one("ack_one_failed");
         assertEquals(List.of(9, 3L, 1, 21), List.of(a.requestId, a.ackCount, a.failIndex[0], a.failCode[0]));
         ServerFrame u = one("ack_unknown_code");
