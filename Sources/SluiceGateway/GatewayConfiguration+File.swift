@@ -44,7 +44,7 @@ extension GatewayConfiguration {
         do {
             document = try Yams.load(yaml: text)
         } catch {
-            throw ConfigurationError("not valid YAML: \(error)")
+            throw ConfigurationError("not valid YAML: \(yamlSyntaxError(error))")
         }
         guard let root = document as? [String: Any] else {
             if document == nil { return }

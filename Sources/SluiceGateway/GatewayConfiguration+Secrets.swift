@@ -1,5 +1,6 @@
 import Foundation
 import SluiceKafka
+import Yams
 
 #if canImport(Glibc)
     import Glibc
@@ -213,5 +214,26 @@ struct SecretResolver {
         }
         while text.last?.isNewline == true { text.removeLast() }
         return text
+    }
+}
+
+/// A YAML syntax error without the line Yams quotes after it, which may hold a secret
+/// (`sasl.password: @x` is not valid YAML): the position and the problem only.
+func yamlSyntaxError(_ error: any Error) -> String {
+    guard let error = error as? YamlError else { return "\(error)" }
+    func text(_ context: YamlError.Context?, _ problem: String, _ mark: Mark) -> String {
+        let within = context.map { "\($0.text) in line \($0.mark.line), column \($0.mark.column): " } ?? ""
+        return "line \(mark.line), column \(mark.column): \(within)\(problem)"
+    }
+    switch error {
+    case .scanner(let context, let problem, let mark, _), .parser(let context, let problem, let mark, _),
+        .composer(let context, let problem, let mark, _):
+        return text(context, problem, mark)
+    case .reader(let problem, let offset, _, _):
+        return "\(problem) at byte \(offset.map(String.init) ?? "?")"
+    case .duplicatedKeysInMapping(let duplicates, let context):
+        return "line \(context.mark.line): duplicated keys \(duplicates.sorted().joined(separator: ", "))"
+    default:
+        return "\(error)"
     }
 }

@@ -166,6 +166,15 @@ struct SecretsConfigurationTests {
         #expect(error?.contains("hunter2-echo") == false, "\(error ?? "")")
     }
 
+    @Test func aYAMLSyntaxErrorDoesNotQuoteTheLine() {
+        var configuration = GatewayConfiguration()
+        let error = configurationError {
+            try configuration.apply(yaml: "kafka:\n  sasl.password: @hunter2-yaml\n")
+        }
+        #expect(error?.hasPrefix("not valid YAML: line 2, column 18: ") == true, "\(error ?? "")")
+        #expect(error?.contains("hunter2-yaml") == false, "\(error ?? "")")
+    }
+
     @Test func aRefusalMakesTheSnapshotUnhealthyWithLibrdkafkasWords() {
         var snapshot = GatewayStats().snapshot(
             queueDepth: 0, brokers: "b:1", circuitState: .open, storeFailures: true, spool: [:], spoolByTopic: [:],
