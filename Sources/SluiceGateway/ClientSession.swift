@@ -208,7 +208,7 @@ final class ClientSession: @unchecked Sendable, ConnectionHandler {
             extendIdleDeadline()
             logger.debug("HELLO from \(hello.clientName), version \(chosen)")
             send(
-                HelloOK(version: chosen, limits: context.limits, serverName: "sluice/\(sluiceVersion)")
+                HelloOK(version: chosen, limits: limits, serverName: "sluice/\(sluiceVersion)")
                     .frame(requestID: requestID))
         case .publish(var batch, let requestID):
             if peer.topicPrefixes != nil { applyTopicPolicy(&batch) }
