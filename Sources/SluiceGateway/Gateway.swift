@@ -189,6 +189,7 @@ public final class Gateway: Sendable {
                     oldestPendingAt: (try? spool.oldestPendingCreatedAt()) ?? nil, now: clock.now(),
                     spoolUsage: spool.usage, health: live.health, stopping: stopping)
                 snapshot.config = settings.stats
+                snapshot.noteKafkaRefusal(producer.connectionProblem)
                 return snapshot
             })
         let loops: EventLoopGroup
