@@ -233,12 +233,9 @@ struct MalformedInputTests {
         #expect(expected[.badMagic, default: 0] >= 10)
 
         // The gateway counted each of them, by code.
-        let stats = try RawClient.handshaken(socketPath: socketPath)
-        try stats.send(Frame(.stats, requestID: 1, payload: []))
-        guard case .statsReply(let json) = try stats.read(),
-            let document = try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any],
-            let errors = document["errors"] as? [String: Int]
-        else { throw TestFailure("no STATS") }
+        guard let errors = try statsDocument(socketPath: socketPath).document["errors"] as? [String: Int] else {
+            throw TestFailure("no errors in STATS")
+        }
         for (code, count) in expected {
             #expect(
                 (errors[code.name] ?? 0) >= count, "STATS counts \(code.name): \(errors[code.name] ?? 0) < \(count)")

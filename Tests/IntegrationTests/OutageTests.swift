@@ -111,12 +111,9 @@ func drainThenVerify(
 
 /// The `retry` object of a gateway's STATS.
 func retryStats(socketPath: String) throws -> [String: Any] {
-    let client = try RawClient.handshaken(socketPath: socketPath)
-    try client.send(Frame(.stats, requestID: 1, payload: []))
-    guard case .statsReply(let json) = try client.read(),
-        let document = try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any],
-        let retry = document["retry"] as? [String: Any]
-    else { throw TestFailure("no STATS reply") }
+    guard let retry = try statsDocument(socketPath: socketPath).document["retry"] as? [String: Any] else {
+        throw TestFailure("no retry object in STATS")
+    }
     return retry
 }
 

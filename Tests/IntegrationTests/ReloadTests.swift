@@ -196,12 +196,9 @@ struct ReloadUnderLoadTests {
     }
 
     private static func config(_ socketPath: String) throws -> [String: Any] {
-        let client = try RawClient.handshaken(socketPath: socketPath)
-        try client.send(Frame(.stats, requestID: 1, payload: []))
-        guard case .statsReply(let json) = try client.read(),
-            let document = try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any],
-            let config = document["config"] as? [String: Any]
-        else { throw TestFailure("no config in STATS") }
+        guard let config = try statsDocument(socketPath: socketPath).document["config"] as? [String: Any] else {
+            throw TestFailure("no config in STATS")
+        }
         return config
     }
 }

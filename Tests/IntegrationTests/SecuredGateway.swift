@@ -68,14 +68,7 @@ final class SecuredGateway {
     func health() throws -> (status: Int, body: String) { try httpGet(port: UInt16(metricsPort), path: "/healthz") }
 
     /// The whole STATS document, and its text.
-    func stats() throws -> (document: [String: Any], text: String) {
-        let client = try RawClient.handshaken(socketPath: socketPath)
-        try client.send(Frame(.stats, requestID: 1, payload: []))
-        guard case .statsReply(let json) = try client.read(),
-            let document = try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any]
-        else { throw TestFailure("no STATS reply") }
-        return (document, json)
-    }
+    func stats() throws -> (document: [String: Any], text: String) { try statsDocument(socketPath: socketPath) }
 
     func circuitState() throws -> String? {
         (try stats().document["publisher"] as? [String: Any])?["circuitBreakerState"] as? String

@@ -97,3 +97,13 @@ public struct ConnectionClosed: Error {}
 public func playerRecord(topic: String, player: String, sequence: Int) -> OutgoingRecord {
     OutgoingRecord(topic: topic, key: Array(player.utf8), eventType: "test", value: Array("\(player):\(sequence)".utf8))
 }
+
+/// A running gateway's STATS document (parsed) and its text, over a fresh connection.
+public func statsDocument(socketPath: String) throws -> (document: [String: Any], text: String) {
+    let client = try RawClient.handshaken(socketPath: socketPath)
+    try client.send(Frame(.stats, requestID: 1, payload: []))
+    guard case .statsReply(let json) = try client.read(),
+        let document = try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any]
+    else { throw TestFailure("no STATS reply") }
+    return (document, json)
+}
