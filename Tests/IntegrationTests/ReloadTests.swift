@@ -191,6 +191,24 @@ struct ReloadUnderLoadTests {
         #expect(try gateway.stop() == 0)
     }
 
+    /// `log.level` and `log.format` follow the file on reload, for every logger of the process.
+    @Test func aReloadChangesTheLogLevelAndFormat() throws {
+        let broker = try DevBroker()
+        let gateway = try GatewayProcess(
+            brokers: broker.bootstrapServers, configYAML: "log: { level: error }\n", logLevel: nil)
+        let file = gateway.directory + "/sluice.yaml"
+        try "log: { level: notice, format: json }\n".write(toFile: file, atomically: false, encoding: .utf8)
+        #expect(try run(try sluiceExecutable(), ["reload", "--socket", gateway.socketPath]).status == 0)
+        #expect(!gateway.log.contains("configuration reloaded"), "at level error, a reload's notice is not logged")
+        // The next reload's notice comes at the new level, in the new format.
+        #expect(try run(try sluiceExecutable(), ["reload", "--socket", gateway.socketPath]).status == 0)
+        let line = try #require(gateway.log.split(separator: "\n").first { $0.contains("configuration reloaded") })
+        let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
+        #expect(object?["level"] as? String == "notice", "\(line)")
+        #expect((object?["message"] as? String)?.contains("generation 3") == true, "\(line)")
+        #expect(try gateway.stop() == 0)
+    }
+
     private static func yaml(linger: Int, interval: Int) -> String {
         "kafka:\n  linger: \(linger)ms\n  retry:\n    interval: \(interval)s\n"
     }

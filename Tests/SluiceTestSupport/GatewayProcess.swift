@@ -12,17 +12,17 @@ public final class GatewayProcess {
     public var pid: Int32 { process.processIdentifier }
 
     /// Starts `sluice serve` (optionally under `prefix`, e.g. `prlimit`) and waits until it
-    /// completes a handshake.
+    /// completes a handshake; `logLevel` nil leaves the level to the file.
     public init(
-        brokers: String, configYAML: String? = nil, prefix: [String] = [], logLevel: String = "error",
+        brokers: String, configYAML: String? = nil, prefix: [String] = [], logLevel: String? = "error",
         arguments extra: [String] = [], environment: [String: String] = [:], waitUntilServing: Bool = true
     ) throws {
         directory = try temporaryDirectory()
         socketPath = directory + "/s.sock"
         var arguments = [
             "serve", "--socket", socketPath, "--brokers", brokers, "--spool", directory + "/spool.db",
-            "--log-level", logLevel,
         ]
+        if let logLevel { arguments += ["--log-level", logLevel] }
         if let configYAML {
             try configYAML.write(toFile: directory + "/sluice.yaml", atomically: true, encoding: .utf8)
             arguments += ["--config", directory + "/sluice.yaml"]
