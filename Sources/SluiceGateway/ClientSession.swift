@@ -127,7 +127,6 @@ final class ClientSession: @unchecked Sendable, ConnectionHandler {
             guard !access.admits(uid: peer.uid, gid: peer.gid), phase == .serving || phase == .stopped else { return }
             logger.warning("\(peer.identity) is no longer on the allow-list: closing once its batches are settled")
             farewell = ProtocolError(.notPermitted, "uid \(peer.uid) / gid \(peer.gid) may no longer connect")
-            context.stats.countError(.notPermitted)
             phase = .finishing
             updateReading()
             finishIfSettled()
@@ -298,6 +297,7 @@ final class ClientSession: @unchecked Sendable, ConnectionHandler {
     }
 
     private func sendFarewell() {
+        context.stats.countError(farewell.code)
         send(ErrorMessage(farewell).frame(requestID: 0, version: version))
     }
 

@@ -17,6 +17,7 @@ final class PacedCPublisher: Sendable {
         var published = 0
         var finished = false
         var failure: String?
+        var stopAsked = false
     }
 
     private let state = Mutex(State())
@@ -40,6 +41,10 @@ final class PacedCPublisher: Sendable {
     /// Why the publisher stopped early or the flush failed, or nil.
     var failure: String? { state.withLock { $0.failure } }
 
+    /// Ends the load early, after a whole round of the players (so each has the same count),
+    /// then flushes; `published` says how many were sent.
+    func stop() { state.withLock { $0.stopAsked = true } }
+
     private func run(_ socketPath: String, _ topic: String, _ players: [String], _ total: Int, _ rate: Double)
         -> String?
     {
@@ -53,6 +58,7 @@ final class PacedCPublisher: Sendable {
         defer { sluice_close(client) }
         let start = Date()
         for index in 0..<total {
+            if index % players.count == 0 && state.withLock({ $0.stopAsked }) { break }
             if index % 25 == 0 {
                 let due = start.addingTimeInterval(Double(index) / rate)
                 if due > Date() { Thread.sleep(until: due) }

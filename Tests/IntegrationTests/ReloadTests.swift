@@ -140,14 +140,14 @@ struct ReloadUnderLoadTests {
         let gateway = try GatewayProcess(
             brokers: broker.bootstrapServers, configYAML: Self.yaml(linger: 5, interval: 60))
         let players = (0..<50).map { "player-\($0)" }
-        let total = 30_000  // 6 s at 5,000 events/s; the last reload starts half-way
+        let total = 150_000  // at most 30 s at 5,000 events/s: the load is stopped after the reloads
         let load = PacedCPublisher(
             socketPath: gateway.socketPath, topic: topic, players: players, total: total, eventsPerSecond: 5_000)
         for round in 1...10 {
             try waitUntil("the client publishes on before reload \(round)", timeout: 30) {
                 load.published >= round * 1_500 || load.finished
             }
-            #expect(!load.finished, "reload \(round) starts while the client publishes")
+            #expect(!load.finished, "reload \(round) comes while the client publishes")
             // Odd rounds change the producer's linger; even ones only the retry interval.
             let yaml = Self.yaml(linger: (round + 1) / 2 % 2 == 1 ? 10 : 5, interval: 60 + round)
             try yaml.write(toFile: gateway.directory + "/sluice.yaml", atomically: false, encoding: .utf8)
@@ -157,12 +157,20 @@ struct ReloadUnderLoadTests {
             let replaced = reload.output.contains("kafka (producer settings)")
             #expect(replaced == (round % 2 == 1), "round \(round): \(reload.output)")
         }
-        try waitUntil("every record is published and the flush returns", timeout: 90) { load.finished }
+        // A second more of load after the last reload, then the client stops after a whole round.
+        let atLastReload = load.published
+        try waitUntil("the client publishes a second after the last reload", timeout: 30) {
+            load.published >= atLastReload + 5_000 || load.finished
+        }
+        load.stop()
+        try waitUntil("the client stops and its flush returns", timeout: 90) { load.finished }
         #expect(load.failure == nil)
-        let records = try consume(topic: topic, brokers: broker.bootstrapServers, count: total)
-        let count = DeliveryCount(records, players: players, sequences: total / players.count)
+        let published = load.published
+        #expect(published % players.count == 0 && published < total, "stopped after a round: \(published)")
+        let records = try consume(topic: topic, brokers: broker.bootstrapServers, count: published)
+        let count = DeliveryCount(records, players: players, sequences: published / players.count)
         #expect(count.lost == 0 && count.duplicates == 0 && count.reordered == 0, "\(count)")
-        #expect(records.count == total, "read \(records.count) records, published \(total)")
+        #expect(records.count == published, "read \(records.count) records, published \(published)")
         #expect(try gateway.stop() == 0)
     }
 
