@@ -80,8 +80,7 @@ struct BrokerSecurityTests {
     }
 
     /// Client certificates (mutual TLS), the key's password from a file: an expired certificate
-    /// is refused by the broker, and the renewed one delivers what waited, here through a restart
-    /// (the spool outlives it).
+    /// is refused by the broker, and the renewed one, applied by a reload, delivers what waited.
     @Test func anExpiredClientCertificateFailsLoudlyAndLosesNothing() throws {
         let pki = try TestPKI()
         let broker = try SecureBroker(pki: pki, requireClientCertificate: true)
@@ -100,7 +99,7 @@ struct BrokerSecurityTests {
         }
         let gateway = try SecuredGateway(kafka: kafka(pki.expiredClientCertificate))
         try expectRefused(gateway, topic: "mtls-expired", expected: "certificate expired")
-        try gateway.applyFixedConfiguration(kafka: kafka(pki.clientCertificate), by: .restart)
+        try gateway.applyFixedConfiguration(kafka: kafka(pki.clientCertificate), by: .reload)
         try expectDelivered(
             gateway, topic: "mtls-expired", brokers: broker.bootstrapServers,
             consumer: [
