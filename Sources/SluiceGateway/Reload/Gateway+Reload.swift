@@ -45,8 +45,8 @@ extension Gateway {
         let replaceProducer =
             old.producer.librdkafkaProperties.map { "\($0.0)=\($0.1)" }
             != new.producer.librdkafkaProperties.map { "\($0.0)=\($0.1)" }
-        if replaceProducer { live.append("kafka (producer settings)") }
         if replaceProducer {
+            live.append("kafka (producer settings)")
             // No batch is routed while the old producer drains: the lane runs them in turn.
             let drain = old.configuration.producer.deliveryTimeoutMilliseconds + 5_000
             let purged = try publishLane.sync {
