@@ -27,15 +27,7 @@ java_run() {
     echo "config=$label rep=$rep clients=1 $tp_result" | tee -a "$tmp/java.txt" >&2
 }
 
-# java_cell CONFIG KEY: "median (min-max)" of KEY over the runs of CONFIG in $tmp/java.txt.
-java_cell() {
-    local values
-    values=$(awk -v c="config=$1" -v k="$2" '$1 == c { for (i = 2; i <= NF; i++) { split($i, kv, "=")
-        if (kv[1] == k) print kv[2] } }' "$tmp/java.txt" | sort -g)
-    [ -n "$values" ] || { echo n/a; return; }
-    awk '{ v[NR] = $1 } END { m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
-        printf "%.6g (%.6g-%.6g)\n", m, v[1], v[NR] }' <<<"$values"
-}
+java_cell() { median_cell "$tmp/java.txt" "$@"; }
 java_median() { java_cell "$1" "$2" | cut -d' ' -f1; }
 
 java_scenario() {
