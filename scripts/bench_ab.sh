@@ -7,8 +7,9 @@
 #
 # BENCH_REPS repetitions of four runs, each on a fresh broker and gateway with default settings: 1 C
 # client and BENCH_CLIENTS (4) C clients, durable, against this checkout's .build/release/sluice (a)
-# and BENCH_GATEWAY_B (b). The order of a and b alternates between repetitions. Reported: events/s and
-# the gateway's CPU-seconds per million events (user + sys), medians and min-max, and b / a.
+# and BENCH_GATEWAY_B (b). The order of a and b alternates between repetitions. Reported: events/s, the
+# gateway's CPU-seconds per million events (user + sys) and its threads' voluntary and involuntary
+# context switches per million events, medians and min-max, and b / a.
 
 ab_scenario() {
     local rep order side n config a_bin=$gateway_bin b_bin=${BENCH_GATEWAY_B:-}
@@ -29,15 +30,18 @@ ab_scenario() {
     echo "== ab ($events durable events of 200 B over $keys keys; median of $reps, min-max; CPU-s per million events)"
     echo "a: $a_bin"
     echo "b: $b_bin"
-    printf '%-12s %24s %24s %24s %24s\n' "" "events/s" "gateway CPU" "gateway user" "gateway sys"
+    printf '%-12s %24s %24s %24s %24s %24s\n' "" "events/s" "gateway CPU" "gateway user" "gateway sys" \
+        "context switches (inv.)"
     for n in 1 "$clients"; do
         for side in a b; do
             config=${side}_$n
-            printf '%-12s %24s %24s %24s %24s\n' "$side, $n client(s)" \
+            printf '%-12s %24s %24s %24s %24s %24s\n' "$side, $n client(s)" \
                 "$(median_cell "$tmp/throughput.txt" "$config" rate)" \
                 "$(median_cell "$tmp/throughput.txt" "$config" gateway_cpu)" \
                 "$(median_cell "$tmp/throughput.txt" "$config" gateway_user)" \
-                "$(median_cell "$tmp/throughput.txt" "$config" gateway_sys)"
+                "$(median_cell "$tmp/throughput.txt" "$config" gateway_sys)" \
+                "$(median_cell "$tmp/throughput.txt" "$config" gateway_vcsw | cut -d' ' -f1) ($(
+                    median_cell "$tmp/throughput.txt" "$config" gateway_ivcsw | cut -d' ' -f1))"
         done
         printf '%-44s %8s\n' "$n client(s): gateway CPU per event, b / a" \
             "$(ratio "$(median_cell "$tmp/throughput.txt" "b_$n" gateway_cpu | cut -d' ' -f1)" \

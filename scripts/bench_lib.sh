@@ -76,6 +76,11 @@ verdict() {
         print ok ? "ok" : "MISSED" }'
 }
 clk_tck=$(getconf CLK_TCK)
+# ctx_switches PID: "voluntary involuntary" context switches of PID's live threads so far.
+ctx_switches() {
+    cat /proc/"$1"/task/*/status 2>/dev/null | awk '$1 == "voluntary_ctxt_switches:" { v += $2 }
+        $1 == "nonvoluntary_ctxt_switches:" { n += $2 } END { printf "%d %d\n", v, n }'
+}
 # cpu_seconds PID: utime + stime of PID so far (fields 14 and 15 of /proc/PID/stat).
 cpu_seconds() {
     awk -v tck="$clk_tck" '{ sub(/^.*\) /, ""); printf "%.2f", ($12 + $13) / tck }' "/proc/$1/stat"

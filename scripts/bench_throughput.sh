@@ -36,6 +36,8 @@
 #     from its clock's start to the end of its final flush (all threads; microseconds;
 #     the kernel's total is the scheduler's exact runtime, only its split into user and
 #     sys is sampled), so a process's start, connection, warm-up and exit are left out;
+#   - the gateway's context switches (gateway_vcsw, gateway_ivcsw: voluntary and involuntary,
+#     per million events) are summed over /proc/PID/task/*/status at the same two moments;
 #   - the gateway's and the broker's CPU is utime + stime from /proc/PID/stat (all
 #     threads, exited ones included; in 10 ms ticks, under 1 % of a 1M-event figure)
 #     read just before the start signal and just after the last publisher exited.
@@ -90,7 +92,7 @@ tp_broker() {
 # all, samples again. Sets tp_result (key=value: events, rate, client CPU, gateway and
 # broker CPU) and tp_outs (the publishers' result lines, one per line).
 tp_publishers() {
-    local label=$1 n=$2 k share first count g0="0 0" b0 g1="0 0" b1 rc
+    local label=$1 n=$2 k share first count g0="0 0" b0 g1="0 0" b1 rc s0="0 0" s1="0 0"
     shift 2
     share=$((events / n))
     # The start signal: this script holds the FIFO open read-write (so the publishers'
@@ -109,7 +111,10 @@ tp_publishers() {
     for ((k = 0; k < n; k++)); do
         wait_for "$label: publisher $k ready" "${tp_pids[k]}" 120 grep -qs '^ready$' "$tmp/$label-$k.log"
     done
-    if [ -n "$gateway_pid" ]; then g0=$(cpu_split "$gateway_pid"); fi
+    if [ -n "$gateway_pid" ]; then
+        g0=$(cpu_split "$gateway_pid")
+        s0=$(ctx_switches "$gateway_pid")
+    fi
     b0=$(cpu_split "$broker_pid")
     head -c "$n" /dev/zero >&"$tp_fd"
     exec {tp_fd}>&- # the bytes stay in the pipe for the publishers, which hold it open
@@ -122,10 +127,11 @@ tp_publishers() {
     if [ -n "$gateway_pid" ]; then
         kill -0 "$gateway_pid" 2>/dev/null || fail "$label: the gateway exited"
         g1=$(cpu_split "$gateway_pid")
+        s1=$(ctx_switches "$gateway_pid")
     fi
     b1=$(cpu_split "$broker_pid")
     tp_outs=$(for ((k = 0; k < n; k++)); do grep '^events=' "$tmp/$label-$k.out" | tail -n 1; done)
-    tp_result=$(awk -v g0="$g0" -v g1="$g1" -v b0="$b0" -v b1="$b1" -v n="$events" '
+    tp_result=$(awk -v g0="$g0" -v g1="$g1" -v b0="$b0" -v b1="$b1" -v s0="$s0" -v s1="$s1" -v n="$events" '
         { for (i = 1; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] }
           if (NR == 1 || f["start"] < s) s = f["start"]; if (NR == 1 || f["end"] > e) e = f["end"]
           cu += f["cpu_user"]; cs += f["cpu_sys"] }
@@ -133,9 +139,11 @@ tp_publishers() {
               m = 1e6 / n
               printf "events=%d seconds=%.3f rate=%.0f client_cpu=%.3f client_user=%.3f client_sys=%.3f", \
                   n, e - s, n / (e - s), (cu + cs) * m, cu * m, cs * m
-              printf " gateway_cpu=%.3f gateway_user=%.3f gateway_sys=%.3f broker_cpu=%.3f\n", \
+              split(s0, x, " "); split(s1, y, " ")
+              printf " gateway_cpu=%.3f gateway_user=%.3f gateway_sys=%.3f broker_cpu=%.3f", \
                   (b[1] + b[2] - a[1] - a[2]) * m, (b[1] - a[1]) * m, (b[2] - a[2]) * m, \
-                  (d[1] + d[2] - c[1] - c[2]) * m }' <<<"$tp_outs")
+                  (d[1] + d[2] - c[1] - c[2]) * m
+              printf " gateway_vcsw=%.0f gateway_ivcsw=%.0f\n", (y[1] - x[1]) * m, (y[2] - x[2]) * m }' <<<"$tp_outs")
 }
 
 # tp_sluice LABEL N REP [PUBLISHER OPTION...]: a fresh broker and gateway (with the file
