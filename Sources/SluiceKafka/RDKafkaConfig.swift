@@ -8,8 +8,12 @@ struct RDKafkaConfig {
     /// Keeps the secret values of `properties` out of the errors this configuration throws.
     let redactor: Redactor
 
+    /// librdkafka's own logger writes to stderr unredacted (its `debug=conf` dump prints
+    /// `sasl.oauthbearer.client.secret` in clear), so a client made from this configuration logs
+    /// nothing unless it sets a callback of its own, as the gateway's producer does.
     init(_ properties: [(String, String)]) throws(KafkaError) {
         pointer = rd_kafka_conf_new()
+        rd_kafka_conf_set_log_cb(pointer) { _, _, _, _ in }
         redactor = Redactor(properties)
         for (name, value) in properties {
             var message = [CChar](repeating: 0, count: 512)

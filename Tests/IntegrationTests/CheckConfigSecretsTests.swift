@@ -44,6 +44,23 @@ struct CheckConfigSecretsTests {
         #expect(try !run(sluice, ["check-config", config]).output.contains("warning"))
     }
 
+    /// librdkafka's `debug=conf` dump prints some secrets in clear (its own list misses
+    /// `sasl.oauthbearer.client.secret`); the producer check-config makes must not let it out.
+    @Test func librdkafkasConfigurationDumpDoesNotLeakASecret() throws {
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let config = directory + "/sluice.yaml"
+        try """
+        kafka:
+          brokers: kafka-1:9093
+          properties: { debug: conf }
+          sasl.oauthbearer.client.secret: oauth-leak-check-5521
+        """.write(toFile: config, atomically: false, encoding: .utf8)
+        let result = try run(try sluiceExecutable(), ["check-config", config])
+        #expect(result.status == 0, "\(result.output)")
+        #expect(!result.output.contains("oauth-leak-check-5521"), "\(result.output)")
+    }
+
     @Test(arguments: [
         ("security.protocol: SASL_SSL\n  sasl.mechanism: PLAIN", "sasl.username and sasl.password must be set"),
         ("security.protocol: SASL_SSL\n  sasl.mechanism: GSSAPI", "No provider for SASL mechanism GSSAPI"),
