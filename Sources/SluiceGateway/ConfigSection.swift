@@ -167,7 +167,9 @@ struct ConfigSection {
         if let renamed = renamedKeys[name(unknown)] {
             throw ConfigurationError("\(name(unknown)) is now spelt \(renamed)")
         }
-        throw ConfigurationError("unknown setting \(name(unknown))")
+        // A librdkafka property without a dot (`debug`, `acks`) reads as a setting of ours here.
+        let hint = name(unknown) == "kafka.\(unknown)" ? " (a librdkafka property goes under kafka.properties)" : ""
+        throw ConfigurationError("unknown setting \(name(unknown))\(hint)")
     }
 }
 

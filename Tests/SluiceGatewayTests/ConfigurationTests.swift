@@ -102,6 +102,8 @@ struct ConfigurationTests {
         ("limits: {idleTimeoutMs: 0}", "limits.idleTimeoutMs is now spelt limits.idle-timeout (with a unit, e.g. 10m)"),
         ("access: {allowedUIDs: [1]}", "access.allowedUIDs is now spelt access.allowed-uids"),
         ("kafka: {linger: 5}", "kafka.linger: 5 needs a unit, e.g. 5ms or 5s"),
+        ("kafka: {debug: conf}", "unknown setting kafka.debug (a librdkafka property goes under kafka.properties)"),
+        ("kafka: {retry: {debug: 1}}", "unknown setting kafka.retry.debug"),
     ])
     func oldKeysNameTheirNewSpelling(yaml: String, message: String) {
         var configuration = GatewayConfiguration()
