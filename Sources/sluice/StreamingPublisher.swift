@@ -12,7 +12,10 @@ struct StreamingPublisher {
     let window: Int
     private let compressor = ZstdCompressor()
     private var batch: [OutgoingRecord] = []
-    private var outstanding: [UInt32: Int] = [:]
+    /// The input line of each record of `batch`.
+    private var batchLines: [Int] = []
+    /// The input lines of each unacknowledged batch, by request id.
+    private var outstanding: [UInt32: [Int]] = [:]
     private var sent = 0
     private var acked = 0
     private var skipped = 0
@@ -42,6 +45,7 @@ struct StreamingPublisher {
         batch.append(
             OutgoingRecord(
                 topic: topic, key: Array(bytes[..<tab]), eventType: eventType, value: Array(bytes[(tab + 1)...])))
+        batchLines.append(number)
         if batch.count >= perFrame { try flush() }
     }
 
@@ -60,8 +64,9 @@ struct StreamingPublisher {
         }
         let id = try client.sendPublish(payload: compressor.compress(payload), compressed: true)
         sent += batch.count
-        if level != .none { outstanding[id] = batch.count }
+        if level != .none { outstanding[id] = batchLines }
         batch.removeAll(keepingCapacity: true)
+        batchLines.removeAll(keepingCapacity: true)
         while outstanding.count >= window { try handle(client.readReply()) }
     }
 
@@ -77,7 +82,7 @@ struct StreamingPublisher {
         if level == .none {
             // The PONG shows the gateway has read every batch; failures found later are
             // still reported if they arrive first, but nothing waits for them.
-            outstanding[try client.ping()] = 0
+            outstanding[try client.ping()] = []
         }
         while !outstanding.isEmpty { try handle(client.readReply()) }
         if !failures.isEmpty {
@@ -99,15 +104,18 @@ struct StreamingPublisher {
         let (id, message) = reply
         switch message {
         case .ack(let ack):
-            guard let count = outstanding.removeValue(forKey: id) else {
+            guard let lines = outstanding.removeValue(forKey: id) else {
                 if level == .none {
                     failures += ack.failures.map { "record \($0.index) of a batch: \(describe($0.rawCode))" }
                     return
                 }
                 throw ClientError("ACK for unknown request \(id)")
             }
-            acked += count - ack.failures.count
-            failures += ack.failures.map { "record \($0.index) of batch \(id): \(describe($0.rawCode))" }
+            acked += lines.count - ack.failures.count
+            failures += ack.failures.map { failure in
+                let line = Int(failure.index) < lines.count ? "line \(lines[Int(failure.index)])" : "a record"
+                return "\(line): \(describe(failure.rawCode))"
+            }
         case .error(let error):
             outstanding.removeValue(forKey: id)
             throw ClientError(error)

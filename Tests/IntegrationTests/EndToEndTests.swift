@@ -100,6 +100,13 @@ struct EndToEndTests {
         #expect(noTab.output.contains("sent 1 events, 1 acknowledged"), "the good line was published")
         #expect(gateway.gateway.stats().records.received == 1, "a bad line is skipped, the stream goes on")
 
+        // A record the gateway refuses is reported by its input line.
+        let refused = try run(
+            sluice, ["send", "--socket", gateway.socketPath, "--topic", "partial"],
+            input: Data(("a\tone\n" + "b\t" + String(repeating: "x", count: 1_100_000) + "\n" + "c\tthree\n").utf8))
+        #expect(refused.status != 0)
+        #expect(refused.output.contains("line 2: RECORD_TOO_LARGE (22)"), "\(refused.output)")
+
         let noServer = try run(
             sluice, ["send", "--socket", gateway.directory + "/nobody.sock", "--topic", "t"],
             input: Data("k\tv\n".utf8))
