@@ -63,13 +63,12 @@ final class ClientSession: @unchecked Sendable, ConnectionHandler {
     private var identity: String
 
     init(
-        id: UInt64, connection: Connection, lane: WorkerThread, peer: Peer, context: GatewayContext,
+        id: UInt64, connection: Connection, lane: WorkerThread, peer: Peer, limits: Limits, context: GatewayContext,
         onClose: @escaping @Sendable (UInt64) -> Void
     ) {
         self.id = id
         self.connection = connection
         self.lane = lane
-        let limits = context.limits
         self.limits = limits
         self.session = ServerSession(limits: limits)
         self.context = context
@@ -136,7 +135,8 @@ final class ClientSession: @unchecked Sendable, ConnectionHandler {
     /// Closes now, sending what the socket takes at once.
     func forceClose() {
         connection.loop.sync {
-            if !connection.isClosed { sendFarewell() }
+            // Unless it went out already (finishIfSettled) or the connection ends on an error of its own.
+            if !connection.isClosed && phase != .closing(owesShutdownNotice: false) { sendFarewell() }
             connection.close()
         }
     }

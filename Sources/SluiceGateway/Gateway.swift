@@ -239,7 +239,8 @@ public final class Gateway: Sendable {
             refuse(descriptor, ProtocolError(.notPermitted, "peer credentials unavailable"))
             return
         }
-        let configuration = settings.current.configuration
+        let live = settings.current
+        let configuration = live.configuration
         guard configuration.access.admits(uid: peer.uid, gid: peer.gid) else {
             context.logger.warning("refused \(peer.identity) gid=\(peer.gid): not on the allow-list")
             refuse(descriptor, ProtocolError(.notPermitted, "uid \(peer.uid) / gid \(peer.gid) may not connect"))
@@ -255,8 +256,9 @@ public final class Gateway: Sendable {
         let loop = loops.nextLoop()
         let connection = Connection(descriptor: descriptor, loop: loop)
         let openSessions = openSessions
-        let session = ClientSession(id: id, connection: connection, lane: publishLane, peer: peer, context: context) {
-            [weak self] id in
+        let session = ClientSession(
+            id: id, connection: connection, lane: publishLane, peer: peer, limits: live.limits, context: context
+        ) { [weak self] id in
             if let self {
                 connections.withLock { _ = $0.removeValue(forKey: id) }
                 context.stats.connectionsCurrent.subtract(1, ordering: .relaxed)
@@ -265,6 +267,9 @@ public final class Gateway: Sendable {
         }
         openSessions.enter()
         connections.withLock { $0[id] = session }
+        // A reload between reading the settings and listing the session did not see it.
+        let now = settings.current
+        if now !== live { session.apply(now.configuration.access) }
         context.stats.connectionsTotal.add(1, ordering: .relaxed)
         context.stats.connectionsCurrent.add(1, ordering: .relaxed)
         loop.async { session.start() }
@@ -308,7 +313,8 @@ public final class Gateway: Sendable {
         guard first else { return }
         let logger = context.logger
         logger.info("shutting down: no new connections")
-        context.markStopping()
+        // A reload under way finishes first; later ones see the gateway stopping and refuse.
+        reloading.withLock { _ in context.markStopping() }
         listener.stop()
         let open = connections.withLock { Array($0.values) }
         for session in open { session.stopReading() }

@@ -26,9 +26,6 @@ final class GatewayContext: Sendable {
         self.statsSource = statsSource
     }
 
-    /// The limits announced to a connection that starts now.
-    var limits: Limits { settings.current.limits }
-
     var isStopping: Bool { stopping.load(ordering: .acquiring) }
     func markStopping() { stopping.store(true, ordering: .releasing) }
 

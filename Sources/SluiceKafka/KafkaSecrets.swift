@@ -108,7 +108,9 @@ final class ConnectionSecurity: Sendable {
         switch rd_kafka_resp_err_t(rawValue: code) {
         case RD_KAFKA_RESP_ERR__SSL, RD_KAFKA_RESP_ERR__AUTHENTICATION, RD_KAFKA_RESP_ERR_SASL_AUTHENTICATION_FAILED,
             RD_KAFKA_RESP_ERR_ILLEGAL_SASL_STATE, RD_KAFKA_RESP_ERR_UNSUPPORTED_SASL_MECHANISM,
-            RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED, RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED:
+            RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED:
+            // Not TOPIC_AUTHORIZATION_FAILED: one topic's ACL is that topic's failure (its records
+            // are rejected and dead-lettered), not the whole gateway's.
             true
         case RD_KAFKA_RESP_ERR__TRANSPORT: text.contains("SSL")
         default: false

@@ -28,12 +28,15 @@ struct Reload: ParsableCommand {
         guard let credentials = peerCredentials(of: client.socketDescriptor), credentials.pid > 0 else {
             throw ClientError("cannot tell which process serves \(socket.path): \(errnoText())")
         }
+        // A reload that was already under way ends before this one starts: wait for one that
+        // ended after the signal.
+        let signalledAt = Double(wallClockMilliseconds()) / 1_000
         guard kill(credentials.pid, SIGHUP) == 0 else {
             throw ClientError("cannot signal the gateway (pid \(credentials.pid)): \(errnoText())")
         }
         let deadline = monotonicMilliseconds() + Int64(timeout) * 1_000
         var after = before
-        while after.reloads == before.reloads {
+        while after.reloads == before.reloads || (after.lastAt ?? 0) < signalledAt {
             guard monotonicMilliseconds() < deadline else {
                 throw ClientError("the gateway (pid \(credentials.pid)) reported no reload within \(timeout) s")
             }
@@ -57,6 +60,8 @@ private struct ReloadState: Equatable {
     var reloads = 0
     var result: String?
     var error: String?
+    /// Unix time of the last reload, in seconds.
+    var lastAt: Double?
     var applied: [String] = []
     var needsRestart: [String] = []
 
@@ -67,6 +72,7 @@ private struct ReloadState: Equatable {
         generation = config["generation"] as? Int ?? 0
         reloads = (config["reloadsApplied"] as? Int ?? 0) + (config["reloadsFailed"] as? Int ?? 0)
         result = config["lastReloadResult"] as? String
+        lastAt = config["lastReloadAt"] as? Double
         error = config["lastReloadError"] as? String
         applied = config["lastReloadApplied"] as? [String] ?? []
         needsRestart = config["lastReloadNeedsRestart"] as? [String] ?? []

@@ -63,17 +63,18 @@ struct BrokerSecurityTests {
         try verifyAfterOutage(records, players: players, required: 0..<3)
     }
 
-    /// A CA that did not sign the broker's certificate: refused, spooled, delivered once a reload
-    /// fixed it.
+    /// A CA that did not sign the broker's certificate: refused, spooled, delivered once the CA
+    /// file is replaced in place (same path, same configuration) and the gateway reloaded.
     @Test func aWrongCAFailsLoudlyAndLosesNothing() throws {
         let pki = try TestPKI()
         let broker = try SecureBroker(pki: pki)
-        let kafka = { (ca: String) in
-            "brokers: \(broker.bootstrapServers)\nsecurity.protocol: ssl\nssl.ca.location: \(ca)"
-        }
-        let gateway = try SecuredGateway(kafka: kafka(pki.otherCACertificate))
+        let trusted = pki.directory + "/trusted.pem"
+        try FileManager.default.copyItem(atPath: pki.otherCACertificate, toPath: trusted)
+        let kafka = "brokers: \(broker.bootstrapServers)\nsecurity.protocol: ssl\nssl.ca.location: \(trusted)"
+        let gateway = try SecuredGateway(kafka: kafka)
         try expectRefused(gateway, topic: "tls-wrong-ca", expected: "SSL handshake failed")
-        try gateway.applyFixedConfiguration(kafka: kafka(pki.caCertificate), by: .reload)
+        try Data(contentsOf: URL(fileURLWithPath: pki.caCertificate)).write(to: URL(fileURLWithPath: trusted))
+        try gateway.applyFixedConfiguration(kafka: kafka, by: .reload)
         try expectDelivered(
             gateway, topic: "tls-wrong-ca", brokers: broker.bootstrapServers,
             consumer: ["security.protocol": "ssl", "ssl.ca.location": pki.caCertificate], rounds: 0..<2)

@@ -57,6 +57,24 @@ struct ReloadTests {
         try expectAck(client, [notJSON, json], failures: [.contractViolation])
     }
 
+    /// A certificate renewed at the same path is a new producer setting, though the file's text
+    /// did not change (without a reload, the next opening of the circuit would be what takes it).
+    @Test func aFileNamedByALocationPropertyChangedInPlaceReplacesTheProducer() throws {
+        let broker = try DevBroker()
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let ca = directory + "/ca.pem"
+        try "first\n".write(toFile: ca, atomically: false, encoding: .utf8)
+        let test = try TestGateway(brokers: broker.bootstrapServers) { $0.producer.properties["ssl.ca.location"] = ca }
+        let unchanged = try test.gateway.reload { test.gateway.configuration }
+        #expect(!unchanged.replacedProducer && unchanged.applied.isEmpty)
+        try "renewed\n".write(toFile: ca, atomically: false, encoding: .utf8)
+        let renewed = try test.gateway.reload { test.gateway.configuration }
+        #expect(renewed.replacedProducer && renewed.applied == ["kafka (producer settings)"])
+        let client = try RawClient.handshaken(socketPath: test.socketPath)
+        try expectAck(client, [playerRecord(topic: "reload.renewed", player: "p", sequence: 0)])
+    }
+
     @Test func aBadConfigurationChangesNothingAndIsCounted() throws {
         let broker = try DevBroker()
         let test = try TestGateway(brokers: broker.bootstrapServers) { $0.metricsListen = "127.0.0.1:0" }

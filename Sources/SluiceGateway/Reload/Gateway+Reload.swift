@@ -35,22 +35,22 @@ extension Gateway {
     }
 
     private func apply(_ configuration: GatewayConfiguration) throws -> ReloadReport {
+        guard !context.isStopping else { throw ConfigurationError("the gateway is stopping") }
         try configuration.validate()
         let old = settings.current
-        let new = try LiveSettings(configuration, generation: old.generation + 1)
         var (live, restart) = old.configuration.changes(to: configuration)
         // What cannot change live keeps its old value, so STATS and later reloads see what runs.
-        var applied = new
-        applied.configuration.keepStartOnlySettings(of: old.configuration)
-        let replaceProducer =
-            old.producer.librdkafkaProperties.map { "\($0.0)=\($0.1)" }
-            != new.producer.librdkafkaProperties.map { "\($0.0)=\($0.1)" }
+        var kept = configuration
+        kept.keepStartOnlySettings(of: old.configuration)
+        let applied = try LiveSettings(kept, generation: old.generation + 1)
+        let replaceProducer = applied.producerDiffers(from: old)
         if replaceProducer {
             live.append("kafka (producer settings)")
-            // No batch is routed while the old producer drains: the lane runs them in turn.
-            let drain = old.configuration.producer.deliveryTimeoutMilliseconds + 5_000
+            // No batch is routed while the old producer drains: the lane runs them in turn. The
+            // wait is short of the watchdog's (the lane must answer within half its period):
+            // what is still in flight then is purged and spooled, as when the circuit opens.
             let purged = try publishLane.sync {
-                try producer.replace(with: new.producer, drainTimeoutMilliseconds: drain)
+                try producer.replace(with: applied.producer, drainTimeoutMilliseconds: Self.drainMilliseconds)
             }
             if purged > 0 {
                 context.logger.warning("\(purged) records the old producer had not delivered were purged and spooled")
@@ -70,6 +70,9 @@ extension Gateway {
         return ReloadReport(
             generation: applied.generation, applied: live, needRestart: restart, replacedProducer: replaceProducer)
     }
+
+    /// How long a replaced producer may take to deliver what it holds before the rest is spooled.
+    static let drainMilliseconds = 5_000
 }
 
 extension GatewayConfiguration {

@@ -4,26 +4,61 @@ import SluiceKafka
 import SluiceProtocol
 import Synchronization
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// The configuration the gateway runs on now, swapped whole by a reload.
 ///
-/// Readers take the value once per batch or connection (`current`) and use that copy, so a
-/// reload never shows them half of one file and half of another.
-struct LiveSettings: Sendable {
+/// Immutable: readers take it once per batch or connection (`current`, one reference) and use
+/// it throughout, so a reload never shows them half of one file and half of another.
+final class LiveSettings: Sendable {
     /// The configuration as validated.
-    var configuration: GatewayConfiguration
-    /// The producer's settings and the limits announced to new connections, fitted to each other.
-    var producer: ProducerConfiguration
-    var limits: Limits
+    let configuration: GatewayConfiguration
+    /// The producer's settings, fitted to `limits`.
+    let producer: ProducerConfiguration
+    /// The limits announced to new connections.
+    let limits: Limits
     /// The `topics:` section compiled (#20): what `ClientSession` checks each batch against.
-    var contracts: ContractTable
+    let contracts: ContractTable
+    /// The files the producer's `*.location` properties name, as they were when read: a reload
+    /// replaces the producer when one changed in place (a renewed certificate at the same path).
+    let producerFiles: [String: FileStamp]
     /// 1 for the configuration the gateway started with, +1 per applied reload.
-    var generation: Int
+    let generation: Int
 
     init(_ configuration: GatewayConfiguration, generation: Int) throws(ConfigurationError) {
         self.configuration = configuration
         (producer, limits) = try configuration.fittedToKafka()
         contracts = configuration.topics.isEmpty ? .empty : try ContractTable(configuration.topics)
+        producerFiles = FileStamp.ofLocations(in: producer.properties)
         self.generation = generation
+    }
+
+    /// Whether a producer made from `other` would differ from one made from these settings.
+    func producerDiffers(from other: LiveSettings) -> Bool {
+        producer.librdkafkaProperties.map { "\($0.0)=\($0.1)" }
+            != other.producer.librdkafkaProperties.map { "\($0.0)=\($0.1)" } || producerFiles != other.producerFiles
+    }
+}
+
+/// What tells one version of a file from another: its inode, size and modification time.
+struct FileStamp: Sendable, Equatable {
+    var inode: UInt64
+    var size: Int64
+    var modified: Int64
+
+    /// The stamps of the files that librdkafka properties ending in `.location` name.
+    static func ofLocations(in properties: [String: String]) -> [String: FileStamp] {
+        var stamps: [String: FileStamp] = [:]
+        for (name, path) in properties where name.hasSuffix(".location") {
+            var info = stat()
+            guard stat(path, &info) == 0 else { continue }
+            stamps[path] = FileStamp(
+                inode: UInt64(info.st_ino), size: Int64(info.st_size),
+                modified: Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec))
+        }
+        return stamps
     }
 }
 
