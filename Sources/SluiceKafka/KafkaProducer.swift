@@ -68,7 +68,9 @@ public final class KafkaProducer: Sendable {
         let properties = configuration.librdkafkaProperties
         self.properties = Mutex(properties)
         let context = CallbackContext(onDelivery: onDelivery, onError: onError, logger: logger)
-        current = Mutex(try RDKafkaProducerHandle(properties: properties, context: context))
+        let first = try RDKafkaProducerHandle(properties: properties, context: context)
+        context.security.becameCurrent(first.handle)
+        current = Mutex(first)
         self.context = context
     }
 
@@ -106,7 +108,10 @@ public final class KafkaProducer: Sendable {
     private func resetHandle() throws(KafkaError) {
         let fresh = try RDKafkaProducerHandle(properties: properties.withLock { $0 }, context: context)
         let old = current.withLock { current in
-            defer { current = fresh }
+            defer {
+                current = fresh
+                context.security.becameCurrent(fresh.handle)
+            }
             return current
         }
         // A session that took the old handle just before the swap may still add records:
@@ -140,6 +145,7 @@ public final class KafkaProducer: Sendable {
         let left = old.flush(timeoutMilliseconds: drainTimeoutMilliseconds)
         properties.withLock { $0 = configuration.librdkafkaProperties }
         current.withLock { $0 = fresh }
+        context.security.becameCurrent(fresh.handle)
         if left > 0 { _ = rd_kafka_purge(old.handle, Int32(RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT)) }
         _ = old.flush(timeoutMilliseconds: 10_000)
         logger.notice(

@@ -64,6 +64,14 @@ final class ConnectionSecurity: Sendable {
     private let problem = Mutex<String?>(nil)
     private let hasProblem = Atomic<Bool>(false)
     private let lastProperties = Mutex<[String]>([])
+    /// The handle in use (its address); a replaced handle still draining may fail to connect
+    /// with settings a reload has just fixed, which says nothing about the new one.
+    private let currentHandle = Atomic<UInt>(0)
+
+    /// Marks `handle` as the one records now go to.
+    func becameCurrent(_ handle: OpaquePointer) {
+        currentHandle.store(UInt(bitPattern: Int(bitPattern: UnsafeRawPointer(handle))), ordering: .releasing)
+    }
 
     /// Called for every new librdkafka handle: its secrets are redacted from now on (the old
     /// handle's too, since it may still log). Different connection settings forget the last
@@ -82,8 +90,10 @@ final class ConnectionSecurity: Sendable {
 
     /// Remembers a client-wide error from librdkafka's error callback when it says the brokers
     /// refuse this client's TLS or SASL.
-    func noteError(code: Int32, text: String) {
+    func noteError(code: Int32, text: String, from handle: OpaquePointer?) {
         guard Self.isRefusal(code: code, text: text) else { return }
+        let current = currentHandle.load(ordering: .acquiring)
+        if let handle, current != 0, UInt(bitPattern: Int(bitPattern: UnsafeRawPointer(handle))) != current { return }
         problem.withLock { $0 = text }
         hasProblem.store(true, ordering: .releasing)
     }

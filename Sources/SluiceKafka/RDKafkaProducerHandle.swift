@@ -132,7 +132,7 @@ private func errorCallback(
     guard let opaque else { return }
     let context = Unmanaged<CallbackContext>.fromOpaque(opaque).takeUnretainedValue()
     let text = context.security.scrub(reason.map { String(cString: $0) } ?? "")
-    context.security.noteError(code: error, text: text)
+    context.security.noteError(code: error, text: text, from: client)
     // librdkafka's log callback has already written a line for a failed connection or
     // name lookup, and "all brokers down" is the reason the circuit breaker logs when it
     // opens: one line per failure, so these go to debug here.
