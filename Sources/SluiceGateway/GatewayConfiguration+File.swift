@@ -46,10 +46,11 @@ extension GatewayConfiguration {
         } catch {
             throw ConfigurationError("not valid YAML: \(yamlSyntaxError(error))")
         }
-        guard let root = document as? [String: Any] else {
+        guard var root = document as? [String: Any] else {
             if document == nil { return }
             throw ConfigurationError("the top level must be a mapping")
         }
+        root["kafka"] = Self.librdkafkaValuesAsWritten(root["kafka"], text: text)
         var file = ConfigSection(root, path: "")
         if let value = try file.string("socket") { socketPath = value }
         if let mode = try file.mode("socket-mode") { socketMode = mode }
@@ -88,6 +89,22 @@ extension GatewayConfiguration {
             try section.rejectUnknownKeys()
         }
         try file.rejectUnknownKeys()
+    }
+
+    /// The `kafka:` mapping with librdkafka's own properties (keys with a dot, and those under
+    /// `properties`) as the file spells them: YAML would make `sasl.password: no` false,
+    /// `0123` the number 83 and `1e3` 1000.0, which librdkafka would then be given.
+    private static func librdkafkaValuesAsWritten(_ kafka: Any?, text: String) -> Any? {
+        func typed(_ value: Any?) -> Bool { value is Bool || value is Int || value is Double }
+        guard var kafka = kafka as? [String: Any],
+            let raw = ((try? Yams.load(yaml: text, .basic)) as? [String: Any])?["kafka"] as? [String: Any]
+        else { return kafka }
+        for (key, value) in raw where key.contains(".") && value is String && typed(kafka[key]) { kafka[key] = value }
+        if var properties = kafka["properties"] as? [String: Any], let written = raw["properties"] as? [String: Any] {
+            for (key, value) in written where value is String && typed(properties[key]) { properties[key] = value }
+            kafka["properties"] = properties
+        }
+        return kafka
     }
 
     private mutating func applyKafka(_ kafka: inout ConfigSection) throws(ConfigurationError) {

@@ -111,6 +111,26 @@ struct ConfigurationTests {
         #expect(error?.description == message)
     }
 
+    @Test func librdkafkaPropertiesKeepTheirTextAsWritten() throws {
+        var configuration = GatewayConfiguration()
+        try configuration.apply(
+            yaml: """
+                kafka:
+                  sasl.password: no
+                  sasl.username: 0123
+                  client.rack: 1e3
+                  socket.keepalive.enable: true
+                  properties: { queue.buffering.max.ms: 007, debug: off }
+                """)
+        let properties = configuration.producer.properties
+        #expect(properties["sasl.password"] == "no")
+        #expect(properties["sasl.username"] == "0123")
+        #expect(properties["client.rack"] == "1e3")
+        #expect(properties["socket.keepalive.enable"] == "true")
+        #expect(properties["queue.buffering.max.ms"] == "007")
+        #expect(properties["debug"] == "off")
+    }
+
     @Test func stampHeadersIsAListOfTheFourNames() throws {
         var configuration = GatewayConfiguration()
         #expect(configuration.stampHeaders.names == ["event-id", "event-type", "sluice-uid", "sluice-pid"])
