@@ -129,7 +129,7 @@ public final class Gateway: Sendable {
         let worker = RetryWorker(
             producer: producer, spool: spool, routing: routing, router: router, held: held, stats: stats,
             logger: logger, clock: clock, configuration: configuration.retry,
-            reportTimeoutMilliseconds: configuration.producer.deliveryTimeoutMilliseconds + 5_000)
+            reportTimeoutMilliseconds: configuration.retryReportTimeoutMilliseconds)
         try worker.loadRejectedKeys()
         wiring.routing = routing
         wiring.router = router

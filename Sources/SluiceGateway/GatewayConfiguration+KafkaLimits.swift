@@ -2,6 +2,10 @@ import SluiceKafka
 import SluiceProtocol
 
 extension GatewayConfiguration {
+    /// How long the retry worker waits for a chunk's delivery reports: librdkafka's delivery
+    /// timeout and a margin.
+    var retryReportTimeoutMilliseconds: Int { producer.deliveryTimeoutMilliseconds + 5_000 }
+
     /// librdkafka's largest `message.max.bytes`.
     static let librdkafkaMessageMaxBytes = 1_000_000_000
 

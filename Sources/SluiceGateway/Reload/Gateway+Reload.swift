@@ -58,7 +58,7 @@ extension Gateway {
         }
         routing.reconfigure(breaker: configuration.circuitBreaker)
         worker.reconfigure(
-            configuration.retry, reportTimeoutMilliseconds: configuration.producer.deliveryTimeoutMilliseconds + 5_000)
+            configuration.retry, reportTimeoutMilliseconds: configuration.retryReportTimeoutMilliseconds)
         settings.replace(with: applied)
         if old.configuration.access != configuration.access {
             for session in connections.withLock({ Array($0.values) }) { session.apply(configuration.access) }
@@ -73,17 +73,4 @@ extension Gateway {
 
     /// How long a replaced producer may take to deliver what it holds before the rest is spooled.
     static let drainMilliseconds = 5_000
-}
-
-extension GatewayConfiguration {
-    /// Takes the settings a running gateway cannot change from `running`.
-    mutating func keepStartOnlySettings(of running: GatewayConfiguration) {
-        socketPath = running.socketPath
-        socketMode = running.socketMode
-        access.socketGroup = running.access.socketGroup
-        spoolPath = running.spoolPath
-        spoolSynchronous = running.spoolSynchronous
-        spoolMaxBytes = running.spoolMaxBytes
-        metricsListen = running.metricsListen
-    }
 }

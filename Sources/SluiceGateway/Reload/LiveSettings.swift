@@ -122,34 +122,50 @@ extension GatewayConfiguration {
     /// The file keys of the settings that differ between `self` and `other`, split into those a
     /// running gateway applies and those it takes only at start.
     func changes(to other: GatewayConfiguration) -> (live: [String], restart: [String]) {
-        var live: [String] = []
-        var restart: [String] = []
-        func check<T: Equatable>(_ key: String, _ path: KeyPath<GatewayConfiguration, T>, live isLive: Bool = true) {
-            guard self[keyPath: path] != other[keyPath: path] else { return }
-            if isLive { live.append(key) } else { restart.append(key) }
+        func changed(_ settings: [Setting]) -> [String] {
+            settings.filter { $0.differs(self, other) }.map(\.key)
         }
-        check("socket", \.socketPath, live: false)
-        check("socket-mode", \.socketMode, live: false)
-        check("access.socket-group", \.access.socketGroup, live: false)
-        check("spool.path", \.spoolPath, live: false)
-        check("spool.synchronous", \.spoolSynchronous, live: false)
-        check("spool.max-bytes", \.spoolMaxBytes, live: false)
-        check("metrics.listen", \.metricsListen, live: false)
-        check("shutdown-flush-timeout", \.shutdownFlushTimeoutMilliseconds)
-        check("kafka.stamp-headers", \.stampHeaders)
-        check("kafka.fallback.store-failures", \.storeFailures)
-        check("kafka.circuit-breaker", \.circuitBreaker)
-        check("kafka.circuit-breaker.stall-timeout", \.stallTimeoutMilliseconds)
-        check("kafka.retry", \.retry)
-        check("access.allowed-uids", \.access.allowedUIDs)
-        check("access.allowed-gids", \.access.allowedGIDs)
-        check("access.topic-prefixes-by-uid", \.access.topicPrefixesByUID)
-        check("access.topic-prefixes-by-gid", \.access.topicPrefixesByGID)
-        check("limits", \.limits)
-        check("health", \.health)
-        check("log", \.log)
-        check("topics", \.topics)
-        return (live, restart)
+        return (changed(Self.liveSettings), changed(Self.startOnlySettings))
+    }
+
+    /// Takes the settings a running gateway cannot change from `running`.
+    mutating func keepStartOnlySettings(of running: GatewayConfiguration) {
+        for setting in Self.startOnlySettings { setting.keep(&self, running) }
+    }
+
+    /// Settings the gateway takes only at start: a reload reports them and keeps their old value.
+    static let startOnlySettings: [Setting] = [
+        Setting("socket", \.socketPath), Setting("socket-mode", \.socketMode),
+        Setting("access.socket-group", \.access.socketGroup), Setting("spool.path", \.spoolPath),
+        Setting("spool.synchronous", \.spoolSynchronous), Setting("spool.max-bytes", \.spoolMaxBytes),
+        Setting("metrics.listen", \.metricsListen),
+    ]
+
+    /// Settings a reload applies (the producer's are compared apart, with the files they name).
+    static let liveSettings: [Setting] = [
+        Setting("shutdown-flush-timeout", \.shutdownFlushTimeoutMilliseconds),
+        Setting("kafka.stamp-headers", \.stampHeaders), Setting("kafka.fallback.store-failures", \.storeFailures),
+        Setting("kafka.circuit-breaker", \.circuitBreaker),
+        Setting("kafka.circuit-breaker.stall-timeout", \.stallTimeoutMilliseconds), Setting("kafka.retry", \.retry),
+        Setting("access.allowed-uids", \.access.allowedUIDs), Setting("access.allowed-gids", \.access.allowedGIDs),
+        Setting("access.topic-prefixes-by-uid", \.access.topicPrefixesByUID),
+        Setting("access.topic-prefixes-by-gid", \.access.topicPrefixesByGID), Setting("limits", \.limits),
+        Setting("health", \.health), Setting("log", \.log), Setting("topics", \.topics),
+    ]
+
+    /// One setting by its file key: whether two configurations differ in it, and how to copy it.
+    struct Setting: Sendable {
+        let key: String
+        let differs: @Sendable (GatewayConfiguration, GatewayConfiguration) -> Bool
+        let keep: @Sendable (inout GatewayConfiguration, GatewayConfiguration) -> Void
+
+        init<T: Equatable & SendableMetatype>(
+            _ key: String, _ path: WritableKeyPath<GatewayConfiguration, T> & Sendable
+        ) {
+            self.key = key
+            differs = { $0[keyPath: path] != $1[keyPath: path] }
+            keep = { $0[keyPath: path] = $1[keyPath: path] }
+        }
     }
 }
 
