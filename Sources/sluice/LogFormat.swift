@@ -26,11 +26,12 @@ final class LogControl: Sendable {
 /// with `ts`, `level`, `label`, `message` and each metadata field under its own name.
 struct SluiceLogHandler: LogHandler {
     var metadata: Logger.Metadata = [:]
-    /// The level and format, from `control` unless set on this handler (tests).
+    /// Where the level and format come from, shared by every logger of the process.
     private let control: LogControl
     private let label: String
     private let sink: @Sendable (String) -> Void
 
+    /// The process's level: setting it on one logger sets it for all (a reload does so).
     var logLevel: Logger.Level {
         get { control.level }
         set { control.set(level: newValue, format: control.format) }
