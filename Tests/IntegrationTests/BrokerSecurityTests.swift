@@ -117,26 +117,22 @@ struct BrokerSecurityTests {
     @Test func refusedSASLCredentialsOpenTheBreakerAndSpool() throws {
         let broker = try DevBroker(arguments: ["--authentication"])
         let password = "sasl-password-\(UInt32.random(in: 1_000...9_999))"
+        let kafka = { (mechanism: String) in
+            """
+            brokers: \(broker.bootstrapServers)
+            security.protocol: sasl_plaintext
+            sasl.mechanism: \(mechanism)
+            sasl.username: sluice
+            sasl.password: ${SLUICE_TEST_KAFKA_PASSWORD}
+            """
+        }
         let gateway = try SecuredGateway(
-            kafka: """
-                brokers: \(broker.bootstrapServers)
-                security.protocol: sasl_plaintext
-                sasl.mechanism: SCRAM-SHA-512
-                sasl.username: sluice
-                sasl.password: ${SLUICE_TEST_KAFKA_PASSWORD}
-                """, environment: ["SLUICE_TEST_KAFKA_PASSWORD": password])
+            kafka: kafka("SCRAM-SHA-512"), environment: ["SLUICE_TEST_KAFKA_PASSWORD": password])
         try expectRefused(gateway, topic: "sasl-refused", expected: "SASL authentication error")
         #expect(!gateway.log.contains(password), "the password stays out of the log")
         #expect(try !gateway.stats().text.contains(password))
         // What waits in the spool outlives a restart on settings the broker refuses as well.
-        try gateway.applyFixedConfiguration(
-            kafka: """
-                brokers: \(broker.bootstrapServers)
-                security.protocol: sasl_plaintext
-                sasl.mechanism: SCRAM-SHA-256
-                sasl.username: sluice
-                sasl.password: ${SLUICE_TEST_KAFKA_PASSWORD}
-                """, by: .restart)
+        try gateway.applyFixedConfiguration(kafka: kafka("SCRAM-SHA-256"), by: .restart)
         try waitUntil("the restarted gateway is refused again", timeout: 20) {
             try gateway.health().body.contains("SASL authentication error")
         }

@@ -23,20 +23,8 @@ struct HeaderOrderTests {
         let clock = ManualClock()
         let directory = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        do {
-            let test = try faultGateway(clock: clock) { $0.spoolPath = directory + "/spool.db" }
-            let client = try RawClient.handshaken(socketPath: test.socketPath)
-            try takeBrokerDownUntilOpen(test, client, probe: playerRecord(topic: "probe", player: "x", sequence: 0))
-            #expect(try publishAndAwaitAck(client, [headered("p", 0)]).failures.isEmpty)
-            test.stop()
-        }
-        let test = try faultGateway(clock: clock) { $0.spoolPath = directory + "/spool.db" }
+        let test = try spoolThenRestartAndDrain(headered("p", 0), topic: "ordered", clock: clock, directory: directory)
         let mock = try #require(test.mockCluster)
-        mock.createTopic("ordered", partitions: 1)
-        try waitUntil("the spool drains", timeout: 30) {
-            test.gateway.retrySpoolNow()
-            return test.gateway.stats().retry.pending == 0
-        }
         let client = try RawClient.handshaken(socketPath: test.socketPath)
         #expect(try publishAndAwaitAck(client, [headered("p", 1)]).failures.isEmpty)
         let records = try consume(topic: "ordered", brokers: mock.bootstrapServers, count: 2)

@@ -67,6 +67,32 @@ func takeBrokerDownUntilOpen(_ test: TestGateway, _ client: RawClient, probe: Ou
     }
 }
 
+/// Spools `record` behind an open circuit, restarts the gateway on the same spool (changed by
+/// `configure`), creates `topic` and waits until the spool has drained into it.
+func spoolThenRestartAndDrain(
+    _ record: OutgoingRecord, topic: String, clock: ManualClock, directory: String,
+    configure: (inout GatewayConfiguration) -> Void = { _ in }
+) throws -> TestGateway {
+    do {
+        let test = try faultGateway(clock: clock) { $0.spoolPath = directory + "/spool.db" }
+        let client = try RawClient.handshaken(socketPath: test.socketPath)
+        try takeBrokerDownUntilOpen(test, client, probe: playerRecord(topic: "probe", player: "x", sequence: 0))
+        #expect(try publishAndAwaitAck(client, [record]).failures.isEmpty)
+        #expect(test.gateway.stats().retry.pending >= 1)
+        test.stop()
+    }
+    let test = try faultGateway(clock: clock) {
+        $0.spoolPath = directory + "/spool.db"
+        configure(&$0)
+    }
+    try #require(test.mockCluster).createTopic(topic, partitions: 1)
+    try waitUntil("the spool drains", timeout: 30) {
+        test.gateway.retrySpoolNow()
+        return test.gateway.stats().retry.pending == 0
+    }
+    return test
+}
+
 @Suite("Spool, circuit breaker and retries (mock cluster, injected clock)", .serialized, .timeLimit(.minutes(3)))
 struct SpoolRoutingTests {
     @Test func brokerRejectionsCountAttemptsWithBackoffThenDeadLetter() throws {

@@ -61,25 +61,11 @@ struct StampedHeadersGatewayTests {
         let clock = ManualClock()
         let directory = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        do {
-            let test = try faultGateway(clock: clock) { $0.spoolPath = directory + "/spool.db" }
-            let client = try RawClient.handshaken(socketPath: test.socketPath)
-            try takeBrokerDownUntilOpen(test, client, probe: playerRecord(topic: "probe", player: "x", sequence: 0))
-            let ack = try publishAndAwaitAck(client, [playerRecord(topic: "arrival", player: "p", sequence: 0)])
-            #expect(ack.failures.isEmpty)
-            #expect(test.gateway.stats().retry.pending >= 1)
-            test.stop()
-        }
-        let test = try faultGateway(clock: clock) {
-            $0.spoolPath = directory + "/spool.db"
-            $0.stampHeaders = .none
-        }
+        let test = try spoolThenRestartAndDrain(
+            playerRecord(topic: "arrival", player: "p", sequence: 0), topic: "arrival", clock: clock,
+            directory: directory
+        ) { $0.stampHeaders = .none }
         let mock = try #require(test.mockCluster)
-        mock.createTopic("arrival", partitions: 1)
-        try waitUntil("the spool drains", timeout: 30) {
-            test.gateway.retrySpoolNow()
-            return test.gateway.stats().retry.pending == 0
-        }
         let client = try RawClient.handshaken(socketPath: test.socketPath)
         _ = try publishAndAwaitAck(client, [playerRecord(topic: "arrival", player: "p", sequence: 1)])
         let records = try consume(topic: "arrival", brokers: mock.bootstrapServers, count: 2)
