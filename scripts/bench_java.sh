@@ -10,21 +10,11 @@
 # clock: the C one with 1 event (the gateway's producer connects), the Java one with 50,000 more
 # (BENCH_JAVA_WARMUP), so its JIT has compiled the hot path; BENCH_JAVA_WARMUP=0 measures a cold JVM.
 
-# java_run LABEL REP CMD...: a fresh broker and gateway, one publisher CMD; appends the result.
+# java_run LABEL REP CMD...: one publisher CMD on a fresh broker and gateway; appends the result.
 java_run() {
-    local label=$1 rep=$2 published warmup
+    local label=$1 rep=$2
     shift 2
-    tp_broker bench-java
-    start_gateway "$label-$rep" "127.0.0.1:$port"
-    tp_publishers "$label-$rep" 1 "$@" --socket "$socket" --topic bench-java --keys "$keys" --timeout-s "$timeout_s"
-    stats_now "$tmp/$label-$rep-stats.json"
-    published=$(python3 "$stats_py" field "$tmp/$label-$rep-stats.json" records.published)
-    warmup=$(field warmup "$tp_outs")
-    [ "$published" = "$((events + warmup))" ] ||
-        fail "$label (rep $rep): gateway records.published is $published, expected $((events + warmup)) ($events + $warmup warm-up)"
-    stop "$gateway_pid"
-    gateway_pid=
-    echo "config=$label rep=$rep clients=1 $tp_result" | tee -a "$tmp/java.txt" >&2
+    one_publisher_run "$label" "$rep" "$tmp/java.txt" bench-java "$@"
 }
 
 java_cell() { median_cell "$tmp/java.txt" "$@"; }

@@ -146,6 +146,26 @@ tp_publishers() {
               printf " gateway_vcsw=%.0f gateway_ivcsw=%.0f\n", (y[1] - x[1]) * m, (y[2] - x[2]) * m }' <<<"$tp_outs")
 }
 
+# one_publisher_run LABEL REP FILE TOPIC CMD...: a fresh broker and gateway (with the file
+# $gateway_config when set), one publisher CMD on TOPIC; fails unless the gateway published every
+# event plus the publisher's warm-up; appends the result line (config=LABEL) to FILE. The
+# gateway's last STATS stay in $tmp/LABEL-REP-stats.json.
+one_publisher_run() {
+    local label=$1 rep=$2 file=$3 topic=$4 published warmup
+    shift 4
+    tp_broker "$topic"
+    start_gateway "$label-$rep" "127.0.0.1:$port"
+    tp_publishers "$label-$rep" 1 "$@" --socket "$socket" --topic "$topic" --keys "$keys" --timeout-s "$timeout_s"
+    stats_now "$tmp/$label-$rep-stats.json"
+    published=$(python3 "$stats_py" field "$tmp/$label-$rep-stats.json" records.published)
+    warmup=$(field warmup "$tp_outs")
+    [ "$published" = "$((events + warmup))" ] ||
+        fail "$label (rep $rep): gateway records.published is $published, expected $((events + warmup)) ($events + $warmup warm-up)"
+    stop "$gateway_pid"
+    gateway_pid=
+    echo "config=$label rep=$rep clients=1 $tp_result" | tee -a "$file" >&2
+}
+
 # tp_sluice LABEL N REP [PUBLISHER OPTION...]: a fresh broker and gateway (with the file
 # $gateway_config when set), N publishers; appends the result.
 tp_sluice() {
