@@ -210,9 +210,10 @@ final class ClientSession: @unchecked Sendable, ConnectionHandler {
                 HelloOK(version: chosen, limits: limits, serverName: "sluice/\(sluiceVersion)")
                     .frame(requestID: requestID))
         case .publish(var batch, let requestID):
-            if peer.topicPrefixes != nil { applyTopicPolicy(&batch) }
-            context.checkContracts(&batch, logger: logger)
-            publish(batch, requestID: requestID)
+            let topics = BatchTopics(batch)
+            if peer.topicPrefixes != nil { applyTopicPolicy(&batch, topics) }
+            context.checkContracts(&batch, topics, logger: logger)
+            publish(batch, topics, requestID: requestID)
         case .stats(let requestID):
             offLoop(on: context.statsThread) { [self] in
                 let json = context.statsJSON()
@@ -224,13 +225,14 @@ final class ClientSession: @unchecked Sendable, ConnectionHandler {
     }
 
     /// Routes `batch` on the publish lane; reading pauses until the router has taken it.
-    private func publish(_ batch: PublishBatch, requestID: UInt32) {
+    private func publish(_ batch: PublishBatch, _ topics: BatchTopics, requestID: UInt32) {
         let size = batch.payload.count
         unackedBytes += size
         outstandingBatches += 1
         offLoop(on: lane) { [self] in
             context.router.publish(
-                batch, requestID: requestID, client: identity, publisher: publisher, eventIDs: &eventIDs,
+                batch, topics: topics, requestID: requestID, client: identity, publisher: publisher,
+                eventIDs: &eventIDs,
                 onAck: { [self] requestID, ack in
                     loop.async { [self] in send(ack.frame(requestID: requestID, version: version)) }
                 },
@@ -261,14 +263,10 @@ final class ClientSession: @unchecked Sendable, ConnectionHandler {
     }
 
     /// Marks records whose topic this peer may not publish to.
-    private func applyTopicPolicy(_ batch: inout PublishBatch) {
-        let payload = batch.payload
-        payload.withUnsafeBytes { bytes in
-            for index in batch.records.indices where batch.records[index].error == nil {
-                if !peer.mayPublish(to: UnsafeRawBufferPointer(rebasing: bytes[batch.records[index].topic])) {
-                    batch.records[index].error = .topicNotAllowed
-                }
-            }
+    private func applyTopicPolicy(_ batch: inout PublishBatch, _ topics: BatchTopics) {
+        let allowed = topics.names.map { name in Array(name.utf8).withUnsafeBytes { peer.mayPublish(to: $0) } }
+        for index in batch.records.indices where batch.records[index].error == nil {
+            if !allowed[Int(topics.ofRecord[index])] { batch.records[index].error = .topicNotAllowed }
         }
     }
 

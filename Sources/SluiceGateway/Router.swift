@@ -50,11 +50,12 @@ final class Router: Sendable {
     /// `onAck` may come before `onSettled` (ack level `accepted`); `onSettled` comes once
     /// every record is in Kafka, in the spool or failed.
     func publish(
-        _ batch: PublishBatch, requestID: UInt32, client: String, publisher: StampedHeaders.Publisher,
+        _ batch: PublishBatch, topics batchTopics: BatchTopics, requestID: UInt32, client: String,
+        publisher: StampedHeaders.Publisher,
         eventIDs: inout EventIDGenerator,
         onAck: @escaping @Sendable (UInt32, Ack) -> Void, onSettled: @escaping @Sendable () -> Void
     ) {
-        let (topics, topicOfRecord) = Self.topicTable(batch)
+        let (topics, topicOfRecord) = (batchTopics.names, batchTopics.ofRecord)
         // Event ids are fixed before routing, so a record keeps its id wherever it goes.
         var ids = batch.records.map { $0.eventID }
         for index in ids.indices where ids[index].isZero { ids[index] = EventID.random(using: &eventIDs) }
@@ -286,33 +287,6 @@ final class Router: Sendable {
 
     /// Whether a producer restart is under way: the spool may still miss records it holds.
     var isRestartingProducer: Bool { restarting.load(ordering: .acquiring) }
-
-    /// The distinct topics of a batch and, per record, the index of its topic.
-    static func topicTable(_ batch: PublishBatch) -> ([String], [UInt16]) {
-        var topics: [String] = []
-        var ranges: [Range<Int>] = []
-        var indexes: [UInt16] = []
-        indexes.reserveCapacity(batch.records.count)
-        batch.payload.withUnsafeBytes { bytes in
-            var last = -1
-            for record in batch.records {
-                let topic = bytes[record.topic]
-                if last >= 0 && bytes[ranges[last]].elementsEqual(topic) {
-                    indexes.append(UInt16(last))
-                    continue
-                }
-                if let found = ranges.firstIndex(where: { bytes[$0].elementsEqual(topic) }) {
-                    last = found
-                } else if topics.count < Int(UInt16.max) {
-                    topics.append(String(decoding: topic, as: UTF8.self))
-                    ranges.append(record.topic)
-                    last = topics.count - 1
-                }
-                indexes.append(UInt16(last))
-            }
-        }
-        return (topics, indexes)
-    }
 }
 
 /// Fast random event ids for records that arrive without one (xoshiro256**, seeded from

@@ -31,7 +31,7 @@ func contractTable(_ yaml: String) throws -> ContractTable {
 func check(_ table: ContractTable, _ records: [OutgoingRecord]) throws -> ([ErrorCode?], [ContractViolation]) {
     var batch = try PublishBatch(
         payload: OutgoingRecord.encodePayload(records, ackLevel: .durable), limits: Limits(), requestID: 1)
-    let violations = table.check(&batch)
+    let violations = table.check(&batch, BatchTopics(batch))
     return (batch.records.map(\.error), violations)
 }
 
@@ -108,7 +108,7 @@ struct ContractTests {
                 - { topic: casino.domain.login.v1, max-value-bytes: 3 }
             """)
         func resolved(_ name: String) -> ContractTable.Resolution {
-            Array(name.utf8).withUnsafeBytes { table.resolve($0) }
+            table.resolve(name)
         }
         #expect(resolved("casino.domain.login.v1") == .contract(2))
         #expect(resolved("casino.domain.bet.v1") == .contract(0), "the first glob in file order")
@@ -219,7 +219,7 @@ struct ContractTests {
                 ackLevel: .durable),
             limits: Limits(), requestID: 1)
         batch.records[0].error = .topicNotAllowed
-        #expect(table.check(&batch).isEmpty)
+        #expect(table.check(&batch, BatchTopics(batch)).isEmpty)
         #expect(batch.records.map(\.error) == [.topicNotAllowed, nil])
         #expect(!ContractTable.empty.isActive)
     }

@@ -50,13 +50,12 @@ final class ContractTable: Sendable {
         isActive = !topics.isEmpty
     }
 
-    /// The contract of the topic whose name is `topic` (protocol-valid, so ASCII).
-    func resolve(_ topic: UnsafeRawBufferPointer) -> Resolution {
-        let name = String(decoding: topic, as: UTF8.self)
+    /// The contract of the topic `name`.
+    func resolve(_ name: String) -> Resolution {
         if let index = exact[name] { return .contract(index) }
         guard !globs.isEmpty else { return unmatched }
         if let index = memo.withLock({ $0[name] }) { return index < 0 ? unmatched : .contract(index) }
-        let index = globs.first { globMatches($0.pattern, topic) }?.index ?? -1
+        let index = globs.first { globMatches($0.pattern, Array(name.utf8)) }?.index ?? -1
         memo.withLock { memo in
             if memo.count < Self.memoLimit { memo[name] = index }
         }
@@ -67,35 +66,27 @@ final class ContractTable: Sendable {
 
     /// Checks every record of `batch` not already refused; an enforced violation marks its
     /// record (`CONTRACT_VIOLATION`, `UNKNOWN_TOPIC`), an observed one only is reported.
-    func check(_ batch: inout PublishBatch) -> [ContractViolation] {
+    func check(_ batch: inout PublishBatch, _ topics: BatchTopics) -> [ContractViolation] {
         var violations: [ContractViolation] = []
+        // One resolution per distinct topic of the batch, not per record.
+        let resolutions = topics.names.map(resolve)
         let payload = batch.payload
         payload.withUnsafeBytes { bytes in
-            // Records of a batch mostly share a topic: resolve once per run of equal names.
-            var last: Range<Int>?
-            var resolution = Resolution.unchecked
-            var rules: ContractRules?
             for index in batch.records.indices where batch.records[index].error == nil {
-                let record = batch.records[index]
-                let topic = UnsafeRawBufferPointer(rebasing: bytes[record.topic])
-                if last.map({ !sameBytes(UnsafeRawBufferPointer(rebasing: bytes[$0]), topic) }) ?? true {
-                    resolution = resolve(topic)
-                    if case .contract(let rulesIndex) = resolution { rules = self.rules[rulesIndex] }
-                    last = record.topic
-                }
                 let found: (ContractRule, ContractMode, String)
-                switch resolution {
+                switch resolutions[Int(topics.ofRecord[index])] {
                 case .unchecked: continue
                 case .undeclared(let mode):
                     found = (.declaredOnly, mode, "no entry of topics.contracts matches the topic")
-                case .contract:
-                    guard let rules, let (rule, message) = rules.check(record, in: bytes) else { continue }
+                case .contract(let rulesIndex):
+                    let rules = self.rules[rulesIndex]
+                    guard let (rule, message) = rules.check(batch.records[index], in: bytes) else { continue }
                     found = (rule, rules.mode, message)
                 }
                 if found.1 == .enforce { batch.records[index].error = found.0.code }
                 violations.append(
                     ContractViolation(
-                        record: index, topic: String(decoding: topic, as: UTF8.self), rule: found.0, mode: found.1,
+                        record: index, topic: topics.name(ofRecord: index), rule: found.0, mode: found.1,
                         message: found.2))
             }
         }
