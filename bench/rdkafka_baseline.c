@@ -228,7 +228,7 @@ int main(int argc, char **argv) {
     /* The gateway's producer settings, in ProducerConfiguration's order. */
     if (set(conf, "bootstrap.servers", a.brokers) || set(conf, "client.id", "sluice-bench-baseline") ||
         set(conf, "compression.codec", "lz4") || set(conf, "linger.ms", "5") ||
-        set(conf, "message.timeout.ms", "30000") || set(conf, "queue.buffering.max.messages", "100000") ||
+        set(conf, "message.timeout.ms", "30000") || set(conf, "queue.buffering.max.messages", "10000") ||
         set(conf, "queue.buffering.max.kbytes", "262144") || set(conf, "enable.idempotence", "true") ||
         set(conf, "acks", "all") || set(conf, "partitioner", "murmur2_random")) {
         rd_kafka_conf_destroy(conf);
