@@ -8,8 +8,17 @@
 # BENCH_REPS repetitions of four runs, each on a fresh broker and gateway with default settings: 1 C
 # client and BENCH_CLIENTS (4) C clients, durable, against this checkout's .build/release/sluice (a)
 # and BENCH_GATEWAY_B (b). The order of a and b alternates between repetitions. Reported: events/s, the
-# gateway's CPU-seconds per million events (user + sys) and its threads' voluntary and involuntary
-# context switches per million events, medians and min-max, and b / a.
+# gateway's CPU-seconds per million events (user + sys), the same per kind of thread, and its
+# threads' voluntary and involuntary context switches per million events, medians and min-max,
+# and b / a.
+
+# thread_medians CONFIG: " NAME MEDIAN" for each cpu_NAME field of CONFIG's result lines.
+thread_medians() {
+    local name
+    for name in $(grep "^config=$1 " "$tmp/throughput.txt" | tr ' ' '\n' | sed -n 's/^cpu_\([^=]*\)=.*/\1/p' | sort -u); do
+        printf ' %s %s' "$name" "$(median_cell "$tmp/throughput.txt" "$1" "cpu_$name" | cut -d' ' -f1)"
+    done
+}
 
 ab_scenario() {
     local rep order side n config a_bin=$gateway_bin b_bin=${BENCH_GATEWAY_B:-}
@@ -42,6 +51,9 @@ ab_scenario() {
                 "$(median_cell "$tmp/throughput.txt" "$config" gateway_sys)" \
                 "$(median_cell "$tmp/throughput.txt" "$config" gateway_vcsw | cut -d' ' -f1) ($(
                     median_cell "$tmp/throughput.txt" "$config" gateway_ivcsw | cut -d' ' -f1))"
+        done
+        for side in a b; do
+            printf '  %s, %s client(s), gateway CPU by thread:%s\n' "$side" "$n" "$(thread_medians "${side}_$n")"
         done
         printf '%-44s %8s\n' "$n client(s): gateway CPU per event, b / a" \
             "$(ratio "$(median_cell "$tmp/throughput.txt" "b_$n" gateway_cpu | cut -d' ' -f1)" \

@@ -81,6 +81,24 @@ ctx_switches() {
     cat /proc/"$1"/task/*/status 2>/dev/null | awk '$1 == "voluntary_ctxt_switches:" { v += $2 }
         $1 == "nonvoluntary_ctxt_switches:" { n += $2 } END { printf "%d %d\n", v, n }'
 }
+# thread_ticks PID: "TID NAME TICKS" for each live thread of PID: its name from comm (spaces
+# as _) and its utime + stime in clock ticks.
+thread_ticks() {
+    local t
+    for t in /proc/"$1"/task/*; do
+        awk -v tid="${t##*/}" '{ c = $0; sub(/^[^(]*\(/, "", c); sub(/\) .*$/, "", c); gsub(/ /, "_", c)
+            r = $0; sub(/^.*\) /, "", r); split(r, f, " "); print tid, c, f[12] + f[13] }' "$t/stat" 2>/dev/null
+    done
+}
+# thread_cpu_fields BEFORE AFTER EVENTS: " cpu_NAME=S" per kind of thread between two thread_ticks
+# listings, in CPU-seconds per million events; threads named alike (sluice-loop-0, -1) summed.
+thread_cpu_fields() {
+    awk -v tck="$clk_tck" -v n="$3" 'FNR == NR { before[$1] = $3; next }
+        { name = $2; sub(/[-0-9]+$/, "", name); gsub(/[^A-Za-z0-9]+/, "_", name)
+          cpu[name] += $3 - before[$1] }
+        END { for (k in cpu) if (cpu[k] > 0) printf " cpu_%s=%.3f", k, cpu[k] / tck * 1e6 / n }' \
+        <(printf '%s\n' "$1") <(printf '%s\n' "$2")
+}
 # cpu_seconds PID: utime + stime of PID so far (fields 14 and 15 of /proc/PID/stat).
 cpu_seconds() {
     awk -v tck="$clk_tck" '{ sub(/^.*\) /, ""); printf "%.2f", ($12 + $13) / tck }' "/proc/$1/stat"

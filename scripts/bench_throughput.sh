@@ -38,6 +38,8 @@
 #     sys is sampled), so a process's start, connection, warm-up and exit are left out;
 #   - the gateway's context switches (gateway_vcsw, gateway_ivcsw: voluntary and involuntary,
 #     per million events) are summed over /proc/PID/task/*/status at the same two moments;
+#   - the gateway's CPU per kind of thread (cpu_NAME, per million events: cpu_sluice_publish,
+#     cpu_rdk_broker, ...) from /proc/PID/task/*/stat at the same two moments, live threads only;
 #   - the gateway's and the broker's CPU is utime + stime from /proc/PID/stat (all
 #     threads, exited ones included; in 10 ms ticks, under 1 % of a 1M-event figure)
 #     read just before the start signal and just after the last publisher exited.
@@ -92,7 +94,7 @@ tp_broker() {
 # all, samples again. Sets tp_result (key=value: events, rate, client CPU, gateway and
 # broker CPU) and tp_outs (the publishers' result lines, one per line).
 tp_publishers() {
-    local label=$1 n=$2 k share first count g0="0 0" b0 g1="0 0" b1 rc s0="0 0" s1="0 0"
+    local label=$1 n=$2 k share first count g0="0 0" b0 g1="0 0" b1 rc s0="0 0" s1="0 0" t0= t1=
     shift 2
     share=$((events / n))
     # The start signal: this script holds the FIFO open read-write (so the publishers'
@@ -114,6 +116,7 @@ tp_publishers() {
     if [ -n "$gateway_pid" ]; then
         g0=$(cpu_split "$gateway_pid")
         s0=$(ctx_switches "$gateway_pid")
+        t0=$(thread_ticks "$gateway_pid")
     fi
     b0=$(cpu_split "$broker_pid")
     head -c "$n" /dev/zero >&"$tp_fd"
@@ -128,6 +131,7 @@ tp_publishers() {
         kill -0 "$gateway_pid" 2>/dev/null || fail "$label: the gateway exited"
         g1=$(cpu_split "$gateway_pid")
         s1=$(ctx_switches "$gateway_pid")
+        t1=$(thread_ticks "$gateway_pid")
     fi
     b1=$(cpu_split "$broker_pid")
     tp_outs=$(for ((k = 0; k < n; k++)); do grep '^events=' "$tmp/$label-$k.out" | tail -n 1; done)
@@ -143,7 +147,8 @@ tp_publishers() {
               printf " gateway_cpu=%.3f gateway_user=%.3f gateway_sys=%.3f broker_cpu=%.3f", \
                   (b[1] + b[2] - a[1] - a[2]) * m, (b[1] - a[1]) * m, (b[2] - a[2]) * m, \
                   (d[1] + d[2] - c[1] - c[2]) * m
-              printf " gateway_vcsw=%.0f gateway_ivcsw=%.0f\n", (y[1] - x[1]) * m, (y[2] - x[2]) * m }' <<<"$tp_outs")
+              printf " gateway_vcsw=%.0f gateway_ivcsw=%.0f", (y[1] - x[1]) * m, (y[2] - x[2]) * m }' <<<"$tp_outs")
+    if [ -n "$t1" ]; then tp_result+=$(thread_cpu_fields "$t0" "$t1" "$events"); fi
 }
 
 # one_publisher_run LABEL REP FILE TOPIC CMD...: a fresh broker and gateway (with the file
