@@ -12,11 +12,13 @@
 # threads' voluntary and involuntary context switches per million events, medians and min-max,
 # and b / a.
 
-# thread_medians CONFIG: " NAME MEDIAN" for each cpu_NAME field of CONFIG's result lines.
+# thread_medians CONFIG: " NAME MEDIAN" for each cpu_NAME field of CONFIG's result lines whose
+# median is not 0.
 thread_medians() {
-    local name
+    local name median
     for name in $(grep "^config=$1 " "$tmp/throughput.txt" | tr ' ' '\n' | sed -n 's/^cpu_\([^=]*\)=.*/\1/p' | sort -u); do
-        printf ' %s %s' "$name" "$(median_cell "$tmp/throughput.txt" "$1" "cpu_$name" | cut -d' ' -f1)"
+        median=$(median_cell "$tmp/throughput.txt" "$1" "cpu_$name" | cut -d' ' -f1)
+        [ "$median" = 0 ] || printf ' %s %s' "$name" "$median"
     done
 }
 

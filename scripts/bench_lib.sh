@@ -86,8 +86,10 @@ ctx_switches() {
 thread_ticks() {
     local t
     for t in /proc/"$1"/task/*; do
-        awk -v tid="${t##*/}" '{ c = $0; sub(/^[^(]*\(/, "", c); sub(/\) .*$/, "", c); gsub(/ /, "_", c)
-            r = $0; sub(/^.*\) /, "", r); split(r, f, " "); print tid, c, f[12] + f[13] }' "$t/stat" 2>/dev/null
+        # comm may hold spaces and parentheses; it ends at the last ") ". A thread gone meanwhile is skipped.
+        awk -v tid="${t##*/}" '{ c = $0; sub(/^[^(]*\(/, "", c); sub(/\) [^)]*$/, "", c)
+            gsub(/[[:space:]]/, "_", c); if (c == "") c = "unnamed"
+            r = $0; sub(/^.*\) /, "", r); split(r, f, " "); print tid, c, f[12] + f[13] }' "$t/stat" 2>/dev/null || true
     done
 }
 # thread_cpu_fields BEFORE AFTER EVENTS: " cpu_NAME=S" per kind of thread between two thread_ticks
@@ -96,7 +98,7 @@ thread_cpu_fields() {
     awk -v tck="$clk_tck" -v n="$3" 'FNR == NR { before[$1] = $3; next }
         { name = $2; sub(/[-0-9]+$/, "", name); gsub(/[^A-Za-z0-9]+/, "_", name)
           cpu[name] += $3 - before[$1] }
-        END { for (k in cpu) if (cpu[k] > 0) printf " cpu_%s=%.3f", k, cpu[k] / tck * 1e6 / n }' \
+        END { for (k in cpu) printf " cpu_%s=%.3f", k, cpu[k] / tck * 1e6 / n }' \
         <(printf '%s\n' "$1") <(printf '%s\n' "$2")
 }
 # cpu_seconds PID: utime + stime of PID so far (fields 14 and 15 of /proc/PID/stat).

@@ -15,7 +15,7 @@ public struct ProducerConfiguration: Sendable, Equatable {
     ///
     /// A tenth of librdkafka's default: a full queue of 100,000 records with their headers is
     /// about 100 MB that every produced record's memory cycles through, beyond the caches, and
-    /// the gateway then spent 1.4 times the CPU per event (docs/performance.md).
+    /// the gateway then spent 1.4–1.6 times the CPU per event (docs/performance.md).
     public var queueMaxMessages = 10_000
     /// Most kilobytes waiting in librdkafka's queue. Maps to `queue.buffering.max.kbytes`. Default: 262,144.
     public var queueMaxKilobytes = 262_144
