@@ -17,7 +17,7 @@
 thread_medians() {
     local name median
     for name in $(grep "^config=$1 " "$tmp/throughput.txt" | tr ' ' '\n' | sed -n 's/^cpu_\([^=]*\)=.*/\1/p' | sort -u); do
-        median=$(median_cell "$tmp/throughput.txt" "$1" "cpu_$name" | cut -d' ' -f1)
+        median=$(median_value "$tmp/throughput.txt" "$1" "cpu_$name")
         [ "$median" = 0 ] || printf ' %s %s' "$name" "$median"
     done
 }
@@ -51,17 +51,17 @@ ab_scenario() {
                 "$(median_cell "$tmp/throughput.txt" "$config" gateway_cpu)" \
                 "$(median_cell "$tmp/throughput.txt" "$config" gateway_user)" \
                 "$(median_cell "$tmp/throughput.txt" "$config" gateway_sys)" \
-                "$(median_cell "$tmp/throughput.txt" "$config" gateway_vcsw | cut -d' ' -f1) ($(
-                    median_cell "$tmp/throughput.txt" "$config" gateway_ivcsw | cut -d' ' -f1))"
+                "$(median_value "$tmp/throughput.txt" "$config" gateway_vcsw) ($(
+                    median_value "$tmp/throughput.txt" "$config" gateway_ivcsw))"
         done
         for side in a b; do
             printf '  %s, %s client(s), gateway CPU by thread:%s\n' "$side" "$n" "$(thread_medians "${side}_$n")"
         done
         printf '%-44s %8s\n' "$n client(s): gateway CPU per event, b / a" \
-            "$(ratio "$(median_cell "$tmp/throughput.txt" "b_$n" gateway_cpu | cut -d' ' -f1)" \
-                "$(median_cell "$tmp/throughput.txt" "a_$n" gateway_cpu | cut -d' ' -f1)")"
+            "$(ratio "$(median_value "$tmp/throughput.txt" "b_$n" gateway_cpu)" \
+                "$(median_value "$tmp/throughput.txt" "a_$n" gateway_cpu)")"
         printf '%-44s %8s\n' "$n client(s): events/s, b / a" \
-            "$(ratio "$(median_cell "$tmp/throughput.txt" "b_$n" rate | cut -d' ' -f1)" \
-                "$(median_cell "$tmp/throughput.txt" "a_$n" rate | cut -d' ' -f1)")"
+            "$(ratio "$(median_value "$tmp/throughput.txt" "b_$n" rate)" \
+                "$(median_value "$tmp/throughput.txt" "a_$n" rate)")"
     done
 }

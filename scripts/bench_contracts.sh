@@ -30,11 +30,9 @@ ct_run() {
     if [[ $violations =~ ^[1-9] ]]; then fail "contracts $label (rep $rep): $violations events broke the contract"; fi
 }
 
-ct_cell() { median_cell "$tmp/contracts.txt" "$@"; }
-ct_median() { ct_cell "$1" "$2" | cut -d' ' -f1; }
 
 contracts_scenario() {
-    local rep cfg plain contract
+    local rep plain contract
     : >"$tmp/contracts.txt"
     cat >"$tmp/contract.yaml" <<EOF
 topics:
@@ -59,18 +57,14 @@ EOF
             ct_run plain "$rep"
         fi
     done
-    plain=$(ct_median plain gateway_cpu)
-    contract=$(ct_median contract gateway_cpu)
+    plain=$(median_value "$tmp/contracts.txt" plain gateway_cpu)
+    contract=$(median_value "$tmp/contracts.txt" contract gateway_cpu)
     echo
     echo "== contracts ($events durable events of the seed's envelope, ${BENCH_CONTRACT_VALUE_BYTES:-224} B," \
         "1 C client, median of $reps, min-max; CPU-s per million events)"
-    printf '%-10s %22s %22s %22s %22s\n' "" "events/s" "gateway CPU" "publisher CPU" "broker CPU"
-    for cfg in plain contract; do
-        printf '%-10s %22s %22s %22s %22s\n' "$cfg" "$(ct_cell "$cfg" rate)" "$(ct_cell "$cfg" gateway_cpu)" \
-            "$(ct_cell "$cfg" client_cpu)" "$(ct_cell "$cfg" broker_cpu)"
-    done
+    publisher_table "$tmp/contracts.txt" plain contract
     printf '%-50s %8s  %s\n' "gateway CPU per event, contract / plain" "$(ratio "$contract" "$plain")" \
         "<= 1.3: $(verdict "$(ratio "$contract" "$plain")" '<=' 1.3)"
     printf '%-50s %8s\n' "events/s, contract / plain" \
-        "$(ratio "$(ct_median contract rate)" "$(ct_median plain rate)")"
+        "$(ratio "$(median_value "$tmp/contracts.txt" contract rate)" "$(median_value "$tmp/contracts.txt" plain rate)")"
 }

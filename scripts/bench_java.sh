@@ -17,8 +17,6 @@ java_run() {
     one_publisher_run "$label" "$rep" "$tmp/java.txt" bench-java "$@"
 }
 
-java_cell() { median_cell "$tmp/java.txt" "$@"; }
-java_median() { java_cell "$1" "$2" | cut -d' ' -f1; }
 
 java_scenario() {
     command -v java >/dev/null || fail "java: no JDK; run 'make setup' (openjdk-17-jdk-headless)"
@@ -30,18 +28,12 @@ java_scenario() {
         java_run java_client "$rep" java -XX:+UseParallelGC -jar "$jar" --warmup-events "${BENCH_JAVA_WARMUP:-50000}"
     done
     local c_rate j_rate
-    c_rate=$(java_median c_client rate)
-    j_rate=$(java_median java_client rate)
+    c_rate=$(median_value "$tmp/java.txt" c_client rate)
+    j_rate=$(median_value "$tmp/java.txt" java_client rate)
     echo
     echo "== java ($events durable events, 1 publisher, median of $reps, min-max; CPU-s per million events;" \
         "Java warm-up ${BENCH_JAVA_WARMUP:-50000} events)"
-    printf '%-14s %22s %22s %22s %22s\n' "" "events/s" "publisher CPU" "gateway CPU" "broker CPU"
-    local cfg
-    for cfg in c_client java_client; do
-        printf '%-14s %22s %22s %22s %22s\n' "$cfg" \
-            "$(java_cell "$cfg" rate)" "$(java_cell "$cfg" client_cpu)" "$(java_cell "$cfg" gateway_cpu)" \
-            "$(java_cell "$cfg" broker_cpu)"
-    done
+    publisher_table "$tmp/java.txt" c_client java_client
     printf '%-40s %8s  %s\n' "Java client rate / C client rate" "$(ratio "$j_rate" "$c_rate")" \
         ">= 0.8: $(verdict "$(ratio "$j_rate" "$c_rate")" '>=' 0.8)"
 }

@@ -68,6 +68,20 @@ median_cell() {
     awk '{ v[NR] = $1 } END { m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
         printf "%.6g (%.6g-%.6g)\n", m, v[1], v[NR] }' <<<"$values"
 }
+# median_value FILE CONFIG KEY: the median alone.
+median_value() { median_cell "$@" | cut -d' ' -f1; }
+# publisher_table FILE CONFIG...: a row per CONFIG of one-publisher runs: events/s, the publisher's,
+# the gateway's and the broker's CPU, each "median (min-max)".
+publisher_table() {
+    local file=$1 cfg
+    shift
+    printf '%-14s %22s %22s %22s %22s\n' "" "events/s" "publisher CPU" "gateway CPU" "broker CPU"
+    for cfg in "$@"; do
+        printf '%-14s %22s %22s %22s %22s\n' "$cfg" "$(median_cell "$file" "$cfg" rate)" \
+            "$(median_cell "$file" "$cfg" client_cpu)" "$(median_cell "$file" "$cfg" gateway_cpu)" \
+            "$(median_cell "$file" "$cfg" broker_cpu)"
+    done
+}
 
 verdict() {
     awk -v v="$1" -v op="$2" -v t="$3" 'BEGIN {
