@@ -122,7 +122,7 @@ final class ClientSession: @unchecked Sendable, ConnectionHandler {
     func apply(_ access: AccessConfiguration) {
         loop.async { [self] in
             guard !phase.isClosing else { return }
-            peer.topicPrefixes = access.topicPrefixes(uid: peer.uid, gid: peer.gid)?.map { Array($0.utf8) }
+            peer.topicPrefixes = access.topicPrefixes(uid: peer.uid, gid: peer.gid)
             guard !access.admits(uid: peer.uid, gid: peer.gid), phase == .serving || phase == .stopped else { return }
             logger.warning("\(peer.identity) is no longer on the allow-list: closing once its batches are settled")
             farewell = ProtocolError(.notPermitted, "uid \(peer.uid) / gid \(peer.gid) may no longer connect")
@@ -264,7 +264,7 @@ final class ClientSession: @unchecked Sendable, ConnectionHandler {
 
     /// Marks records whose topic this peer may not publish to.
     private func applyTopicPolicy(_ batch: inout PublishBatch, _ topics: BatchTopics) {
-        let allowed = topics.names.map { name in Array(name.utf8).withUnsafeBytes { peer.mayPublish(to: $0) } }
+        let allowed = topics.names.map(peer.mayPublish)
         for index in batch.records.indices where batch.records[index].error == nil {
             if !allowed[Int(topics.ofRecord[index])] { batch.records[index].error = .topicNotAllowed }
         }

@@ -251,7 +251,7 @@ public final class Gateway: Sendable {
             refuse(descriptor, ProtocolError(.tooManyConnections, "at the limit of \(maxConnections)"))
             return
         }
-        peer.topicPrefixes = configuration.access.topicPrefixes(uid: peer.uid, gid: peer.gid)?.map { Array($0.utf8) }
+        peer.topicPrefixes = configuration.access.topicPrefixes(uid: peer.uid, gid: peer.gid)
         let id = nextConnectionID.add(1, ordering: .relaxed).oldValue
         let loop = loops.nextLoop()
         let connection = Connection(descriptor: descriptor, loop: loop)

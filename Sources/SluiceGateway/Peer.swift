@@ -12,7 +12,7 @@ struct Peer: Sendable {
     var gid: UInt32
     var pid: Int32
     /// Topic prefixes this peer may publish to; nil when unrestricted.
-    var topicPrefixes: [[UInt8]]?
+    var topicPrefixes: [String]?
 
     /// Reads the credentials of the process connected on `descriptor`.
     static func of(descriptor: Int32) -> Peer? {
@@ -25,10 +25,8 @@ struct Peer: Sendable {
     var publisher: StampedHeaders.Publisher { StampedHeaders.Publisher(uid: uid, pid: pid) }
 
     /// Whether `topic` starts with one of the allowed prefixes.
-    func mayPublish(to topic: UnsafeRawBufferPointer) -> Bool {
+    func mayPublish(to topic: String) -> Bool {
         guard let topicPrefixes else { return true }
-        return topicPrefixes.contains { prefix in
-            prefix.count <= topic.count && topic.prefix(prefix.count).elementsEqual(prefix)
-        }
+        return topicPrefixes.contains { topic.utf8.starts(with: $0.utf8) }
     }
 }
