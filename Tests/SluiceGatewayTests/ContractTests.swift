@@ -180,9 +180,21 @@ struct ContractTests {
         #expect(codes == [nil, .contractViolation, nil], "the rest of the batch is unaffected")
         let violation = try #require(violations.first)
         #expect(violations.count == 1)
-        #expect(violation.record == 1 && violation.rule == rule && violation.mode == .enforce)
+        #expect(violation.count == 1 && violation.rule == rule && violation.mode == .enforce)
         #expect(violation.message.hasPrefix(message), "\(violation.message)")
         #expect(violation.topic == topic)
+    }
+
+    @Test func aBatchReportsOneViolationPerTopicAndRuleWithItsCountAndLastMessage() throws {
+        let table = try contractTable("topics: { contracts: [ { topic: t, key-from: /userId } ] }")
+        let first = contractRecord("t", key: "a", value: envelope(user: "\"1\""))
+        let second = contractRecord("t", key: "b", value: envelope(user: "\"2\""))
+        let good = contractRecord("t", key: "3", value: envelope(user: "\"3\""))
+        let (codes, violations) = try check(table, [first, good, second])
+        #expect(codes == [.contractViolation, nil, .contractViolation])
+        #expect(violations.count == 1)
+        #expect(violations.first?.count == 2)
+        #expect(violations.first?.message == #"key "b" is not /userId "2""#)
     }
 
     @Test func anIntegerFieldMatchesTheKeyAsText() throws {
@@ -227,7 +239,7 @@ struct ContractTests {
     @Test func statsCountPerTopicAndRuleWithTheLastMessage() throws {
         let metrics = TestMetrics()
         let stats = ContractStats(metrics: metrics)
-        let violation = ContractViolation(record: 0, topic: "t", rule: .keyFrom, mode: .enforce, message: "first")
+        let violation = ContractViolation(topic: "t", rule: .keyFrom, mode: .enforce, message: "first")
         stats.count([violation, violation], logger: .init(label: "test"))
         var observed = violation
         observed.mode = .observe

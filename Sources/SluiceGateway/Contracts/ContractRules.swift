@@ -11,8 +11,6 @@ import SluiceProtocol
 ///
 /// A class: the check holds one per run of same-topic records, without copying its arrays.
 final class ContractRules: Sendable {
-    /// The entry's topic name or glob.
-    let topic: String
     let mode: ContractMode
     private let maxValueBytes: Int?
     private let eventTypes: [[UInt8]]?
@@ -27,7 +25,6 @@ final class ContractRules: Sendable {
     private let required: [(slot: Int, type: JSONValueType?)]
 
     init(_ contract: TopicContract) {
-        topic = contract.topic
         mode = contract.mode
         maxValueBytes = contract.maxValueBytes
         eventTypes = contract.eventTypes?.map { Array($0.utf8) }

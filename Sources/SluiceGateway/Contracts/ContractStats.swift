@@ -57,21 +57,22 @@ final class ContractStats: Sendable {
                 }
                 var entry = state.entries[key] ?? Entry()
                 if violation.mode == .enforce {
-                    entry.rejected += 1
+                    entry.rejected += violation.count
                     if entry.rejectedCounter == nil { entry.rejectedCounter = counter("kafka.events.rejected", key) }
-                    entry.rejectedCounter?.increment()
+                    entry.rejectedCounter?.increment(by: violation.count)
                 } else {
-                    entry.observed += 1
+                    entry.observed += violation.count
                     if entry.observedCounter == nil { entry.observedCounter = counter("sluice.contract.observed", key) }
-                    entry.observedCounter?.increment()
+                    entry.observedCounter?.increment(by: violation.count)
                 }
                 entry.lastMessage = violation.message
                 if entry.loggedAt.map({ now - $0 >= Self.logInterval }) ?? true {
-                    lines.append((violation, entry.unlogged))
+                    // The line shows the last record's message; the others are counted in it.
+                    lines.append((violation, entry.unlogged + violation.count - 1))
                     entry.loggedAt = now
                     entry.unlogged = 0
                 } else {
-                    entry.unlogged += 1
+                    entry.unlogged += violation.count
                 }
                 state.entries[key] = entry
             }

@@ -55,7 +55,8 @@ final class ContractTable: Sendable {
         if let index = exact[name] { return .contract(index) }
         guard !globs.isEmpty else { return unmatched }
         if let index = memo.withLock({ $0[name] }) { return index < 0 ? unmatched : .contract(index) }
-        let index = globs.first { globMatches($0.pattern, Array(name.utf8)) }?.index ?? -1
+        let bytes = Array(name.utf8)
+        let index = globs.first { globMatches($0.pattern, bytes) }?.index ?? -1
         memo.withLock { memo in
             if memo.count < Self.memoLimit { memo[name] = index }
         }
@@ -66,8 +67,11 @@ final class ContractTable: Sendable {
 
     /// Checks every record of `batch` not already refused; an enforced violation marks its
     /// record (`CONTRACT_VIOLATION`, `UNKNOWN_TOPIC`), an observed one only is reported.
+    /// Returns one violation per topic, rule and mode, with its count and the last message.
     func check(_ batch: inout PublishBatch, _ topics: BatchTopics) -> [ContractViolation] {
         var violations: [ContractViolation] = []
+        // Which topic, rule and mode each entry of `violations` counts: a batch has few.
+        var keys: [(topic: UInt16, rule: ContractRule, mode: ContractMode)] = []
         // One resolution per distinct topic of the batch, not per record.
         let resolutions = topics.names.map(resolve)
         let payload = batch.payload
@@ -84,10 +88,16 @@ final class ContractTable: Sendable {
                     found = (rule, rules.mode, message)
                 }
                 if found.1 == .enforce { batch.records[index].error = found.0.code }
-                violations.append(
-                    ContractViolation(
-                        record: index, topic: topics.name(ofRecord: index), rule: found.0, mode: found.1,
-                        message: found.2))
+                let topic = topics.ofRecord[index]
+                if let seen = keys.firstIndex(where: { $0 == (topic, found.0, found.1) }) {
+                    violations[seen].count += 1
+                    violations[seen].message = found.2
+                } else {
+                    keys.append((topic, found.0, found.1))
+                    violations.append(
+                        ContractViolation(
+                            topic: topics.names[Int(topic)], rule: found.0, mode: found.1, message: found.2))
+                }
             }
         }
         return violations
@@ -122,15 +132,16 @@ func globMatches<Name: Collection<UInt8>>(_ pattern: [UInt8], _ name: Name) -> B
     return p == pattern.count
 }
 
-/// A record that breaks its topic's contract, as counted, logged and shown in STATS.
+/// Records of one batch that break one rule of their topic's contract, as counted, logged and
+/// shown in STATS.
 struct ContractViolation: Sendable, Equatable {
-    /// The record's index in its batch.
-    var record: Int
     var topic: String
     var rule: ContractRule
     var mode: ContractMode
-    /// What was wrong, e.g. `key "9f1c…" is not /userId "42"`.
+    /// What was wrong with the last of them, e.g. `key "9f1c…" is not /userId "42"`.
     var message: String
+    /// How many records.
+    var count = 1
 }
 
 /// The rule a record broke, named by its setting (the `reason` label of the metrics).
