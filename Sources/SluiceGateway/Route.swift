@@ -48,10 +48,12 @@ enum Refusal: Equatable {
     case producerFailed
     /// Only the spool could take it, and storing failures is off.
     case notStored(ErrorCode)
+    /// The spool could not take it: full (`OVERLOADED`) or failing (`INTERNAL`).
+    case spoolFailed(ErrorCode)
 
     var code: ErrorCode {
         switch self {
-        case .invalid(let code), .notStored(let code): code
+        case .invalid(let code), .notStored(let code), .spoolFailed(let code): code
         case .producerFailed: .internal
         }
     }

@@ -144,7 +144,7 @@ final class Router: Sendable {
         // neither published nor kept is `failed`, counted here once, whatever the path.
         switch refusal {
         case .invalid: stats.recordsInvalid.add(1, ordering: .relaxed)
-        case .producerFailed:
+        case .producerFailed, .spoolFailed:
             stats.recordsFailed.add(1, ordering: .relaxed)
             stats.countRejected(topic: pending.topics[Int(pending.topicOfRecord[index])])
         case .notStored:
@@ -205,12 +205,8 @@ final class Router: Sendable {
             if routing.breakerState != .open { wakeRetryWorker() }
         case .failure(let error):
             routing.unspool(hashes.reduce(into: [:]) { $0[$1, default: 0] += 1 })
-            for index in indices {
-                stats.recordsFailed.add(1, ordering: .relaxed)
-                stats.countRejected(topic: pending.topics[Int(pending.topicOfRecord[index])])
-                stats.countError(error.isFull ? .overloaded : .internal)
-                pending.resolve(record: index, failure: error.isFull ? .overloaded : .internal)
-            }
+            let refusal = Refusal.spoolFailed(error.isFull ? .overloaded : .internal)
+            for index in indices { refuse(record: index, refusal, of: pending) }
         }
     }
 
