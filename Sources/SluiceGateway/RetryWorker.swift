@@ -129,10 +129,12 @@ final class RetryWorker: Sendable {
         /// Held keys retried in this round: one record each, the rest wait for the next round.
         var probing: Set<UInt64> = []
         var outage = false
+        // Read once: a reload during the round applies from the next one.
+        let batchSize = configuration.batchSize
         reading: while !stopped.load(ordering: .acquiring) && !outage {
             let page: PendingPage
             do {
-                page = try spool.pending(after: cursor, limit: configuration.batchSize)
+                page = try spool.pending(after: cursor, limit: batchSize)
             } catch {
                 logger.error("retry: cannot read the spool: \(error)")
                 break
@@ -161,7 +163,7 @@ final class RetryWorker: Sendable {
             if sendable.count < page.entries.count && !park(page, except: sendable) { break }
             if !sendable.isEmpty { inFlight.append(produce(page, sendable, hashes: hashes)) }
             // A short read is the log's tail: settle everything before looking for more.
-            let tail = page.entries.count < configuration.batchSize
+            let tail = page.entries.count < batchSize
             while inFlight.count >= Self.window || (tail && !inFlight.isEmpty) {
                 let (sent, failed) = settle(inFlight.removeFirst())
                 delivered += sent
@@ -291,6 +293,7 @@ final class RetryWorker: Sendable {
 
     /// A broker rejected the record: count the attempt and hold its key, or dead-letter it.
     private func settleRejected(_ stored: StoredRecord, error: KafkaError) {
+        let configuration = self.configuration
         // A record the broker refuses as too large never gets through: dead-letter it now.
         let attempts =
             error.isRecordTooLarge ? max(stored.attempts + 1, configuration.maxAttempts) : stored.attempts + 1
