@@ -150,15 +150,9 @@ struct ConfigSection {
 
     mutating func section(_ key: String) throws(ConfigurationError) -> ConfigSection? {
         used.insert(key)
-        switch values[key] {
-        case nil: return nil
-        case let value as [String: Any]: return ConfigSection(value, path: "\(path)\(key).")
-        case let value as [AnyHashable: Any]:
-            // YAML reads numeric keys (uids, gids) as numbers.
-            let keyed = Dictionary(value.map { ("\($0.key.base)", $0.value) }, uniquingKeysWith: { first, _ in first })
-            return ConfigSection(keyed, path: "\(path)\(key).")
-        default: throw ConfigurationError("\(name(key)) must be a mapping")
-        }
+        guard let value = values[key] else { return nil }
+        guard let mapping = stringKeyed(value) else { throw ConfigurationError("\(name(key)) must be a mapping") }
+        return ConfigSection(mapping, path: "\(path)\(key).")
     }
 
     /// Throws for the first key nothing read; a key renamed in 0.2 gets its new spelling.
@@ -231,4 +225,12 @@ public func parseSize(_ text: String) -> Int64? {
         return Int64((value * factor).rounded())
     }
     return nil
+}
+
+/// A YAML mapping with its keys as text (YAML reads numeric keys, such as uids and gids, as
+/// numbers), or nil for anything else.
+func stringKeyed(_ value: Any) -> [String: Any]? {
+    if let mapping = value as? [String: Any] { return mapping }
+    guard let mapping = value as? [AnyHashable: Any] else { return nil }
+    return Dictionary(mapping.map { ("\($0.key.base)", $0.value) }, uniquingKeysWith: { first, _ in first })
 }

@@ -261,13 +261,6 @@ extension GatewayConfiguration {
     }
 }
 
-/// A YAML mapping with its keys as text (YAML reads some keys as numbers), or nil for anything else.
-private func stringKeyed(_ value: Any) -> [String: Any]? {
-    if let mapping = value as? [String: Any] { return mapping }
-    guard let mapping = value as? [AnyHashable: Any] else { return nil }
-    return Dictionary(mapping.map { ("\($0.key.base)", $0.value) }, uniquingKeysWith: { first, _ in first })
-}
-
 extension TopicContracts {
     /// The section as `sluice check-config` prints it: one line for the section, then per entry
     /// its topic and how it is matched, and one line per rule.

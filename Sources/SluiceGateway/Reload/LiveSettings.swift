@@ -37,8 +37,8 @@ final class LiveSettings: Sendable {
 
     /// Whether a producer made from `other` would differ from one made from these settings.
     func producerDiffers(from other: LiveSettings) -> Bool {
-        producer.librdkafkaProperties.map { "\($0.0)=\($0.1)" }
-            != other.producer.librdkafkaProperties.map { "\($0.0)=\($0.1)" } || producerFiles != other.producerFiles
+        !producer.librdkafkaProperties.elementsEqual(other.producer.librdkafkaProperties, by: ==)
+            || producerFiles != other.producerFiles
     }
 }
 
