@@ -154,9 +154,9 @@ public final class Gateway: Sendable {
                     stampedHeaders: live.stampHeaders.names, circuitState: routing.breakerState,
                     storeFailures: live.storeFailures, spool: spool.counts(), spoolByTopic: spool.countsByTopic(),
                     oldestPendingAt: (try? spool.oldestPendingCreatedAt()) ?? nil, now: clock.now(),
-                    spoolUsage: spool.usage, health: live.health, stopping: stopping)
+                    spoolUsage: spool.usage, health: live.health, stopping: stopping,
+                    kafkaRefusal: producer.connectionProblem)
                 snapshot.config = settings.stats
-                snapshot.noteKafkaRefusal(producer.connectionProblem)
                 return snapshot
             })
         let loops: EventLoopGroup

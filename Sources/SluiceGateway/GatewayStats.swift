@@ -167,13 +167,14 @@ public final class GatewayStats: Sendable {
         circuitState: CircuitBreakerStateMachine.State, storeFailures: Bool,
         spool: [SpoolStatus: Int], spoolByTopic: [String: [SpoolStatus: Int]], oldestPendingAt: Int64?, now: Int64,
         spoolUsage: (bytes: Int64, maxBytes: Int64) = (0, 1), health: HealthConfiguration = .init(),
-        stopping: Bool = false
+        stopping: Bool = false, kafkaRefusal: String? = nil
     ) -> StatsSnapshot {
         let uptime = monotonicMilliseconds()
         let notClosedSince = circuitNotClosedSince.load(ordering: .relaxed)
         let problems = health.problems(
             circuitState: circuitState, notClosedForMilliseconds: notClosedSince == 0 ? 0 : now - notClosedSince,
-            spoolBytes: spoolUsage.bytes, spoolMaxBytes: spoolUsage.maxBytes, stopping: stopping)
+            spoolBytes: spoolUsage.bytes, spoolMaxBytes: spoolUsage.maxBytes, stopping: stopping,
+            kafkaRefusal: kafkaRefusal)
         let drainRate = spoolDrain.withLock { $0.rate(at: uptime) }
         let inflowRate = spoolInflow.withLock { $0.rate(at: uptime) }
         let pending = spool[.pending] ?? 0

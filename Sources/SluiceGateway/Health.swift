@@ -16,7 +16,7 @@ public struct HealthConfiguration: Sendable, Equatable {
     /// The reasons the gateway is unhealthy; empty when it is healthy.
     func problems(
         circuitState: CircuitBreakerStateMachine.State, notClosedForMilliseconds: Int64, spoolBytes: Int64,
-        spoolMaxBytes: Int64, stopping: Bool
+        spoolMaxBytes: Int64, stopping: Bool, kafkaRefusal: String? = nil
     ) -> [String] {
         var problems: [String] = []
         if stopping { problems.append("shutting down") }
@@ -31,6 +31,9 @@ public struct HealthConfiguration: Sendable, Equatable {
                 "spool \(Int(percent)) % full (\(spoolBytes) of \(spoolMaxBytes) bytes): publishers will get OVERLOADED"
             )
         }
+        // The brokers refuse this gateway's TLS or SASL (`KafkaProducer.connectionProblem`): a
+        // configuration fault that waiting does not cure, so it counts at once, in librdkafka's words.
+        if let kafkaRefusal { problems.append("Kafka refuses this gateway: \(kafkaRefusal)") }
         return problems
     }
 }

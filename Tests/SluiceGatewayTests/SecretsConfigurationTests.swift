@@ -176,13 +176,14 @@ struct SecretsConfigurationTests {
     }
 
     @Test func aRefusalMakesTheSnapshotUnhealthyWithLibrdkafkasWords() {
-        var snapshot = GatewayStats().snapshot(
-            queueDepth: 0, brokers: "b:1", circuitState: .open, storeFailures: true, spool: [:], spoolByTopic: [:],
-            oldestPendingAt: nil, now: 0)
-        #expect(snapshot.health.healthy)
-        snapshot.noteKafkaRefusal(nil)
-        #expect(snapshot.health.healthy)
-        snapshot.noteKafkaRefusal("ssl://b:1/bootstrap: SSL handshake failed: certificate verify failed")
+        let stats = GatewayStats()
+        func snapshot(refusal: String?) -> StatsSnapshot {
+            stats.snapshot(
+                queueDepth: 0, brokers: "b:1", circuitState: .open, storeFailures: true, spool: [:], spoolByTopic: [:],
+                oldestPendingAt: nil, now: 0, kafkaRefusal: refusal)
+        }
+        #expect(snapshot(refusal: nil).health.healthy)
+        let snapshot = snapshot(refusal: "ssl://b:1/bootstrap: SSL handshake failed: certificate verify failed")
         #expect(!snapshot.health.healthy)
         #expect(
             snapshot.health.problems == [
