@@ -60,8 +60,10 @@ extension Gateway {
         worker.reconfigure(
             configuration.retry, reportTimeoutMilliseconds: configuration.retryReportTimeoutMilliseconds)
         settings.replace(with: applied)
-        if old.configuration.access != configuration.access {
-            for session in connections.withLock({ Array($0.values) }) { session.apply(configuration.access) }
+        // What runs: a changed socket-group alone (start-only) is not an access change.
+        let access = applied.configuration.access
+        if old.configuration.access != access {
+            for session in connections.withLock({ Array($0.values) }) { session.apply(access) }
         }
         for key in restart { context.logger.warning("reload: \(key) changed; it takes effect at the next restart") }
         context.logger.notice(
